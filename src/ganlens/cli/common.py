@@ -1,0 +1,46 @@
+"""Argument helpers shared by subcommands (parsers for seeds, ranges; the help formatter)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ganlens.errors import GanlensError
+
+HELP_FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+def add_command(sub, name: str, *, help: str, examples: str, description: str = "") -> argparse.ArgumentParser:
+    """Add a subcommand whose --help ends with an 'examples:' block."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description or help,
+        epilog="examples:\n" + examples.strip("\n"),
+        formatter_class=HELP_FORMATTER,
+    )
+
+
+def parse_int_list(text: str, *, what: str = "value", lo: int | None = None, hi: int | None = None) -> list[int]:
+    """Parse ``"0-3,7,9-10"`` into ``[0, 1, 2, 3, 7, 9, 10]`` (ranges inclusive), checking bounds."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part[1:]:
+                a, b = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-", 1)[0], part[1:].split("-", 1)[1])
+                a_i, b_i = int(a), int(b)
+                if b_i < a_i:
+                    raise ValueError
+                out.extend(range(a_i, b_i + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise GanlensError(f"{what} {text!r} is not a list like '0-3,7'") from None
+    if not out:
+        raise GanlensError(f"{what} {text!r} is empty; give numbers or ranges like '0-3,7'")
+    for v in out:
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise GanlensError(f"{what} {v} is out of range; allowed {lo} to {hi}")
+    return out

@@ -1,0 +1,88 @@
+"""Our native format: ``config.json`` + ``model.safetensors`` in one folder. Never runs code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ganlens.errors import CheckpointError, GanlensError
+from ganlens.generators import build_generator
+from ganlens.generators.base import Generator
+from ganlens.utils.io import atomic_path, write_json
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+def save_state(module: torch.nn.Module, path: str | Path, *, metadata: dict[str, str] | None = None) -> None:
+    """Write a module's state dict as safetensors, atomically (shared storage is cloned)."""
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata or {})
+
+
+def load_state(module: torch.nn.Module, path: str | Path) -> None:
+    """Load a safetensors file strictly, reporting missing/unexpected keys and bad shapes in one line."""
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read weights {str(path)!r}: {e}") from None
+    load_state_dict_strict(module, state, source=str(path))
+
+
+def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights in {source!r} do not fit the model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}"
+            f", unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+    bad = [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+    if bad:
+        k = bad[0]
+        raise CheckpointError(
+            f"weights in {source!r} have shape {tuple(state[k].shape)} for {k!r}; the model needs {tuple(own[k].shape)}"
+        )
+    module.load_state_dict(state, strict=True)
+
+
+def save_generator(G: Generator, directory: str | Path, *, overwrite: bool = False) -> Path:
+    directory = Path(directory)
+    if (directory / WEIGHTS_NAME).exists() and not overwrite:
+        raise GanlensError(f"{str(directory / WEIGHTS_NAME)!r} exists; pass overwrite=True (--overwrite) to replace it")
+    directory.mkdir(parents=True, exist_ok=True)
+    save_state(G, directory / WEIGHTS_NAME, metadata={"format": "ganlens", "arch": G.arch})
+    write_json(directory / CONFIG_NAME, {"format_version": FORMAT_VERSION, **G.config.to_dict()})
+    return directory
+
+
+def read_config(directory: str | Path) -> dict:
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{str(directory)!r} has no {CONFIG_NAME}; a ganlens model folder needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{str(path)!r} is not valid JSON: {e}") from None
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{str(path)!r} must hold a JSON object")
+    cfg.pop("format_version", None)
+    return cfg
+
+
+def load_generator(directory: str | Path, *, device: torch.device | str = "cpu") -> Generator:
+    """Rebuild a generator from its folder: the config alone builds it, then weights load strictly."""
+    directory = Path(directory)
+    G = build_generator(read_config(directory))
+    weights = directory / WEIGHTS_NAME
+    if not weights.is_file():
+        raise CheckpointError(f"{str(directory)!r} has no {WEIGHTS_NAME}")
+    load_state(G, weights)
+    return G.eval().requires_grad_(False).to(device)

@@ -1,0 +1,1 @@
+"""Loaders for checkpoint formats. None of them ever executes code from a file."""
