@@ -1,0 +1,69 @@
+"""The generator interface itself: validation, seeds, codes files, zoo and CLI basics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ganlens.cli.main import main
+from ganlens.codes import CodesFile
+from ganlens.errors import GanlensError
+from ganlens.generators import build_generator, get_architecture
+from ganlens.generators.base import layer_groups_for, z_from_seeds
+from ganlens.generators.dcgan import DCGANConfig, DCGANGenerator
+
+
+def test_config_validation_names_value():
+    with pytest.raises(GanlensError, match="resolution 48"):
+        DCGANConfig(resolution=48)
+    with pytest.raises(GanlensError, match="first_layer 'conv'"):
+        DCGANConfig(first_layer="conv")
+    with pytest.raises(GanlensError, match="unknown architecture 'biggan'"):
+        get_architecture("biggan")
+    with pytest.raises(GanlensError, match="unknown config fields"):
+        build_generator({"arch": "dcgan", "resolution": 16, "bogus": 1})
+
+
+def test_seeds_match_nvidia_convention():
+    z = z_from_seeds([0, 7], 512)
+    ref = np.random.RandomState(7).randn(512)
+    assert z.shape == (2, 512)
+    np.testing.assert_allclose(z[1].numpy(), ref.astype(np.float32))
+    assert not torch.equal(z[0], z[1])
+
+
+def test_layer_groups_by_resolution():
+    g = layer_groups_for(18)
+    assert g == {"coarse": (0, 1, 2, 3), "middle": (4, 5, 6, 7), "fine": tuple(range(8, 18))}
+    assert layer_groups_for(10)["fine"] == (8, 9)
+
+
+def test_check_codes_and_split_errors():
+    G = DCGANGenerator(DCGANConfig(resolution=16, z_dim=8, ngf=4)).eval()
+    with pytest.raises(GanlensError, match=r"codes have shape \(2, 9\)"):
+        G.synthesis(torch.zeros(2, 9))
+    with pytest.raises(GanlensError, match="composition layer 7 is out of range"):
+        G.synthesis_head(torch.zeros(1, 8), 7)
+
+
+def test_codes_file_roundtrip_and_model_check(tmp_path):
+    G = DCGANGenerator(DCGANConfig(resolution=16, z_dim=8, ngf=4))
+    cf = CodesFile(codes=np.random.randn(3, 8), model="tiny", names=["a", "b", "c"])
+    cf.save(tmp_path / "c.npz")
+    back = CodesFile.load(tmp_path / "c.npz")
+    assert back.names == ["a", "b", "c"] and back.model == "tiny"
+    np.testing.assert_array_equal(back.codes, cf.codes)
+    back.check_model(G)
+    other = DCGANGenerator(DCGANConfig(resolution=16, z_dim=10, ngf=4))
+    with pytest.raises(GanlensError, match=r"expects \(10,\)"):
+        back.check_model(other)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(GanlensError, match="not a readable"):
+        CodesFile.load(tmp_path / "bad.npz")
+
+
+def test_models_command_lists_zoo(capsys, no_network):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "digiface-dcgan64" in out and "dcgan" in out
