@@ -132,3 +132,31 @@ class MappingNetwork(nn.Module):
         if update_w_avg and self.training:
             self.w_avg.copy_(x.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
         return x  # (N, w_dim)
+
+
+# ---------------------------------------------------------------------- PGGAN / StyleGAN v1 helpers
+def blur_121(x: Tensor) -> Tensor:
+    """Depthwise 3×3 low-pass ``outer([1,2,1], [1,2,1]) / 16`` with zero padding 1 (StyleGAN v1 blur)."""
+    k = torch.tensor([1.0, 2.0, 1.0], dtype=x.dtype, device=x.device)
+    k = (k[:, None] * k[None, :]) / 16.0  # (3, 3), symmetric so correlation = convolution
+    c = x.shape[1]
+    return F.conv2d(x, k.expand(c, 1, 3, 3), padding=1, groups=c)
+
+
+def fused_upsample_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Nearest ×2 upsampling and a 3×3 convolution as one stride-2 transposed convolution.
+
+    This is the ``fused_scale`` path of PGGAN/StyleGAN v1: the 4×4 transposed-conv kernel is the
+    3×3 kernel summed over the four one-pixel shifts inside a zero-padded 5×5 grid.
+
+    Args:
+        x: (N, I, H, W) input.
+        weight: (O, I, 3, 3) kernel, runtime coefficient already applied.
+        bias: optional (O,).
+
+    Returns:
+        (N, O, 2H, 2W).
+    """
+    w = F.pad(weight, (1, 1, 1, 1))  # (O, I, 5, 5)
+    w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]  # (O, I, 4, 4)
+    return F.conv_transpose2d(x, w.transpose(0, 1), bias, stride=2, padding=1)

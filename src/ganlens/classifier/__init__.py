@@ -1,0 +1,32 @@
+"""The ToonFaces attribute classifier and the metrics built on it (accuracy / R² per factor, ToonFD,
+marginal total variation)."""
+
+from ganlens.classifier.io import SHIPPED_DIR, load_classifier, save_classifier
+from ganlens.classifier.metrics import (
+    attribute_accuracy,
+    attribute_scores,
+    feature_stats,
+    frechet_distance,
+    marginal_tv,
+    toon_fd,
+)
+from ganlens.classifier.model import AttributeClassifier, ClassifierConfig
+from ganlens.classifier.train import ClassifierTrainSummary, classifier_loss, scores_table, train_classifier
+
+__all__ = [
+    "SHIPPED_DIR",
+    "AttributeClassifier",
+    "ClassifierConfig",
+    "ClassifierTrainSummary",
+    "attribute_accuracy",
+    "attribute_scores",
+    "classifier_loss",
+    "feature_stats",
+    "frechet_distance",
+    "load_classifier",
+    "marginal_tv",
+    "save_classifier",
+    "scores_table",
+    "toon_fd",
+    "train_classifier",
+]

@@ -1,0 +1,249 @@
+"""``ganlens generate``: images for a list of seeds, one PNG each plus a grid, optionally the codes.
+
+The library side is :func:`generate_batches` (any :class:`~ganlens.generators.base.Generator`);
+the command only validates arguments, loads the model and writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from tqdm import tqdm
+
+from ganlens.cli.common import add_command, parse_int_list
+from ganlens.codes import CodesFile
+from ganlens.errors import GanlensError
+from ganlens.generators.base import NOISE_MODES, Generator, check_noise_mode
+from ganlens.utils.io import make_grid, prepare_out_dir, save_image, to_uint8
+
+TRUNC_RANGE = (-1.0, 2.0)  # ψ = 0 gives the average image, ψ < 0 its "opposite" (StyleGAN paper figure)
+MAX_SEED = 2**32 - 1  # numpy RandomState accepts 0 … 2³²−1
+MAX_SEEDS = 100_000
+BATCH_RANGE = (1, 1024)
+GRID_MAX = 64  # the grid shows at most this many images (the first ones)
+
+
+@dataclass
+class GeneratedBatch:
+    """One batch of :func:`generate_batches`.
+
+    Attributes:
+        seeds: the seeds of this batch.
+        z: (B, z_dim) float32 CPU, ``G.z_from_seeds(seeds)``.
+        codes: (B, *code_shape) float32 CPU, what ``G.synthesis`` consumed (w+ or z).
+        images: (B, C, R, R) float32 CPU, nominal range [-1, 1].
+    """
+
+    seeds: list[int]
+    z: Tensor
+    codes: Tensor
+    images: Tensor
+
+
+def check_trunc(G: Generator, trunc_psi: float, trunc_cutoff: int | None) -> None:
+    """Raise a one-line error for ψ outside :data:`TRUNC_RANGE` or a cutoff outside 0…num_ws."""
+    lo, hi = TRUNC_RANGE
+    if not (isinstance(trunc_psi, int | float) and math.isfinite(trunc_psi) and lo <= trunc_psi <= hi):
+        raise GanlensError(
+            f"truncation psi {trunc_psi!r} is out of range; allowed {lo} to {hi} (1 = no truncation)"
+        )
+    if trunc_cutoff is not None:
+        top = G.num_ws if G.style_based else 0
+        if not (isinstance(trunc_cutoff, int) and 0 <= trunc_cutoff <= top):
+            extra = "" if G.style_based else f" ({G.arch} has no w+ rows)"
+            raise GanlensError(
+                f"truncation cutoff {trunc_cutoff!r} is out of range; allowed 0 to {top}{extra}"
+            )
+
+
+def generate_batches(
+    G: Generator,
+    seeds: list[int],
+    *,
+    trunc_psi: float = 1.0,
+    trunc_cutoff: int | None = None,
+    noise_mode: str = "const",
+    batch_size: int = 8,
+    bf16: bool = False,
+    progress: bool = True,
+) -> Iterator[GeneratedBatch]:
+    """Generate images for ``seeds`` in batches (z drawn the NVIDIA way, ``G.z_from_seeds``).
+
+    Args:
+        G: any generator; it stays on its device (``G.device``).
+        seeds: non-negative integer seeds.
+        trunc_psi, trunc_cutoff: truncation (style-based models; ignored by projection models).
+        noise_mode: random, const or none. ``random`` noise is drawn from a ``torch.Generator``
+            seeded with the batch's first seed, so a run is reproducible for a given batch size.
+        batch_size: images per forward pass.
+        bf16: run under bfloat16 autocast (outputs are returned as float32).
+        progress: show a tqdm bar.
+
+    Raises:
+        GanlensError: bad truncation, noise mode or batch size.
+    """
+    check_trunc(G, trunc_psi, trunc_cutoff)
+    check_noise_mode(noise_mode)
+    if not BATCH_RANGE[0] <= batch_size <= BATCH_RANGE[1]:
+        raise GanlensError(
+            f"batch size {batch_size!r} is out of range; allowed {BATCH_RANGE[0]} to {BATCH_RANGE[1]}"
+        )
+    device = G.device
+    bar = tqdm(total=len(seeds), desc="generate", unit="img", disable=not progress)
+    try:
+        for start in range(0, len(seeds), batch_size):
+            chunk = [int(s) for s in seeds[start : start + batch_size]]
+            z = G.z_from_seeds(chunk)  # (B, z_dim)
+            gen = None
+            if noise_mode == "random":
+                gen = torch.Generator(device=device).manual_seed(chunk[0])
+            autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+            with torch.no_grad(), autocast:
+                codes = G.mapping(z, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff)
+                images = G.synthesis(codes, noise_mode=noise_mode, generator=gen)
+            yield GeneratedBatch(chunk, z.float().cpu(), codes.float().cpu(), images.float().cpu())
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+
+
+# ---------------------------------------------------------------------- CLI
+EXAMPLES = """
+  ganlens generate --model digiface-dcgan64 --seeds 0-15 --out out/faces
+  ganlens generate --model stylegan_ffhq1024.pth --seeds 0-7,42 --trunc 0.7 --trunc-cutoff 8 --out out/ffhq
+  ganlens generate --model my_model/ --seeds 0-99 --batch-size 16 --ws-out ws.npz --out out/s --overwrite
+"""
+
+
+def register(sub) -> None:
+    p = add_command(
+        sub,
+        "generate",
+        help="generate images for a list of seeds (one PNG per seed and a grid)",
+        description=(
+            "Generate one image per seed (z drawn as in NVIDIA's generate.py) and write seedNNNN.png files "
+            "plus grid.png. --ws-out saves the codes (w+ or z) for 'ganlens edit'."
+        ),
+        examples=EXAMPLES,
+    )
+    p.add_argument("--model", required=True, help="zoo name or path (ganlens folder, .pkl, .pt, .pth, .tar)")
+    p.add_argument("--seeds", default="0-15", help="seeds like '0-15' or '1,5,9-12' (default 0-15)")
+    p.add_argument(
+        "--trunc",
+        type=float,
+        default=1.0,
+        help="truncation psi, -1 to 2 (default 1 = none; official v1 uses 0.7)",
+    )
+    p.add_argument(
+        "--trunc-cutoff", type=int, default=None, help="truncate only w+ rows below this (default: all)"
+    )
+    p.add_argument(
+        "--noise-mode", default="const", choices=NOISE_MODES, help="per-layer noise (default const)"
+    )
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--bf16", action="store_true", help="run under bfloat16 autocast")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace files in a non-empty output folder")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep existing seedNNNN.png files and make only the missing ones",
+    )
+    p.add_argument("--ws-out", default=None, help="also save the codes as a .npz codes file")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(func=run)
+
+
+def _image_name(seed: int) -> str:
+    return f"seed{seed:04d}.png"
+
+
+def _load_png(path: Path) -> Tensor:
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"), dtype=np.float32)  # (H, W, 3)
+    except (OSError, ValueError) as e:
+        raise GanlensError(
+            f"existing image {str(path)!r} cannot be read ({e}); delete it or use --overwrite"
+        ) from None
+    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganlens.zoo import check_device, load_model, model_id
+
+    seeds = parse_int_list(args.seeds, what="seeds", lo=0, hi=MAX_SEED)
+    if len(seeds) > MAX_SEEDS:
+        raise GanlensError(f"seeds {args.seeds!r} give {len(seeds)} images; at most {MAX_SEEDS} per run")
+    seeds = list(dict.fromkeys(seeds))  # keep order, drop repeats
+    if args.ws_out and Path(args.ws_out).suffix.lower() != ".npz":
+        raise GanlensError(f"--ws-out {args.ws_out!r} must end in .npz")
+    if args.ws_out and Path(args.ws_out).exists() and not (args.overwrite or args.resume):
+        raise GanlensError(f"codes file {args.ws_out!r} exists; pass --overwrite to replace it")
+    lo, hi = TRUNC_RANGE
+    if not (math.isfinite(args.trunc) and lo <= args.trunc <= hi):
+        raise GanlensError(
+            f"--trunc {args.trunc!r} is out of range; allowed {lo} to {hi} (1 = no truncation)"
+        )
+    if not BATCH_RANGE[0] <= args.batch_size <= BATCH_RANGE[1]:
+        raise GanlensError(
+            f"--batch-size {args.batch_size} is out of range; allowed {BATCH_RANGE[0]} to {BATCH_RANGE[1]}"
+        )
+    device = check_device(args.device)
+    out = prepare_out_dir(args.out, overwrite=args.overwrite, resume=args.resume)
+    G = load_model(args.model, device=device)
+    check_trunc(G, args.trunc, args.trunc_cutoff)
+    if not G.style_based and (args.trunc != 1.0 or args.trunc_cutoff):
+        print(f"note: {G.arch} has no w space; truncation is ignored")
+
+    todo = [s for s in seeds if not (args.resume and (out / _image_name(s)).is_file())]
+    need_codes = bool(args.ws_out)
+    run_seeds = seeds if need_codes else todo  # codes of every seed are needed for --ws-out
+    todo_set = set(todo)
+    grid_imgs: dict[int, Tensor] = {}
+    zs, codes = {}, {}
+    for batch in generate_batches(
+        G,
+        run_seeds,
+        trunc_psi=args.trunc,
+        trunc_cutoff=args.trunc_cutoff,
+        noise_mode=args.noise_mode,
+        batch_size=args.batch_size,
+        bf16=args.bf16,
+        progress=not args.no_progress,
+    ):
+        for i, s in enumerate(batch.seeds):
+            zs[s], codes[s] = batch.z[i], batch.codes[i]
+            if s in todo_set:
+                save_image(out / _image_name(s), batch.images[i])
+            if len(grid_imgs) < GRID_MAX and s in seeds[:GRID_MAX]:
+                grid_imgs[s] = batch.images[i].clamp(-1, 1)
+    for s in seeds[:GRID_MAX]:  # resumed seeds: read their PNGs back for the grid
+        if s not in grid_imgs:
+            grid_imgs[s] = _load_png(out / _image_name(s))
+    shown = [grid_imgs[s] for s in seeds[:GRID_MAX]]
+    grid = make_grid(torch.stack(shown), nrow=max(1, math.ceil(math.sqrt(len(shown)))), pad_value=1.0)
+    save_image(out / "grid.png", to_uint8(grid))
+    if args.ws_out:
+        CodesFile(
+            codes=torch.stack([codes[s] for s in seeds]).numpy(),
+            z=torch.stack([zs[s] for s in seeds]).numpy(),
+            names=[str(s) for s in seeds],
+            model=model_id(args.model),
+        ).save(args.ws_out)
+    skipped = len(seeds) - len(todo)
+    print(
+        f"wrote {len(todo)} images{f' (kept {skipped} existing)' if skipped else ''} and grid.png to {out}"
+        + (f"; codes to {args.ws_out}" if args.ws_out else "")
+    )
+    return 0

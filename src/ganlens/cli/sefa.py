@@ -1,0 +1,117 @@
+"""``ganlens sefa``: discover directions and write the report; ``ganlens sefa-name``: label a direction."""
+
+from __future__ import annotations
+
+from ganlens.cli.common import add_command
+from ganlens.errors import GanlensError
+
+
+def register(sub) -> None:
+    p = add_command(
+        sub,
+        "sefa",
+        help="find interpretable latent directions in closed form (SeFa) and write an HTML report",
+        description=(
+            "Factorize the generator's latent-to-feature weights (SeFa), render N samples moved along the\n"
+            "top K directions, and write the official sample_first/semantic_first pages plus grids, GIFs,\n"
+            "heat maps, an eigenvalue plot and index.html. Prints the path of index.html."
+        ),
+        examples="""  ganlens sefa digiface-dcgan64 -L all -K 5 -N 5 --seed 0 --out results/sefa-digiface
+  ganlens sefa ffhq.pkl -L 0-1 -K 10 --trunc 0.7 --trunc-cutoff 8 --out results/pose
+  ganlens sefa ffhq.pkl -L coarse --mode rosinality --out results/ros --overwrite
+  ganlens sefa digiface-dcgan64 --mode ganspace -K 5 --out results/ganspace""",
+    )
+    p.add_argument("model", help="zoo name or checkpoint path")
+    p.add_argument(
+        "-L",
+        "--layers",
+        default="all",
+        help="editable layers: all, indices/ranges like 0-1,4, or coarse/middle/fine (default: all)",
+    )
+    p.add_argument("-K", "--num-directions", type=int, default=5, help="directions to show (default: 5)")
+    p.add_argument("-N", "--num-samples", type=int, default=5, help="samples per direction (default: 5)")
+    p.add_argument("--start", type=float, default=-3.0, help="first distance (default: -3)")
+    p.add_argument("--end", type=float, default=3.0, help="last distance (default: 3)")
+    p.add_argument("--steps", type=int, default=11, help="distances from start to end (default: 11)")
+    p.add_argument(
+        "--trunc", type=float, default=0.7, help="truncation psi, style-based models (default: 0.7)"
+    )
+    p.add_argument("--trunc-cutoff", type=int, default=8, help="truncate the first N w+ rows (default: 8)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    p.add_argument(
+        "--mode",
+        default="sefa",
+        choices=["sefa", "rosinality", "ganspace", "random"],
+        help="sefa (official), rosinality (unnormalised SVD), or a baseline: ganspace, random",
+    )
+    p.add_argument("--viz-size", type=int, default=256, help="image size in the HTML pages (default: 256)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per synthesis batch (default: 32)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+    q = add_command(
+        sub,
+        "sefa-name",
+        help="give a saved direction a name (e.g. 'pose'); shown in reports and used by ganlens edit",
+        examples="""  ganlens sefa-name results/sefa-digiface/directions.npz --index 0 --name "head pose"
+  ganlens sefa-name results/sefa-digiface/directions.npz --list""",
+    )
+    q.add_argument("directions", help="directions file (.npz or its .json)")
+    q.add_argument("--index", type=int, help="direction to rename")
+    q.add_argument("--name", help="new name")
+    q.add_argument("--list", action="store_true", help="print the directions and their names")
+    q.set_defaults(func=run_name)
+
+
+def run(args) -> int:
+    import torch
+
+    from ganlens.sefa import sefa_report
+    from ganlens.zoo import check_device, load_model, model_id
+
+    device = check_device(args.device)
+    torch.set_grad_enabled(False)
+    G = load_model(args.model, device=device)
+    result = sefa_report(
+        G,
+        args.out,
+        model_id=model_id(args.model),
+        layers=args.layers,
+        num_directions=args.num_directions,
+        num_samples=args.num_samples,
+        start=args.start,
+        end=args.end,
+        steps=args.steps,
+        trunc_psi=args.trunc,
+        trunc_cutoff=args.trunc_cutoff,
+        seed=args.seed,
+        method=args.mode,
+        overwrite=args.overwrite,
+        viz_size=args.viz_size,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    print(result.files.index)
+    return 0
+
+
+def run_name(args) -> int:
+    from ganlens.sefa import Directions
+
+    dirs = Directions.load(args.directions)
+    if args.list or args.index is None:
+        if args.index is not None or args.name is not None:
+            raise GanlensError("give both --index and --name to rename, or --list alone")
+        for k, (name, ev) in enumerate(zip(dirs.names, dirs.eigenvalues)):
+            print(f"{k:4d}  {ev:12.5g}  {name}")
+        return 0
+    if args.name is None:
+        raise GanlensError("--name is required with --index")
+    old = dirs.names[dirs.check_index(args.index)]
+    dirs.rename(args.index, args.name)
+    dirs.save_meta(args.directions)
+    print(f"direction {args.index}: {old!r} -> {dirs.names[args.index]!r}")
+    return 0

@@ -1,0 +1,180 @@
+"""``ganlens train stylegan2`` (train, resume, torchrun) and ``ganlens train stylegan2-export``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ganlens.cli.common import add_command
+from ganlens.errors import GanlensError
+
+EXAMPLES = """\
+  # a 64-px run on one machine (resumable: rerun the same command with --resume)
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64 --kimg 200 --batch 32 \\
+      --channel-base 8192 --channel-max 256 --map-layers 4 --w-dim 256 --z-dim 256 --bf16 --resume
+
+  # the same run on 2 processes (gloo on CPU); every rank takes its own data shard and seed
+  torchrun --nproc_per_node 2 -m ganlens.cli.main train stylegan2 --data toonfaces64/ --res 64 \\
+      --out runs/toon64 --kimg 200 --batch 32 --resume
+
+  # tiny smoke test on a .npy array of uint8 images
+  ganlens train stylegan2 --data faces16.npy --res 16 --out /tmp/run16 --kimg 1 --batch 8 \\
+      --channel-base 512 --channel-max 64 --map-layers 2 --w-dim 64 --z-dim 64
+"""
+
+EXPORT_EXAMPLES = """\
+  # write the latest G_ema as config.json + model.safetensors
+  ganlens train stylegan2-export --run runs/toon64 --out models/toon64
+  ganlens generate --model models/toon64 --seeds 0-7 --out samples/
+"""
+
+
+def register_train(sub) -> None:
+    p = add_command(
+        sub,
+        "stylegan2",
+        help="train a StyleGAN2 (R1, path length, style mixing, EMA; torchrun for several processes)",
+        examples=EXAMPLES,
+        description=(
+            "Train a StyleGAN2 with ADA's recipe: non-saturating loss, lazy R1 and path-length "
+            "regularisation, style mixing, EMA generator. Checkpoints (safetensors + JSON), sample "
+            "grids and a loss plot go to --out; Ctrl-C or SIGTERM checkpoints before stopping."
+        ),
+    )
+    g = p.add_argument_group("data and run")
+    g.add_argument(
+        "--data", required=True, help="image folder, ToonFaces render, .zip, or .npy/.npz uint8 array"
+    )
+    g.add_argument("--res", type=int, default=64, help="image resolution (default 64)")
+    g.add_argument("--out", required=True, help="run folder")
+    g.add_argument(
+        "--kimg", type=float, default=1000.0, help="train until this many thousand images (default 1000)"
+    )
+    g.add_argument("--batch", type=int, default=32, help="global minibatch (default 32)")
+    g.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint (if any)")
+    g.add_argument("--overwrite", action="store_true", help="start afresh in a non-empty run folder")
+    g.add_argument(
+        "--snapshot-kimg", type=float, default=10.0, help="checkpoint + sample grid every N kimg (10)"
+    )
+    g.add_argument(
+        "--tick-kimg", type=float, default=1.0, help="log stats and redraw the loss plot every N kimg (1)"
+    )
+    g.add_argument("--keep", type=int, default=3, help="checkpoints kept on disk (default 3)")
+    g.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    g.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads per process (default: torch's)"
+    )
+    g.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar (log.txt still records ticks)")
+    m = p.add_argument_group("networks (ignored on --resume: the checkpoint's architecture is used)")
+    m.add_argument("--z-dim", type=int, default=512, help="z size (default 512)")
+    m.add_argument("--w-dim", type=int, default=512, help="w size (default 512)")
+    m.add_argument("--map-layers", type=int, default=8, help="mapping layers (default 8)")
+    m.add_argument(
+        "--channel-base",
+        "--g-channels",
+        dest="channel_base",
+        type=int,
+        default=16384,
+        help="channels at resolution r = min(base // r, max) (default 16384)",
+    )
+    m.add_argument("--channel-max", type=int, default=512, help="largest channel count (default 512)")
+    m.add_argument("--d-channel-base", type=int, default=None, help="discriminator base (default: as G)")
+    m.add_argument("--d-channel-max", type=int, default=None, help="discriminator max (default: as G)")
+    m.add_argument("--mbstd-group", type=int, default=4, help="minibatch-stddev group size (default 4)")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--lr", type=float, default=0.0025, help="Adam learning rate for G and D (default 0.0025)")
+    o.add_argument("--r1-gamma", type=float, default=None, help="R1 weight (default: 0.0002 * res^2 / batch)")
+    o.add_argument("--r1-interval", type=int, default=16, help="lazy R1 every N minibatches (16)")
+    o.add_argument("--pl-weight", type=float, default=2.0, help="path-length weight, 0 disables (default 2)")
+    o.add_argument("--pl-interval", type=int, default=4, help="lazy path length every N minibatches (4)")
+    o.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability (default 0.9)")
+    o.add_argument(
+        "--ema-kimg", type=float, default=None, help="G_ema half-life in kimg (default batch*10/32)"
+    )
+    o.add_argument("--ema-rampup", type=float, default=0.05, help="EMA ramp-up, 0 disables (default 0.05)")
+    o.add_argument("--xflip", action="store_true", help="randomly mirror real images")
+    o.add_argument("--bf16", action="store_true", help="bf16 autocast for the main forward passes")
+    p.set_defaults(func=run)
+
+    e = add_command(
+        sub,
+        "stylegan2-export",
+        help="export a StyleGAN2 run's G_ema in the native format (config.json + model.safetensors)",
+        examples=EXPORT_EXAMPLES,
+    )
+    e.add_argument("--run", required=True, help="run folder written by 'ganlens train stylegan2'")
+    e.add_argument("--out", required=True, help="model folder to write")
+    e.add_argument("--checkpoint", default=None, help="a checkpoint folder (default: the run's latest)")
+    e.add_argument(
+        "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
+    )
+    e.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    e.set_defaults(func=run_export)
+
+
+def config_from_args(args: argparse.Namespace):
+    from ganlens.training.stylegan2 import TrainConfig
+
+    return TrainConfig(
+        data=args.data,
+        out=args.out,
+        resolution=args.res,
+        kimg=args.kimg,
+        batch=args.batch,
+        z_dim=args.z_dim,
+        w_dim=args.w_dim,
+        map_layers=args.map_layers,
+        channel_base=args.channel_base,
+        channel_max=args.channel_max,
+        d_channel_base=args.d_channel_base,
+        d_channel_max=args.d_channel_max,
+        mbstd_group=args.mbstd_group,
+        g_lr=args.lr,
+        d_lr=args.lr,
+        r1_gamma=args.r1_gamma,
+        r1_interval=args.r1_interval,
+        pl_weight=args.pl_weight,
+        pl_interval=args.pl_interval,
+        mixing=args.mixing,
+        ema_kimg=args.ema_kimg,
+        ema_rampup=args.ema_rampup or None,
+        xflip=args.xflip,
+        bf16=args.bf16,
+        tick_kimg=args.tick_kimg,
+        snapshot_kimg=args.snapshot_kimg,
+        keep_checkpoints=args.keep,
+        seed=args.seed,
+        num_threads=args.threads,
+        device=args.device,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ganlens.training.stylegan2 import train_stylegan2
+
+    if args.res & (args.res - 1) or not 8 <= args.res <= 1024:
+        raise GanlensError(f"--res {args.res} is not allowed; use a power of two from 8 to 1024")
+    result = train_stylegan2(config_from_args(args))
+    if result.checkpoint is not None:
+        state = "stopped" if result.interrupted else "done"
+        print(
+            f"{state}: {result.kimg:.2f} kimg (step {result.step}), last {result.images_per_sec:.1f} img/s; "
+            f"checkpoint {result.checkpoint}"
+        )
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ganlens.training.export import export_generator
+
+    r = export_generator(
+        args.run, args.out, checkpoint=args.checkpoint, overwrite=args.overwrite, max_mb=args.max_mb
+    )
+    print(
+        f"exported G_ema of {r.checkpoint.name} ({r.kimg:.2f} kimg) to {r.directory}: "
+        f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
+    )
+    return 0

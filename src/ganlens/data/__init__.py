@@ -1,0 +1,1 @@
+"""Datasets ganlens can render and read."""

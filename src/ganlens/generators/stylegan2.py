@@ -1,0 +1,438 @@
+"""StyleGAN2 (config F, ``skip`` architecture) in pure PyTorch (SPEC §1.3).
+
+Parameter names follow NVIDIA's stylegan2-ada-pytorch with two renamed roots, because
+``mapping`` and ``synthesis`` are methods of the :class:`~ganlens.generators.base.Generator`
+interface: ``mapping_network.fc{i}.*``, ``mapping_network.w_avg``,
+``synthesis_network.b{r}.const``, ``synthesis_network.b{r}.conv{0,1}.{weight, bias,
+noise_strength, noise_const, affine.weight, affine.bias}``, ``synthesis_network.b{r}.torgb.*``.
+Affine biases are stored with their +1 (``bias_init=1``), as in ADA and rosinality.
+
+Synthesis layers (the split points mGANprior composes at) are the conv layers in order:
+``b4.conv1, b8.conv0, b8.conv1, …, bR.conv1`` (``2·log2R − 3`` of them; conv ``j`` reads w+ row
+``j``). Each ``conv1`` is followed by its block's ToRGB, which reads row ``j + 1``. Because the
+skip architecture carries a running RGB image next to the features, the feature returned by
+:meth:`StyleGAN2Generator.synthesis_head` is ``cat([x, img], dim=1)``: the conv features ``x``
+(C_r channels) followed by the running image brought to the same resolution (``img_channels``
+channels; after a ``conv0`` the previous image is already upsampled, after a ``conv1`` it already
+holds this block's ToRGB output). So ``feature_shape(l) = (C_r + img_channels, r, r)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganlens.errors import GanlensError
+from ganlens.generators.base import Generator, GeneratorConfig, check_noise_mode
+from ganlens.generators.layers import SQRT2, EqualizedLinear, MappingNetwork
+
+ARCHITECTURES = ("skip",)
+NOT_YET = ("orig", "resnet")
+
+
+# ---------------------------------------------------------------------- FIR resampling (upfirdn2d)
+def setup_filter(taps: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)) -> Tensor:
+    """Separable FIR taps → normalised 2-D filter (sum 1), float32 (kh, kw)."""
+    k = torch.tensor(taps, dtype=torch.float32)
+    f = torch.outer(k, k)
+    return f / f.sum()
+
+
+def upfirdn2d(
+    x: Tensor,
+    f: Tensor,
+    *,
+    up: int = 1,
+    down: int = 1,
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+    gain: float = 1.0,
+) -> Tensor:
+    """Upsample (zero insertion), pad (negative = crop), FIR-filter, downsample. Pure PyTorch.
+
+    Args:
+        x: (N, C, H, W).
+        f: (kh, kw) filter; applied as a true convolution (flipped), scaled by ``gain``.
+        up, down: integer factors.
+        padding: (x0, x1, y0, y1) with respect to the upsampled image.
+
+    Returns:
+        (N, C, (H·up + y0 + y1 − kh) // down + 1, …).
+    """
+    n, c, h, w = x.shape
+    px0, px1, py0, py1 = padding
+    if up > 1:
+        x = x.reshape(n, c, h, 1, w, 1)
+        x = F.pad(x, (0, up - 1, 0, 0, 0, up - 1))
+        x = x.reshape(n, c, h * up, w * up)
+    x = F.pad(x, (max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)))
+    x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
+    k = (f * gain).flip([0, 1]).to(device=x.device, dtype=x.dtype)
+    x = F.conv2d(x, k[None, None].expand(c, 1, *k.shape), groups=c)
+    return x[:, :, ::down, ::down] if down > 1 else x
+
+
+def upsample2d(x: Tensor, f: Tensor, *, up: int = 2) -> Tensor:
+    """×``up`` FIR upsampling with gain ``up²`` (ADA ``upsample2d``; pads (2, 1) for 4 taps)."""
+    fh, fw = f.shape
+    p = ((fw + up - 1) // 2, (fw - up) // 2, (fh + up - 1) // 2, (fh - up) // 2)
+    return upfirdn2d(x, f, up=up, padding=p, gain=up * up)
+
+
+# ---------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class StyleGAN2Config(GeneratorConfig):
+    """StyleGAN2 settings (defaults: config F at 1024², as in NVIDIA's ``stylegan2`` config).
+
+    Attributes:
+        resolution: output size, a power of two in [8, 1024].
+        z_dim: size of z (512).
+        w_dim: size of w (512).
+        mapping_layers: dense layers in the mapping network (8; ADA ``auto`` configs use 2).
+        mapping_lr_mul: learning-rate multiplier of the mapping layers (0.01).
+        channel_base, channel_max: feature maps at resolution r are ``min(channel_base // r, channel_max)``.
+        conv_clamp: clamp conv/ToRGB outputs to ±this (ADA-trained pickles: 256), None = off.
+        architecture: ``"skip"`` (``"orig"``/``"resnet"`` are not supported yet).
+        w_avg_beta: decay of the tracked w average during training (0.995).
+        img_channels: output channels (3).
+    """
+
+    arch: ClassVar[str] = "stylegan2"
+
+    resolution: int = 1024
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 8
+    mapping_lr_mul: float = 0.01
+    channel_base: int = 32768
+    channel_max: int = 512
+    conv_clamp: float | None = None
+    architecture: str = "skip"
+    w_avg_beta: float = 0.995
+    img_channels: int = 3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.architecture in NOT_YET:
+            raise GanlensError(
+                f"StyleGAN2 architecture {self.architecture!r} is not supported yet; allowed: "
+                + ", ".join(ARCHITECTURES)
+            )
+        if self.architecture not in ARCHITECTURES:
+            raise GanlensError(f"StyleGAN2 architecture {self.architecture!r} is unknown; allowed: skip")
+        for name in ("w_dim", "mapping_layers", "channel_base", "channel_max"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v <= 0:
+                raise GanlensError(f"{name} {v!r} must be a positive integer")
+        if self.channel_base // self.resolution < 1:
+            raise GanlensError(
+                f"channel_base {self.channel_base} gives no channels at resolution {self.resolution}; "
+                f"use at least {self.resolution}"
+            )
+        if not self.mapping_lr_mul > 0:
+            raise GanlensError(f"mapping_lr_mul {self.mapping_lr_mul!r} must be positive")
+        if self.conv_clamp is not None and not self.conv_clamp > 0:
+            raise GanlensError(f"conv_clamp {self.conv_clamp!r} must be positive or None")
+        if not 0.0 <= self.w_avg_beta <= 1.0:
+            raise GanlensError(f"w_avg_beta {self.w_avg_beta!r} must be in [0, 1]")
+
+    def nf(self, r: int) -> int:
+        """Feature maps at resolution r."""
+        return min(self.channel_base // r, self.channel_max)
+
+    @property
+    def num_ws(self) -> int:
+        return 2 * self.log2_resolution - 2
+
+    @property
+    def block_resolutions(self) -> tuple[int, ...]:
+        return tuple(2**k for k in range(2, self.log2_resolution + 1))
+
+
+# ---------------------------------------------------------------------- layers
+class SynthesisLayer(nn.Module):
+    """Modulated + demodulated 3×3 conv (optionally ×2 upsampling), noise, bias, lrelu·√2, clamp.
+
+    Stored weight (O, I, 3, 3) carries no runtime coefficient: demodulation cancels it (ADA).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        *,
+        up: bool,
+        conv_clamp: float | None,
+    ) -> None:
+        super().__init__()
+        self.resolution = resolution
+        self.up = up
+        self.conv_clamp = conv_clamp
+        self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))  # (O, I, 3, 3)
+        self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.register_buffer("noise_const", torch.randn(resolution, resolution))  # (r, r)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+
+    def forward(
+        self, x: Tensor, w: Tensor, f: Tensor, *, noise_mode: str, generator: torch.Generator | None
+    ) -> Tensor:
+        n = x.shape[0]
+        styles = self.affine(w)  # (N, I)
+        weight = self.weight
+        # Demodulation coefficients, computed in float32: 1/sqrt(Σ_{i,k} (W·s)² + eps), (N, O).
+        wsq = weight.float().square().sum(dim=[2, 3])  # (O, I)
+        dcoefs = (styles.float().square() @ wsq.t() + 1e-8).rsqrt()  # (N, O)
+        x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
+        if self.up:
+            # Zero-insertion ×2 + 3×3 conv = stride-2 transposed conv; then the [1,3,3,1] FIR, gain 4.
+            x = F.conv_transpose2d(x, weight.to(x.dtype).transpose(0, 1), stride=2)  # (N, O, 2H+1, 2W+1)
+            x = upfirdn2d(x, f, padding=(1, 1, 1, 1), gain=4.0)  # (N, O, 2H, 2W)
+        else:
+            x = F.conv2d(x, weight.to(x.dtype), padding=1)
+        x = x * dcoefs.to(x.dtype).reshape(n, -1, 1, 1)
+        if noise_mode == "random":
+            dev = generator.device if generator is not None else x.device  # a CPU generator may drive CUDA
+            noise = torch.randn(n, 1, self.resolution, self.resolution, generator=generator, device=dev)
+            noise = noise.to(x.device)
+            x = x + (noise * self.noise_strength).to(x.dtype)
+        elif noise_mode == "const":
+            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
+        x = F.leaky_relu(x + self.bias.to(x.dtype).reshape(1, -1, 1, 1), 0.2) * SQRT2
+        if self.conv_clamp is not None:
+            x = x.clamp(-self.conv_clamp, self.conv_clamp)
+        return x  # (N, O, r, r)
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1×1 conv without demodulation, bias, clamp; the 1/√I coefficient goes on the style."""
+
+    def __init__(self, in_channels: int, img_channels: int, w_dim: int, *, conv_clamp: float | None) -> None:
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(img_channels, in_channels, 1, 1))  # (C, I, 1, 1)
+        self.bias = nn.Parameter(torch.zeros(img_channels))
+        self.weight_gain = 1.0 / math.sqrt(in_channels)
+
+    def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        styles = self.affine(w) * self.weight_gain  # (N, I)
+        x = x * styles.to(x.dtype)[:, :, None, None]
+        x = F.conv2d(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
+        if self.conv_clamp is not None:
+            x = x.clamp(-self.conv_clamp, self.conv_clamp)
+        return x  # (N, C, r, r)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: ``const`` (4×4 only), ``conv0`` (upsampling, r ≥ 8), ``conv1``, ``torgb``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        w_dim: int,
+        resolution: int,
+        img_channels: int,
+        *,
+        conv_clamp: float | None,
+    ) -> None:
+        super().__init__()
+        self.resolution = resolution
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))  # (C, 4, 4)
+        else:
+            self.conv0 = SynthesisLayer(
+                in_channels, out_channels, w_dim, resolution, up=True, conv_clamp=conv_clamp
+            )
+        self.conv1 = SynthesisLayer(
+            out_channels, out_channels, w_dim, resolution, up=False, conv_clamp=conv_clamp
+        )
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+
+
+class SynthesisNetwork(nn.Module):
+    """Blocks ``b4 … bR``; runs any contiguous range of conv layers (see the module docstring)."""
+
+    def __init__(self, config: StyleGAN2Config) -> None:
+        super().__init__()
+        c = config
+        self.block_resolutions = c.block_resolutions
+        for r in self.block_resolutions:
+            cin = c.nf(r // 2) if r > 4 else 0
+            block = SynthesisBlock(cin, c.nf(r), c.w_dim, r, c.img_channels, conv_clamp=c.conv_clamp)
+            self.add_module(f"b{r}", block)
+        self.register_buffer("resample_filter", setup_filter(), persistent=False)  # (4, 4)
+        self.layers: list[tuple[int, str]] = [(4, "conv1")]
+        for r in self.block_resolutions[1:]:
+            self.layers += [(r, "conv0"), (r, "conv1")]
+
+    def run(
+        self,
+        x: Tensor | None,
+        img: Tensor | None,
+        ws: Tensor,
+        start: int,
+        stop: int,
+        *,
+        noise_mode: str,
+        generator: torch.Generator | None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Run conv layers ``[start, stop)`` (each conv1 followed by its ToRGB)."""
+        f = self.resample_filter
+        for j in range(start, stop):
+            r, name = self.layers[j]
+            block = getattr(self, f"b{r}")
+            if j == 0:
+                x = block.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)  # (N, C4, 4, 4)
+            elif name == "conv0" and img is not None:
+                img = upsample2d(img, f)
+            x = getattr(block, name)(x, ws[:, j], f, noise_mode=noise_mode, generator=generator)
+            if name == "conv1":
+                y = block.torgb(x, ws[:, j + 1]).float()
+                img = y if img is None else img + y
+        return x, img
+
+
+class StyleGAN2Generator(Generator):
+    """StyleGAN2 generator: ``mapping_network`` (z → w) and ``synthesis_network`` (w+ → image)."""
+
+    arch: ClassVar[str] = "stylegan2"
+    style_based: ClassVar[bool] = True
+    config_class: ClassVar[type[GeneratorConfig]] = StyleGAN2Config
+
+    def __init__(self, config: StyleGAN2Config) -> None:
+        super().__init__(config)
+        self.mapping_network = MappingNetwork(
+            config.z_dim,
+            config.w_dim,
+            num_layers=config.mapping_layers,
+            lr_mul=config.mapping_lr_mul,
+            activation="lrelu_v2",
+            w_avg_beta=config.w_avg_beta,
+        )
+        self.synthesis_network = SynthesisNetwork(config)
+
+    # ------------------------------------------------------------------ spaces
+    @property
+    def w_dim(self) -> int:
+        return self.config.w_dim
+
+    @property
+    def num_ws(self) -> int:
+        return self.config.num_ws
+
+    @property
+    def w_avg(self) -> Tensor:
+        return self.mapping_network.w_avg
+
+    def mapping(self, z: Tensor, *, trunc_psi: float = 1.0, trunc_cutoff: int | None = None) -> Tensor:
+        """z (N, z_dim) → w+ (N, num_ws, w_dim), truncated on rows ``< trunc_cutoff``."""
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise GanlensError(f"z has shape {tuple(z.shape)}; expected (N, {self.z_dim})")
+        w = self.mapping_network(z.float())  # (N, w_dim)
+        ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)  # (N, num_ws, w_dim)
+        return self.truncate(ws, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff)
+
+    # ------------------------------------------------------------------ synthesis
+    def synthesis(
+        self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None
+    ) -> Tensor:
+        """w+ (N, num_ws, w_dim) → image (N, C, R, R), float32, nominal range [-1, 1]."""
+        ws = self.check_codes(codes)
+        check_noise_mode(noise_mode)
+        _, img = self.synthesis_network.run(
+            None, None, ws, 0, self.num_split_layers, noise_mode=noise_mode, generator=generator
+        )
+        return img
+
+    @property
+    def num_split_layers(self) -> int:
+        return len(self.synthesis_network.layers)
+
+    def feature_shape(self, layer: int) -> tuple[int, int, int]:
+        self.check_split_layer(layer)
+        r, _ = self.synthesis_network.layers[layer - 1]
+        return (self.config.nf(r) + self.img_channels, r, r)
+
+    def synthesis_head(
+        self,
+        codes: Tensor,
+        layer: int,
+        *,
+        noise_mode: str = "const",
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Conv layers ``[0, layer)`` → ``cat([features, running image], 1)``, (N, C_r + img_ch, r, r)."""
+        self.check_split_layer(layer)
+        ws = self.check_codes(codes)
+        check_noise_mode(noise_mode)
+        x, img = self.synthesis_network.run(
+            None, None, ws, 0, layer, noise_mode=noise_mode, generator=generator
+        )
+        return torch.cat([x, img.to(x.dtype)], dim=1)
+
+    def synthesis_tail(
+        self,
+        feature: Tensor,
+        codes: Tensor,
+        layer: int,
+        *,
+        noise_mode: str = "const",
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Conv layers ``[layer, end)`` from a :meth:`synthesis_head` feature → image (N, C, R, R)."""
+        self.check_split_layer(layer)
+        ws = self.check_codes(codes)
+        check_noise_mode(noise_mode)
+        shape = self.feature_shape(layer)
+        if feature.ndim != 4 or tuple(feature.shape[1:]) != shape:
+            raise GanlensError(
+                f"feature has shape {tuple(feature.shape)}; layer {layer} expects "
+                f"(N, {shape[0]}, {shape[1]}, {shape[2]})"
+            )
+        c = self.config.nf(shape[1])
+        x, img = feature[:, :c], feature[:, c:].float()
+        net = self.synthesis_network
+        _, img = net.run(x, img, ws, layer, self.num_split_layers, noise_mode=noise_mode, generator=generator)
+        return img
+
+    # ------------------------------------------------------------------ SeFa, noise
+    def projection_weights(self) -> dict[int, Tensor]:
+        """Row i: the affine of conv layer i; the last row: the final ToRGB affine. (C_in, w_dim) each."""
+        net = self.synthesis_network
+        out = {}
+        for j, (r, name) in enumerate(net.layers):
+            out[j] = getattr(getattr(net, f"b{r}"), name).affine.weight.detach()
+        out[self.num_ws - 1] = getattr(net, f"b{self.resolution}").torgb.affine.weight.detach()
+        return out
+
+    def noise_buffers(self) -> list[Tensor]:
+        """``noise_const`` (r, r) of every conv layer, in layer order."""
+        net = self.synthesis_network
+        return [getattr(getattr(net, f"b{r}"), name).noise_const for r, name in net.layers]
+
+    def extra_repr(self) -> str:
+        c = self.config
+        chans = ", ".join(f"{r}:{c.nf(r)}" for r in c.block_resolutions)
+        return super().extra_repr() + f", channels=({chans}), conv_clamp={c.conv_clamp}"
+
+
+def channel_table_to_config(channels: dict[int, int]) -> tuple[int, int]:
+    """(channel_base, channel_max) that reproduce ``{r: nf(r)}`` for every block, or raise.
+
+    Used by loaders that only see tensor shapes. Prefers the official 32768 when it fits.
+    """
+    cmax = max(channels.values())
+    res = max(channels)
+    candidates = [32768, 16384] + [c * r for r, c in channels.items()] + [cmax * res]
+    for base in candidates:
+        if all(min(base // r, cmax) == c for r, c in channels.items()):
+            return int(base), int(cmax)
+    raise GanlensError(f"channel counts {channels} do not follow min(channel_base // r, channel_max)")

@@ -1,0 +1,171 @@
+"""One call that does what ``ganlens sefa`` does: find directions, render, measure, write the report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ganlens.codes import CodesFile
+from ganlens.errors import GanlensError
+from ganlens.sefa.analysis import Sweep, check_distances, render_sweep
+from ganlens.sefa.baselines import ganspace, random_directions
+from ganlens.sefa.directions import Directions, latent_dim
+from ganlens.sefa.edit import sample_codes
+from ganlens.sefa.factorize import LayerSpec, factorize, parse_layers
+from ganlens.sefa.report import ReportFiles, report_prefix, write_report
+from ganlens.utils.io import prepare_out_dir
+
+METHODS = ("sefa", "rosinality", "ganspace", "random")
+
+
+@dataclass
+class SefaResult:
+    directions: Directions
+    sweep: Sweep
+    files: ReportFiles
+    directions_path: Path
+    codes_path: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def find_directions(
+    G,
+    layers: LayerSpec = "all",
+    *,
+    method: str = "sefa",
+    num: int | None = None,
+    model_id: str = "",
+    seed: int = 0,
+) -> Directions:
+    """Directions by ``method``: sefa / rosinality (closed form) or the ganspace / random baselines."""
+    if method not in METHODS:
+        raise GanlensError(f"method {method!r} is not allowed; use one of {', '.join(METHODS)}")
+    if method in ("sefa", "rosinality"):
+        return factorize(G, layers, mode=method, num=num, model_id=model_id)
+    k = num if num is not None else min(latent_dim(G), 20)
+    if method == "ganspace":
+        return ganspace(G, layers, num=k, model_id=model_id)
+    return random_directions(G, layers, num=k, seed=seed, model_id=model_id)
+
+
+def sefa_report(
+    G,
+    out_dir: str | Path,
+    *,
+    model_id: str,
+    layers: str = "all",
+    num_directions: int = 5,
+    num_samples: int = 5,
+    start: float = -3.0,
+    end: float = 3.0,
+    steps: int = 11,
+    trunc_psi: float = 0.7,
+    trunc_cutoff: int | None = 8,
+    seed: int = 0,
+    method: str = "sefa",
+    overwrite: bool = False,
+    viz_size: int = 256,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> SefaResult:
+    """Factorize ``G`` (or run a baseline), render N samples × K directions × ``steps`` distances
+    and write the full report into ``out_dir`` (see :mod:`ganlens.sefa.report`).
+
+    Raises:
+        GanlensError: bad layers, K larger than the latent size, bad ranges, non-empty ``out_dir``
+            without ``overwrite``.
+    """
+    d = latent_dim(G)
+    if not (isinstance(num_directions, int) and 1 <= num_directions <= d):
+        raise GanlensError(f"-K {num_directions!r} is not allowed; this model's latent size allows 1 to {d}")
+    if not (isinstance(num_samples, int) and 1 <= num_samples <= 1000):
+        raise GanlensError(f"-N {num_samples!r} is not allowed; use 1 to 1000")
+    if not (isinstance(viz_size, int) and 8 <= viz_size <= 1024):
+        raise GanlensError(f"viz size {viz_size!r} is not allowed; use 8 to 1024")
+    if not 0.0 <= trunc_psi <= 1.0 and G.style_based:
+        raise GanlensError(f"truncation psi {trunc_psi} is not allowed; use 0 to 1")
+    distances = check_distances(start, end, steps)
+    parse_layers(G, layers)  # fail before touching the output folder
+    out = prepare_out_dir(out_dir, overwrite=overwrite)
+    t = {}
+    t0 = time.perf_counter()
+    dirs = find_directions(
+        G,
+        layers,
+        method=method,
+        model_id=model_id,
+        seed=seed,
+        num=None if method in ("sefa", "rosinality") else max(num_directions, 10),
+    )
+    t["directions_s"] = time.perf_counter() - t0
+    z, codes = sample_codes(G, num_samples, seed=seed, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff)
+    t0 = time.perf_counter()
+    sweep = render_sweep(
+        G,
+        codes,
+        dirs,
+        indices=range(num_directions),
+        distances=distances,
+        batch_size=batch_size,
+        max_size=max(viz_size, 64),
+        progress=progress,
+    )
+    t["render_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    dirs.metrics = sweep.metrics()  # measured for the first K directions
+    dirs_path = dirs.save(out / "directions.npz")
+    codes_path = out / "codes.npz"
+    CodesFile(
+        codes=codes.cpu().numpy(),
+        model=model_id,
+        names=[f"sample_{i:03d}" for i in range(num_samples)],
+        z=z.cpu().numpy(),
+    ).save(codes_path)
+    prefix = report_prefix(model_id, num_samples, num_directions, layers, seed)
+    settings = {
+        "model": model_id,
+        "method": method,
+        "layers": f"{layers} → {list(dirs.layers)}",
+        "samples (N)": num_samples,
+        "directions (K)": num_directions,
+        "distances": f"{start} … {end}, {steps} steps",
+        "truncation": f"psi {trunc_psi}, cutoff {trunc_cutoff}"
+        if G.style_based
+        else "n/a (projection generator)",
+        "seed": seed,
+        "directions file": dirs_path.name,
+        "codes file": codes_path.name,
+    }
+    title = f"SeFa ({method}) on {model_id}, layers {layers}"
+    files = write_report(out, sweep, dirs, prefix=prefix, title=title, settings=settings, viz_size=viz_size)
+    t["write_s"] = time.perf_counter() - t0
+    return SefaResult(
+        directions=dirs, sweep=sweep, files=files, directions_path=dirs_path, codes_path=codes_path, timings=t
+    )
+
+
+def load_codes_for(
+    G,
+    path: str | Path,
+    *,
+    model_id: str = "",
+    ignore_model_id: bool = False,
+    device: torch.device | str = "cpu",
+) -> tuple[CodesFile, torch.Tensor]:
+    """Load a codes file and check that its ``codes`` fit ``G`` (shape; model id unless ignored)."""
+    cf = CodesFile.load(path)
+    cf.check_model(G, model_id)
+    if cf.multi_codes is not None and tuple(cf.multi_codes.shape[2:]) != tuple(G.code_shape):
+        raise GanlensError(
+            f"multi-codes have shape {tuple(cf.multi_codes.shape[2:])} per code "
+            f"but {model_id or G.arch} expects {tuple(G.code_shape)}"
+        )
+    if model_id and cf.model and cf.model != model_id and not ignore_model_id:
+        raise GanlensError(
+            f"codes in {str(path)!r} belong to model {cf.model!r}, not {model_id!r}; "
+            "pass --ignore-model-id if the two are the same network"
+        )
+    return cf, cf.tensor(device)

@@ -1,0 +1,27 @@
+"""Training: StyleGAN2 (single process or ``torchrun``), its discriminator, losses and checkpoints."""
+
+from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
+from ganlens.training.export import ExportResult, export_generator
+from ganlens.training.losses import (
+    PathLengthRegularizer,
+    d_logistic_loss,
+    g_nonsaturating_loss,
+    path_length_lengths,
+    r1_penalty,
+)
+from ganlens.training.stylegan2 import TrainConfig, TrainResult, train_stylegan2
+
+__all__ = [
+    "DiscriminatorConfig",
+    "ExportResult",
+    "PathLengthRegularizer",
+    "StyleGAN2Discriminator",
+    "TrainConfig",
+    "TrainResult",
+    "d_logistic_loss",
+    "export_generator",
+    "g_nonsaturating_loss",
+    "path_length_lengths",
+    "r1_penalty",
+    "train_stylegan2",
+]

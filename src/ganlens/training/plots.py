@@ -1,0 +1,57 @@
+"""Training curves from ``stats.jsonl`` (one JSON object per tick) as a PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ganlens.utils.io import atomic_path
+
+PANELS = (
+    ("losses", (("loss_G", "G loss"), ("loss_D", "D loss"))),
+    ("D scores", (("score_real", "D(x)"), ("score_fake", "D(G(z))"))),
+    ("regularisers", (("r1", "R1 penalty"), ("pl_penalty", "path-length penalty"))),
+    ("speed", (("img_per_s", "images/s"),)),
+)
+
+
+def read_stats(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line from a crash; the next tick rewrites the plot
+    return rows
+
+
+def plot_stats(rows: list[dict], out_png: str | Path, *, title: str = "") -> None:
+    """Draw the four panels (losses, D scores, regularisers, speed) against kimg."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.2))
+    for ax, (name, series) in zip(axes, PANELS):
+        for key, label in series:
+            pts = [(r["kimg"], r[key]) for r in rows if r.get(key) is not None]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, label=label, lw=1.2)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("kimg")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)

@@ -1,0 +1,630 @@
+"""StyleGAN2 training loop (ADA's recipe, CPU-friendly, resumable, single process or ``torchrun``).
+
+One *step* consumes ``batch`` real images (split over ranks) and runs ADA's phases:
+
+* ``Gmain``: non-saturating loss ``softplus(-D(G(z)))`` with style mixing (prob ``mixing``);
+* ``Greg`` every ``pl_interval`` steps: path-length penalty × ``pl_weight`` × interval;
+* ``Dmain``: ``softplus(D(G(z))) + softplus(-D(x))``;
+* ``Dreg`` every ``r1_interval`` steps: ``γ/2 · ||∇_x D(x)||²`` × interval (lazy R1);
+
+then the EMA generator update. Adam uses lr and β₂ corrected for lazy regularisation
+(``lr · c/(c+1)``, ``β^(c/(c+1))``). Every random draw of step ``i`` on rank ``r`` comes from a
+generator seeded by ``(seed, r, i)`` and the data order from ``(seed, r, epoch)``, so a resumed
+run repeats bit for bit what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import inspect
+import json
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ganlens.errors import GanlensError
+from ganlens.generators import build_generator
+from ganlens.generators.base import Generator, z_from_seeds
+from ganlens.training import ddp
+from ganlens.training.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    read_checkpoint_state,
+    save_checkpoint,
+)
+from ganlens.training.data import EpochSampler, load_images
+from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
+from ganlens.training.ema import ema_beta, update_ema
+from ganlens.training.losses import (
+    PathLengthRegularizer,
+    d_logistic_loss,
+    g_nonsaturating_loss,
+    path_length_lengths,
+    r1_penalty,
+)
+from ganlens.training.plots import plot_stats, read_stats
+from ganlens.utils.io import make_grid, prepare_out_dir, save_image, write_json, write_text
+
+STATS_NAME = "stats.jsonl"
+PLOT_NAME = "loss.png"
+LOG_NAME = "log.txt"
+OPTIONS_NAME = "training_options.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a StyleGAN2 run needs. Defaults follow ADA's ``auto`` config where it applies.
+
+    Attributes:
+        data: image folder or ``.npy``/``.npz`` uint8 array (see :func:`load_images`).
+        out: run folder (checkpoints, samples, stats, loss plot, log).
+        resolution: image size (power of two).
+        kimg: train until this many thousand real images have been shown in total.
+        batch: global minibatch (split evenly over ``torchrun`` ranks).
+        z_dim, w_dim, map_layers, channel_base, channel_max: generator size
+            (channels at resolution r: ``min(channel_base // r, channel_max)``).
+        d_channel_base, d_channel_max: discriminator size (None: as the generator).
+        mbstd_group: minibatch-stddev group size (clipped to the per-rank batch).
+        g_lr, d_lr, betas, eps: Adam (before the lazy-regularisation correction).
+        r1_gamma: R1 weight γ; None uses ADA's heuristic ``0.0002 · R² / batch``.
+        r1_interval, pl_interval: lazy regularisation intervals (0 disables the regulariser).
+        pl_weight, pl_batch_shrink, pl_decay: path-length regularisation (weight 0 disables it).
+        mixing: style-mixing probability.
+        ema_kimg: G_ema half-life in kimg (None: ``batch · 10 / 32``); ema_rampup: ADA's ramp-up.
+        xflip: randomly mirror real images.
+        bf16: run the main forward passes under bf16 autocast (regularisers stay fp32).
+        tick_kimg: how often to log stats / redraw the plot; snapshot_kimg: checkpoint + sample grid.
+        keep_checkpoints: newest checkpoints kept on disk.
+        grid_seeds: number of fixed seeds (0..n-1) in the sample grids.
+        seed: base seed (init, data order, every per-step draw).
+        num_threads: torch CPU threads (None: leave torch's default).
+        device: ``"cpu"`` or ``"cuda[:N]"`` (the rank's local device under torchrun on CUDA).
+        resume: continue from the run folder's latest checkpoint (fresh start when it has none).
+        overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
+        progress: show a tqdm bar on rank 0.
+    """
+
+    data: str
+    out: str
+    resolution: int = 64
+    kimg: float = 1000.0
+    batch: int = 32
+    z_dim: int = 512
+    w_dim: int = 512
+    map_layers: int = 8
+    channel_base: int = 16384
+    channel_max: int = 512
+    d_channel_base: int | None = None
+    d_channel_max: int | None = None
+    mbstd_group: int = 4
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    betas: tuple[float, float] = (0.0, 0.99)
+    eps: float = 1e-8
+    r1_gamma: float | None = None
+    r1_interval: int = 16
+    pl_weight: float = 2.0
+    pl_interval: int = 4
+    pl_batch_shrink: int = 2
+    pl_decay: float = 0.01
+    mixing: float = 0.9
+    ema_kimg: float | None = None
+    ema_rampup: float | None = 0.05
+    xflip: bool = False
+    bf16: bool = False
+    tick_kimg: float = 1.0
+    snapshot_kimg: float = 10.0
+    keep_checkpoints: int = 3
+    grid_seeds: int = 32
+    seed: int = 0
+    num_threads: int | None = None
+    device: str = "cpu"
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.kimg > 0, f"kimg {self.kimg} must be positive"),
+            (self.batch >= 1, f"batch {self.batch} must be at least 1"),
+            (0.0 <= self.mixing <= 1.0, f"mixing probability {self.mixing} must be in [0, 1]"),
+            (self.r1_gamma is None or self.r1_gamma >= 0, f"r1_gamma {self.r1_gamma} must be >= 0"),
+            (self.pl_weight >= 0, f"pl_weight {self.pl_weight} must be >= 0"),
+            (self.r1_interval >= 0 and self.pl_interval >= 0, "regularisation intervals must be >= 0"),
+            (self.pl_batch_shrink >= 1, f"pl_batch_shrink {self.pl_batch_shrink} must be >= 1"),
+            (self.tick_kimg > 0 and self.snapshot_kimg > 0, "tick_kimg and snapshot_kimg must be positive"),
+            (self.keep_checkpoints >= 1, f"keep_checkpoints {self.keep_checkpoints} must be >= 1"),
+            (self.g_lr > 0 and self.d_lr > 0, "learning rates must be positive"),
+            (self.grid_seeds >= 1, f"grid_seeds {self.grid_seeds} must be >= 1"),
+            (
+                self.num_threads is None or self.num_threads >= 1,
+                f"num_threads {self.num_threads} must be >= 1",
+            ),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise GanlensError(msg)
+
+    @property
+    def effective_r1_gamma(self) -> float:
+        return 0.0002 * self.resolution**2 / self.batch if self.r1_gamma is None else float(self.r1_gamma)
+
+    @property
+    def effective_ema_kimg(self) -> float:
+        return self.batch * 10 / 32 if self.ema_kimg is None else float(self.ema_kimg)
+
+    def generator_config(self) -> dict[str, Any]:
+        return {
+            "arch": "stylegan2",
+            "resolution": self.resolution,
+            "z_dim": self.z_dim,
+            "w_dim": self.w_dim,
+            "mapping_layers": self.map_layers,
+            "channel_base": self.channel_base,
+            "channel_max": self.channel_max,
+        }
+
+    def discriminator_config(self) -> DiscriminatorConfig:
+        return DiscriminatorConfig(
+            resolution=self.resolution,
+            channel_base=self.d_channel_base or self.channel_base,
+            channel_max=self.d_channel_max or self.channel_max,
+            mbstd_group_size=self.mbstd_group,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+@dataclass
+class TrainResult:
+    """What a call to :func:`train_stylegan2` did (rank 0's view)."""
+
+    run_dir: Path
+    step: int
+    nimg: int
+    checkpoint: Path | None
+    seconds: float
+    images_per_sec: float
+    interrupted: bool = False
+    last_stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kimg(self) -> float:
+        return self.nimg / 1000.0
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of every random draw of ``step`` on ``rank``."""
+    return ((seed * 1_000_003 + rank) * 1_000_000_007 + step) % (2**63 - 1)
+
+
+def _lazy_adam(
+    params, *, lr: float, betas: tuple[float, float], eps: float, interval: int
+) -> torch.optim.Adam:
+    ratio = interval / (interval + 1) if interval > 0 else 1.0
+    return torch.optim.Adam(params, lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=eps)
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM so the loop stops at a step boundary and checkpoints first."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.set = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class StyleGAN2Trainer:
+    """The training state (networks, optimisers, data, step) and one :meth:`train_step`.
+
+    :func:`train_stylegan2` is the entry point; benchmarks use this class to time single steps.
+    The run folder must exist (``prepare_out_dir``).
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        info: ddp.DistInfo | None = None,
+        G: Generator | None = None,
+        D: torch.nn.Module | None = None,
+    ) -> None:
+        info = info or ddp.DistInfo()
+        self.cfg = cfg
+        self.info = info
+        self.device = torch.device(cfg.device)
+        if info.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", info.rank % max(1, torch.cuda.device_count()))
+        if cfg.batch % info.world_size != 0:
+            raise GanlensError(f"batch {cfg.batch} is not divisible by the {info.world_size} processes")
+        self.local_batch = cfg.batch // info.world_size
+        self.run_dir = Path(cfg.out)
+        self.ckpt_path = latest_checkpoint(self.run_dir) if cfg.resume else None
+
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        ckpt_state = read_checkpoint_state(self.ckpt_path).state if self.ckpt_path else None
+        if G is None:
+            G = build_generator(ckpt_state["g_config"] if ckpt_state else cfg.generator_config())
+        if D is None:
+            d_cfg = (
+                DiscriminatorConfig.from_dict(ckpt_state["d_config"])
+                if ckpt_state
+                else cfg.discriminator_config()
+            )
+            D = StyleGAN2Discriminator(d_cfg)
+        if G.resolution != cfg.resolution:
+            raise GanlensError(f"generator resolution {G.resolution} differs from the run's {cfg.resolution}")
+        g = min(getattr(getattr(D, "config", None), "mbstd_group_size", 1), self.local_batch)
+        if self.local_batch % g != 0:
+            raise GanlensError(
+                f"per-process batch {self.local_batch} must be a multiple of the mbstd group {g}"
+            )
+        self.G = G.to(self.device).train().requires_grad_(False)
+        self.D = D.to(self.device).train().requires_grad_(False)
+        ddp.broadcast_module(self.G, info)
+        ddp.broadcast_module(self.D, info)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        self.map_updates_w_avg = "update_w_avg" in inspect.signature(self.G.mapping).parameters
+
+        self.r1_gamma = cfg.effective_r1_gamma
+        self.r1_every = cfg.r1_interval if self.r1_gamma > 0 and cfg.r1_interval > 0 else 0
+        self.pl_every = cfg.pl_interval if cfg.pl_weight > 0 and cfg.pl_interval > 0 else 0
+        self.opt_G = _lazy_adam(
+            self.G.parameters(), lr=cfg.g_lr, betas=cfg.betas, eps=cfg.eps, interval=self.pl_every
+        )
+        self.opt_D = _lazy_adam(
+            self.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
+        )
+        self.pl = PathLengthRegularizer(decay=cfg.pl_decay)
+        self.step = 0
+        self.nimg = 0
+        self.elapsed = 0.0
+        if self.ckpt_path is not None:
+            ck = load_checkpoint(
+                self.ckpt_path,
+                modules={"G": self.G, "D": self.D, "G_ema": self.G_ema},
+                optimizers={"opt_G": self.opt_G, "opt_D": self.opt_D},
+            )
+            self.step, self.nimg = ck.step, ck.nimg
+            self.pl.mean = torch.tensor(float(ck.state.get("pl_mean", 0.0)), dtype=torch.float32)
+            self.elapsed = float(ck.state.get("elapsed_s", 0.0))
+            if (
+                int(ck.state.get("world_size", 1)) != info.world_size
+                or int(ck.state.get("batch", cfg.batch)) != cfg.batch
+            ):
+                self.log(
+                    f"note: checkpoint was trained with {ck.state.get('world_size')} processes, batch "
+                    f"{ck.state.get('batch')}; continuing with {info.world_size}, {cfg.batch} (not bit-exact)"
+                )
+
+        self.images = load_images(
+            cfg.data,
+            resolution=cfg.resolution,
+            img_channels=self.G.img_channels,
+            shard=(info.rank, info.world_size),
+            progress=cfg.progress and info.is_main,
+        )
+        self.sampler = EpochSampler(len(self.images), self.local_batch, seed=cfg.seed * 7919 + info.rank)
+        self.grid_z = z_from_seeds(list(range(cfg.grid_seeds)), self.G.z_dim).to(self.device)
+
+    # ------------------------------------------------------------------ helpers
+    def log(self, msg: str) -> None:
+        if self.info.is_main:
+            with open(self.run_dir / LOG_NAME, "a", encoding="utf-8") as f:
+                f.write(time.strftime("%Y-%m-%d %H:%M:%S ") + msg + "\n")
+
+    def autocast(self):
+        if not self.cfg.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def mapping(self, z: Tensor, *, update_w_avg: bool) -> Tensor:
+        if self.map_updates_w_avg:
+            return self.G.mapping(z, update_w_avg=update_w_avg)
+        return self.G.mapping(z)
+
+    def run_generator(self, z: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Images and the w+ they came from, with style mixing. (N, C, R, R), (N, num_ws, w_dim)."""
+        ws = self.mapping(z, update_w_avg=True)
+        num_ws = ws.shape[1]
+        if self.cfg.mixing > 0 and num_ws > 1:
+            cutoff = int(torch.randint(1, num_ws, (), generator=gen))
+            if float(torch.rand((), generator=gen)) >= self.cfg.mixing:
+                cutoff = num_ws
+            z2 = torch.randn(z.shape, generator=gen).to(self.device)
+            if cutoff < num_ws:
+                ws2 = self.mapping(z2, update_w_avg=False)
+                ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
+        img = self.G.synthesis(ws, noise_mode="random", generator=gen if self.device.type == "cpu" else None)
+        return img, ws
+
+    def reals(self, gen: torch.Generator) -> Tensor:
+        idx = self.sampler.indices(self.step)
+        x = self.images[idx].to(self.device).float() / 127.5 - 1.0  # (B, C, R, R)
+        if self.cfg.xflip:
+            flip = (torch.rand(len(x), generator=gen) < 0.5).to(self.device)
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return x
+
+    def z(self, n: int, gen: torch.Generator) -> Tensor:
+        return torch.randn(n, self.G.z_dim, generator=gen).to(self.device)
+
+    def optimizer_step(self, module: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
+        params = [p for p in module.parameters()]
+        ddp.all_reduce_gradients(params, self.info)
+        for p in params:
+            if p.grad is not None:
+                torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
+        opt.step()
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self) -> dict[str, float]:
+        cfg, B = self.cfg, self.local_batch
+        gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.info.rank, self.step))
+        torch.manual_seed(step_seed(cfg.seed + 1, self.info.rank, self.step))  # anything drawing globally
+        stats: dict[str, float] = {}
+        real = self.reals(gen)
+
+        # Gmain
+        self.G.requires_grad_(True)
+        self.opt_G.zero_grad(set_to_none=True)
+        with self.autocast():
+            img, _ = self.run_generator(self.z(B, gen), gen)
+            logits = self.D(img)
+        loss = g_nonsaturating_loss(logits).mean()
+        loss.backward()
+        self.optimizer_step(self.G, self.opt_G)
+        stats["loss_G"] = float(loss.detach())
+
+        # Greg: path length
+        if self.pl_every and self.step % self.pl_every == 0:
+            self.opt_G.zero_grad(set_to_none=True)
+            n = max(1, B // cfg.pl_batch_shrink)
+            img, ws = self.run_generator(self.z(n, gen), gen)
+            lengths = path_length_lengths(img, ws, generator=gen)
+            batch_mean = ddp.all_reduce_mean(lengths.mean(), self.info) if self.info.distributed else None
+            pen = self.pl(lengths, batch_mean=batch_mean)
+            (img[:, 0, 0, 0] * 0 + pen * cfg.pl_weight).mean().mul(self.pl_every).backward()
+            self.optimizer_step(self.G, self.opt_G)
+            stats["pl_penalty"] = float(pen.detach().mean())
+            stats["pl_mean"] = float(self.pl.mean)
+        self.G.requires_grad_(False)
+
+        # Dmain
+        self.D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        with self.autocast():
+            with torch.no_grad():
+                fake, _ = self.run_generator(self.z(B, gen), gen)
+            fake_logits = self.D(fake)
+            real_logits = self.D(real)
+        loss = d_logistic_loss(real_logits, fake_logits).mean()
+        loss.backward()
+        self.optimizer_step(self.D, self.opt_D)
+        stats["loss_D"] = float(loss.detach())
+        stats["score_real"] = float(real_logits.detach().float().mean())
+        stats["score_fake"] = float(fake_logits.detach().float().mean())
+
+        # Dreg: lazy R1
+        if self.r1_every and self.step % self.r1_every == 0:
+            self.opt_D.zero_grad(set_to_none=True)
+            x = real.detach().requires_grad_(True)
+            logits = self.D(x)
+            pen = r1_penalty(logits, x)
+            (logits.float().flatten() * 0 + pen * (self.r1_gamma / 2)).mean().mul(self.r1_every).backward()
+            self.optimizer_step(self.D, self.opt_D)
+            stats["r1"] = float(pen.detach().mean())
+        self.D.requires_grad_(False)
+
+        # G_ema
+        beta = ema_beta(
+            batch_size=cfg.batch,
+            cur_nimg=self.nimg,
+            ema_kimg=cfg.effective_ema_kimg,
+            ema_rampup=cfg.ema_rampup,
+        )
+        update_ema(self.G_ema, self.G, beta)
+        self.step += 1
+        self.nimg += cfg.batch
+        return stats
+
+    # ------------------------------------------------------------------ outputs (rank 0)
+    @torch.no_grad()
+    def sample_grid(self) -> Tensor:
+        imgs = []
+        for z in self.grid_z.split(16):
+            ws = self.G_ema.mapping(z)
+            imgs.append(self.G_ema.synthesis(ws, noise_mode="const").float().cpu())
+        imgs = torch.cat(imgs).clamp(-1, 1)
+        return make_grid(imgs, nrow=8, padding=1, pad_value=1.0)
+
+    def save_snapshot(self) -> Path | None:
+        path = None
+        if self.info.is_main:
+            path = save_checkpoint(
+                self.run_dir,
+                step=self.step,
+                modules={"G": self.G, "D": self.D, "G_ema": self.G_ema},
+                optimizers={"opt_G": self.opt_G, "opt_D": self.opt_D},
+                state={
+                    "nimg": self.nimg,
+                    "kimg": self.nimg / 1000.0,
+                    "batch": self.cfg.batch,
+                    "world_size": self.info.world_size,
+                    "seed": self.cfg.seed,
+                    "pl_mean": float(self.pl.mean),
+                    "elapsed_s": self.elapsed,
+                    "g_config": self.G.config.to_dict(),
+                    "d_config": self.D.config.to_dict(),
+                    "train_config": self.cfg.to_dict(),
+                },
+                keep=self.cfg.keep_checkpoints,
+            )
+            grid = self.sample_grid()
+            save_image(self.run_dir / "samples" / f"fakes{self.nimg // 1000:06d}.png", grid)
+            save_image(self.run_dir / "samples" / "latest.png", grid)
+            self.log(f"snapshot {path.name} at {self.nimg / 1000:.2f} kimg")
+        ddp.barrier(self.info)
+        return path
+
+    def write_tick(self, row: dict[str, Any]) -> None:
+        if not self.info.is_main:
+            return
+        with open(self.run_dir / STATS_NAME, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+        plot_stats(read_stats(self.run_dir / STATS_NAME), self.run_dir / PLOT_NAME, title=self.run_dir.name)
+        parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()]
+        self.log("tick: " + ", ".join(parts))
+
+    def trim_stats(self) -> None:
+        """Drop stats rows beyond the resumed checkpoint (they belong to lost, redone work)."""
+        if not self.info.is_main:
+            return
+        rows = [r for r in read_stats(self.run_dir / STATS_NAME) if r.get("nimg", 0) <= self.nimg]
+        write_text(self.run_dir / STATS_NAME, "".join(json.dumps(r) + "\n" for r in rows))
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        total = int(round(cfg.kimg * 1000))
+        if self.info.is_main:
+            write_json(
+                self.run_dir / OPTIONS_NAME,
+                {
+                    "train_config": cfg.to_dict(),
+                    "world_size": self.info.world_size,
+                    "g_config": self.G.config.to_dict(),
+                    "d_config": self.D.config.to_dict(),
+                },
+            )
+            if self.ckpt_path is None:
+                reals = self.images[: cfg.grid_seeds].float() / 127.5 - 1
+                save_image(self.run_dir / "samples" / "reals.png", make_grid(reals, nrow=8, padding=1))
+            self.log(
+                f"{'resume from ' + self.ckpt_path.name if self.ckpt_path else 'start'} at step {self.step}, "
+                f"{self.nimg / 1000:.2f} kimg; target {cfg.kimg} kimg, batch {cfg.batch} "
+                f"on {self.info.world_size} "
+                f"process(es), {len(self.images)} images per process, threads {torch.get_num_threads()}"
+            )
+        self.trim_stats()
+        bar = None
+        if cfg.progress and self.info.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=total / 1000,
+                initial=min(self.nimg, total) / 1000,
+                unit="kimg",
+                desc="stylegan2",
+                bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]",
+                mininterval=5.0,
+            )
+        last_ckpt = self.ckpt_path
+        interrupted = False
+        tick_nimg = int(cfg.tick_kimg * 1000)
+        snap_nimg = int(cfg.snapshot_kimg * 1000)
+        last_row: dict[str, Any] = {}
+        with _StopFlag() as stop:
+            while self.nimg < total:
+                tick_start_nimg, tick_start = self.nimg, time.perf_counter()
+                sums: dict[str, float] = {}
+                counts: dict[str, int] = {}
+                while True:
+                    s = self.train_step()
+                    for k, v in s.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                        counts[k] = counts.get(k, 0) + 1
+                    if bar is not None:
+                        bar.update(cfg.batch / 1000)
+                        speed = (self.nimg - tick_start_nimg) / max(time.perf_counter() - tick_start, 1e-9)
+                        bar.set_postfix_str(f"G {s['loss_G']:.3f} D {s['loss_D']:.3f} {speed:.1f} img/s")
+                    if ddp.any_rank(stop.set, self.info):
+                        interrupted = True
+                        break
+                    if self.nimg >= total or self.nimg - tick_start_nimg >= tick_nimg:
+                        break
+                dt = time.perf_counter() - tick_start
+                self.elapsed += dt
+                last_row = {
+                    "kimg": round(self.nimg / 1000, 3),
+                    "nimg": self.nimg,
+                    "step": self.step,
+                    **{k: sums[k] / counts[k] for k in sums},
+                    "img_per_s": (self.nimg - tick_start_nimg) / max(dt, 1e-9),
+                    "elapsed_s": round(self.elapsed, 1),
+                }
+                self.write_tick(last_row)
+                crossed = self.nimg // snap_nimg > tick_start_nimg // snap_nimg
+                if crossed or self.nimg >= total or interrupted:
+                    last_ckpt = self.save_snapshot()
+                if interrupted:
+                    self.log("stopped by a signal after checkpointing; rerun with --resume to continue")
+                    break
+        if bar is not None:
+            bar.close()
+        return TrainResult(
+            run_dir=self.run_dir,
+            step=self.step,
+            nimg=self.nimg,
+            checkpoint=last_ckpt,
+            seconds=self.elapsed,
+            images_per_sec=last_row.get("img_per_s", 0.0),
+            interrupted=interrupted,
+            last_stats=last_row,
+        )
+
+
+def train_stylegan2(
+    config: TrainConfig,
+    *,
+    G: Generator | None = None,
+    D: torch.nn.Module | None = None,
+) -> TrainResult:
+    """Train (or resume) a StyleGAN2 run. Works the same under ``torchrun --nproc_per_node N``.
+
+    Args:
+        config: the run's settings.
+        G, D: optional pre-built (untrained) networks; by default they are built from ``config``
+            (on resume, from the configs stored in the checkpoint).
+    Returns:
+        A :class:`TrainResult` (the same on every rank except ``checkpoint`` which only rank 0 writes).
+    Raises:
+        GanlensError: bad data, sizes, or a non-empty run folder without ``resume``/``overwrite``.
+    """
+    info = ddp.init_distributed()
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    run_dir = Path(config.out)
+    if info.is_main:
+        prepare_out_dir(run_dir, overwrite=config.overwrite, resume=config.resume)
+        if config.overwrite and not config.resume:
+            for name in ("checkpoints", "samples"):
+                shutil.rmtree(run_dir / name, ignore_errors=True)
+            for name in (STATS_NAME, PLOT_NAME, LOG_NAME):
+                (run_dir / name).unlink(missing_ok=True)
+    ddp.barrier(info)
+    trainer = StyleGAN2Trainer(config, info, G, D)
+    return trainer.run()

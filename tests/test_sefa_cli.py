@@ -1,0 +1,272 @@
+"""``ganlens sefa`` / ``sefa-name`` / ``edit`` and the report files (tiny models, CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganlens.cli.main import main
+from ganlens.codes import CodesFile
+from ganlens.generators.dcgan import DCGANConfig, DCGANGenerator
+from ganlens.sefa import Directions, report_prefix
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    a = DCGANGenerator(DCGANConfig(resolution=16, z_dim=16, ngf=8)).eval()
+    a.save_pretrained(str(root / "tiny-a"))
+    b = DCGANGenerator(DCGANConfig(resolution=16, z_dim=12, ngf=8)).eval()
+    b.save_pretrained(str(root / "tiny-b"))
+    return root / "tiny-a", root / "tiny-b"
+
+
+def _err(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    return err
+
+
+@pytest.fixture(scope="module")
+def report(models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep") / "sefa"
+    args = [
+        "sefa",
+        str(models[0]),
+        "-L",
+        "all",
+        "-K",
+        "3",
+        "-N",
+        "2",
+        "--steps",
+        "5",
+        "--seed",
+        "0",
+        "--out",
+        str(out),
+        "--quiet",
+        "--viz-size",
+        "32",
+    ]
+    assert main(args) == 0
+    return out
+
+
+def test_sefa_cli_writes_full_report(report, capsys):
+    prefix = report_prefix("tiny-a", 2, 3, "all", 0)
+    assert prefix == "tiny-a_N2_K3_Lall_seed0"
+    for name in [
+        "index.html",
+        f"{prefix}_sample_first.html",
+        f"{prefix}_semantic_first.html",
+        "eigenvalues.png",
+        "directions.npz",
+        "directions.json",
+        "codes.npz",
+        "metrics.json",
+    ]:
+        assert (report / name).is_file(), name
+    for k in range(3):
+        for sub, ext in (("grids", "png"), ("gifs", "gif"), ("heatmaps", "png")):
+            assert (report / sub / f"direction_{k:02d}.{ext}").is_file()
+    # grid: 2 rows (samples) x 5 columns (distances) of 16 px images, 2 px padding
+    assert Image.open(report / "grids" / "direction_00.png").size == (5 * 18 + 2, 2 * 18 + 2)
+    gif = Image.open(report / "gifs" / "direction_00.gif")
+    assert gif.n_frames == 8  # 5 distances there and 3 back
+    page = (report / f"{prefix}_sample_first.html").read_text()
+    assert page.count("data:image/jpeg;base64") == 3 * 2 * 5
+    assert "Distance -3.00" in page and "Distance 3.00" in page and "Distance 0.00" in page
+    assert page.count('bgcolor="#FF8888"') == 3 and "Semantic 000<br>(" in page
+    page2 = (report / f"{prefix}_semantic_first.html").read_text()
+    assert page2.count('bgcolor="#FF8888"') == 2 and page2.count("data:image/jpeg;base64") == 30
+    index = (report / "index.html").read_text()
+    for ref in re.findall(r'(?:src|href)="([^"]+)"', index):
+        assert (report / ref).is_file(), ref  # every link resolves
+    m = json.loads((report / "metrics.json").read_text())
+    assert [d["index"] for d in m["directions"]] == [0, 1, 2] and all(
+        d["change_per_unit"] > 0 for d in m["directions"]
+    )
+    d = Directions.load(report / "directions.npz")
+    assert d.model_id == "tiny-a" and len(d) == 16 and len(d.metrics["change_per_unit"]) == 3
+
+
+def test_sefa_cli_refuses_nonempty_out_and_bad_input(models, report, tmp_path, capsys):
+    base = ["sefa", str(models[0]), "--quiet", "--steps", "3", "-N", "1", "-K", "1"]
+    assert main(base + ["--out", str(report)]) == 2
+    assert "not empty; pass --overwrite" in _err(capsys)
+    cases = [
+        (["-L", "1"], "layer 1 is out of range; this dcgan has editable layers 0 to 0"),
+        (["-L", "0-x"], "cannot be parsed"),
+        (["-K", "17"], "-K 17 is not allowed; this model's latent size allows 1 to 16"),
+        (["--start", "2", "--end", "-2"], "start must be smaller than end"),
+        (["--steps", "1"], "steps 1 must be an integer >= 2"),
+        (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "tpu"], "device"),
+    ]
+    for extra, msg in cases:
+        out = tmp_path / f"o{len(extra)}{abs(hash(msg))}"
+        assert main([*base, *extra, "--out", str(out)]) == 2, extra
+        assert msg in _err(capsys)
+        assert not out.exists() or not any(out.iterdir())  # nothing written on a user error
+
+
+def test_sefa_name_renames_and_lists(report, tmp_path, capsys):
+    import shutil
+
+    work = tmp_path / "d"
+    work.mkdir()
+    for ext in ("npz", "json"):
+        shutil.copy(report / f"directions.{ext}", work / f"directions.{ext}")
+    assert main(["sefa-name", str(work / "directions.npz"), "--index", "1", "--name", "head pose"]) == 0
+    assert Directions.load(work / "directions.npz").names[:3] == ["direction 0", "head pose", "direction 2"]
+    capsys.readouterr()
+    assert main(["sefa-name", str(work / "directions.json"), "--list"]) == 0
+    assert "head pose" in capsys.readouterr().out
+    assert main(["sefa-name", str(work / "directions.npz"), "--index", "99", "--name", "x"]) == 2
+    assert "index 99 is out of range; allowed 0 to 15" in _err(capsys)
+
+
+def test_edit_cli_roundtrip(models, report, tmp_path, capsys):
+    args = [
+        "edit",
+        str(models[0]),
+        "--codes",
+        str(report / "codes.npz"),
+        "--directions",
+        str(report / "directions.npz"),
+    ]
+    out0 = tmp_path / "e0"
+    assert main([*args, "--index", "0", "--distance", "0", "--out", str(out0)]) == 0
+    assert capsys.readouterr().out.strip().endswith("before_after.png")
+    before = np.asarray(Image.open(out0 / "images" / "sample_000_before.png"))
+    after = np.asarray(Image.open(out0 / "images" / "sample_000_after.png"))
+    assert np.array_equal(before, after)  # distance 0 is the identity
+    out1 = tmp_path / "e1"
+    assert main([*args, "--index", "0,1", "--distance", "2,-1", "--out", str(out1)]) == 0
+    after1 = np.asarray(Image.open(out1 / "images" / "sample_000_after.png"))
+    assert not np.array_equal(before, after1)
+    ed = CodesFile.load(out1 / "edited_codes.npz")
+    orig = CodesFile.load(report / "codes.npz")
+    d = Directions.load(report / "directions.npz")
+    assert np.allclose(ed.codes - orig.codes, 2 * d.vectors[0] - d.vectors[1], atol=1e-5)
+    # a name works as an index
+    assert main(["sefa-name", str(report / "directions.npz"), "--index", "0", "--name", "pose"]) == 0
+    out2 = tmp_path / "e2"
+    assert main([*args, "--index", "pose", "--distance", "2", "--out", str(out2)]) == 0
+    assert np.allclose(
+        CodesFile.load(out2 / "edited_codes.npz").codes, orig.codes + 2 * d.vectors[0], atol=1e-5
+    )
+    assert Image.open(out1 / "before_after.png").size[0] > 2 * 16
+
+
+def test_edit_cli_errors(models, report, tmp_path, capsys):
+    codes, dirs = str(report / "codes.npz"), str(report / "directions.npz")
+    other = tmp_path / "other.npz"
+    CodesFile(codes=np.zeros((2, 12), np.float32), model="tiny-b").save(other)
+    renamed = tmp_path / "renamed.npz"
+    CodesFile(codes=np.zeros((2, 16), np.float32), model="elsewhere").save(renamed)
+    cases = [
+        (
+            [str(models[1]), "--codes", str(other), "--directions", dirs, "--index", "0", "--distance", "1"],
+            "directions have latent size 16 (model tiny-a) but tiny-b has latent size 12",
+        ),
+        (
+            [str(models[0]), "--codes", str(other), "--directions", dirs, "--index", "0", "--distance", "1"],
+            "codes have shape (12,) per item (model tiny-b) but tiny-a expects (16,)",
+        ),
+        (
+            [
+                str(models[0]),
+                "--codes",
+                str(renamed),
+                "--directions",
+                dirs,
+                "--index",
+                "0",
+                "--distance",
+                "1",
+            ],
+            "belong to model 'elsewhere', not 'tiny-a'",
+        ),
+        (
+            [str(models[0]), "--codes", codes, "--directions", dirs, "--index", "16", "--distance", "1"],
+            "direction index 16 is out of range; allowed 0 to 15",
+        ),
+        (
+            [str(models[0]), "--codes", codes, "--directions", dirs, "--index", "0", "--distance", "x"],
+            "--distance 'x' is not a number",
+        ),
+        (
+            [str(models[0]), "--codes", codes, "--directions", dirs, "--index", "0,1", "--distance", "1,2,3"],
+            "2 direction indices but 3 distances",
+        ),
+        (
+            [
+                str(models[0]),
+                "--codes",
+                codes,
+                "--directions",
+                dirs,
+                "--index",
+                "0",
+                "--distance",
+                "1",
+                "--layers",
+                "2",
+            ],
+            "layer 2 is out of range",
+        ),
+        (
+            [
+                str(models[0]),
+                "--codes",
+                str(tmp_path / "missing.npz"),
+                "--directions",
+                dirs,
+                "--index",
+                "0",
+                "--distance",
+                "1",
+            ],
+            "does not exist",
+        ),
+    ]
+    for i, (extra, msg) in enumerate(cases):
+        out = tmp_path / f"err{i}"
+        assert main(["edit", *extra, "--out", str(out)]) == 2, msg
+        assert msg in _err(capsys)
+        assert not out.exists()
+    ok = tmp_path / "ok"
+    assert (
+        main(
+            [
+                "edit",
+                str(models[0]),
+                "--codes",
+                str(renamed),
+                "--directions",
+                dirs,
+                "--index",
+                "0",
+                "--distance",
+                "1",
+                "--ignore-model-id",
+                "--out",
+                str(ok),
+            ]
+        )
+        == 0
+    )
+
+
+def test_help_has_examples(capsys):
+    for cmd in ("sefa", "sefa-name", "edit"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        assert "examples:" in capsys.readouterr().out
