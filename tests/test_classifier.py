@@ -33,10 +33,20 @@ def tiny_data(tmp_path_factory):
 
 def test_training_loss_decreases_and_resumes(tiny_data, tmp_path):
     torch.set_num_threads(1)
-    cfg = ClassifierConfig(resolution=32, channels=(8, 16, 24, 32), feature_dim=32)
+    cfg = ClassifierConfig(resolution=32, channels=(8, 16, 24), feature_dim=32)
     out = tmp_path / "run"
-    s = train_classifier(tiny_data, out=out, steps=40, batch_size=16, lr=3e-3, config=cfg, log_every=1,
-                         checkpoint_every=20, progress=False, val_fraction=0.1)
+    s = train_classifier(
+        tiny_data,
+        out=out,
+        steps=40,
+        batch_size=16,
+        lr=3e-3,
+        config=cfg,
+        log_every=1,
+        checkpoint_every=20,
+        progress=False,
+        val_fraction=0.1,
+    )
     losses = [v for _, v in s.losses]
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:3])
     assert set(s.scores) == set(TOONFACES_SCHEMA.names)
@@ -44,8 +54,9 @@ def test_training_loss_decreases_and_resumes(tiny_data, tmp_path):
         assert (out / name).is_file()
     with pytest.raises(GanlensError, match="not empty"):
         train_classifier(tiny_data, out=out, steps=45, config=cfg, progress=False)
-    s2 = train_classifier(tiny_data, out=out, steps=45, batch_size=16, config=cfg, resume=True, progress=False,
-                          val_fraction=0.1)
+    s2 = train_classifier(
+        tiny_data, out=out, steps=45, batch_size=16, config=cfg, resume=True, progress=False, val_fraction=0.1
+    )
     assert s2.resumed_from == 40 and s2.steps == 45
     m = load_classifier(out)
     x = torch.rand(3, 3, 32, 32) * 2 - 1
@@ -57,10 +68,16 @@ def test_training_loss_decreases_and_resumes(tiny_data, tmp_path):
 
 
 def test_cli_train_classifier_errors(tiny_data, tmp_path, capsys):
-    assert cli_main(["train", "classifier", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        cli_main(["train", "classifier", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    )
     assert "does not exist" in capsys.readouterr().err
-    assert cli_main(["train", "classifier", "--data", str(tiny_data), "--out", str(tmp_path / "o"),
-                     "--steps", "0"]) == 2
+    assert (
+        cli_main(
+            ["train", "classifier", "--data", str(tiny_data), "--out", str(tmp_path / "o"), "--steps", "0"]
+        )
+        == 2
+    )
 
 
 def test_frechet_distance_matches_direct_formula():
@@ -86,8 +103,10 @@ def test_frechet_distance_matches_direct_formula():
 def test_marginal_tv():
     schema = TOONFACES_SCHEMA
     n = 50
-    base = {f.name: (torch.zeros(n, dtype=torch.long) if f.categorical else torch.full((n,), f.range[0]))
-            for f in schema}
+    base = {
+        f.name: (torch.zeros(n, dtype=torch.long) if f.categorical else torch.full((n,), f.range[0]))
+        for f in schema
+    }
     other = {k: v.clone() for k, v in base.items()}
     other["hat"][:] = 1
     other["roll"][:] = schema["roll"].range[1]
@@ -133,8 +152,11 @@ def test_shipped_classifier_meets_the_bars_on_fresh_renders():
         imgs.append(render_toonface(rec, size=64, seed=seed).image)
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     scores = attribute_scores(model, x, recs)
-    bad = {k: round(v["value"], 3) for k, v in scores.items()
-           if v["value"] < (0.95 if v["metric"] == "accuracy" else 0.9)}
+    bad = {
+        k: round(v["value"], 3)
+        for k, v in scores.items()
+        if v["value"] < (0.95 if v["metric"] == "accuracy" else 0.9)
+    }
     assert not bad, f"factors below the bar: {bad}"
     # features and ToonFD: two halves of the same distribution are closer than renders vs noise
     f = model.extract_features(x)

@@ -82,6 +82,10 @@ def test_refuses_overwrite_then_overwrites_and_resumes(model_dir, tmp_path, caps
     err = capsys.readouterr().err
     assert "seed0001.png" in err and "cannot be read" in err and "Traceback" not in err
     keep.unlink()
+    Image.new("RGB", (8, 8)).save(keep)  # an image from another model
+    assert gen("--model", str(model_dir), "--seeds", "0-2", "--out", str(out), "--resume") == 2
+    assert "is 8×8 but this model makes 16×16" in capsys.readouterr().err
+    keep.unlink()
     assert gen("--model", str(model_dir), "--seeds", "0-3", "--out", str(out), "--resume") == 0
     assert "kept 2 existing" in capsys.readouterr().out
     assert (out / "seed0003.png").is_file() and (out / "seed0001.png").is_file()

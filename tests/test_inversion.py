@@ -10,7 +10,14 @@ from PIL import Image
 from ganlens.errors import CheckpointError, GanlensError
 from ganlens.generators.dcgan import DCGANConfig, DCGANGenerator
 from ganlens.inversion.degradations import Colorize, Downsample, Inpaint, center_mask
-from ganlens.inversion.images import crop_box, frame_image, list_images, load_image, parse_offset, read_image_array
+from ganlens.inversion.images import (
+    crop_box,
+    frame_image,
+    list_images,
+    load_image,
+    parse_offset,
+    read_image_array,
+)
 from ganlens.inversion.losses import LPIPS, ReconstructionLoss, ssim_torch
 from ganlens.inversion.optimize import invert
 
@@ -26,7 +33,9 @@ def tiny_dcgan(seed: int = 0) -> DCGANGenerator:
 def tiny_stylegan2():
     sg2 = pytest.importorskip("ganlens.generators.stylegan2")
     torch.manual_seed(0)
-    cfg = sg2.StyleGAN2Config(resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=16)
+    cfg = sg2.StyleGAN2Config(
+        resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=16
+    )
     return sg2.StyleGAN2Generator(cfg).eval().requires_grad_(False)
 
 
@@ -60,7 +69,9 @@ def test_seeded_and_batch_independent():
 def test_restarts_keep_the_best():
     G = tiny_dcgan()
     x = torch.rand(4, 3, 16, 16) * 2 - 1
-    one = [invert(G, x, steps=10, generator=torch.Generator().manual_seed(s), progress=False) for s in range(3)]
+    one = [
+        invert(G, x, steps=10, generator=torch.Generator().manual_seed(s), progress=False) for s in range(3)
+    ]
     many = invert(G, x, steps=10, restarts=3, generator=torch.Generator().manual_seed(0), progress=False)
     assert many.final_losses.shape == (4,)
     # the first restart of "many" is exactly the run with seed 0's first 4 z; the best can only be lower
@@ -71,13 +82,21 @@ def test_degradation_inside_loss_colorize_and_sr():
     G = tiny_dcgan()
     with torch.no_grad():
         x = G.synthesis(torch.randn(2, 8, generator=torch.Generator().manual_seed(3)))
-    col = invert(G, Colorize()(x), degradation=Colorize(), steps=30, progress=False,
-                 generator=torch.Generator().manual_seed(0))
+    col = invert(
+        G,
+        Colorize()(x),
+        degradation=Colorize(),
+        steps=30,
+        progress=False,
+        generator=torch.Generator().manual_seed(0),
+    )
     from ganlens.inversion.degradations import rgb_to_gray
 
     assert torch.allclose(rgb_to_gray(col.images), rgb_to_gray(x), atol=0.02)  # luminance of the input
     sr = Downsample(4, 16)
-    res = invert(G, sr(x), degradation=sr, steps=30, progress=False, generator=torch.Generator().manual_seed(0))
+    res = invert(
+        G, sr(x), degradation=sr, steps=30, progress=False, generator=torch.Generator().manual_seed(0)
+    )
     assert res.images.shape == (2, 3, 16, 16)
     m = Inpaint(center_mask(16))
     res = invert(G, x, degradation=m, steps=5, restarts=2, progress=False)
@@ -89,7 +108,9 @@ def test_w_and_wplus_on_stylegan2():
     with torch.no_grad():
         x = G(torch.randn(2, 16, generator=torch.Generator().manual_seed(2)))
     for space in ("w", "w+", "z"):
-        res = invert(G, x, space=space, steps=40, lr=0.05, generator=torch.Generator().manual_seed(0), progress=False)
+        res = invert(
+            G, x, space=space, steps=40, lr=0.05, generator=torch.Generator().manual_seed(0), progress=False
+        )
         assert res.codes.shape == (2, G.num_ws, G.w_dim)
         assert res.losses[-1] < res.losses[0]
         if space == "w":  # one w broadcast to all rows
@@ -253,7 +274,7 @@ def test_read_any_image_mode(tmp_path):
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
     Image.fromarray(rgb).convert("L").save(tmp_path / "gray.png")
     Image.fromarray(rgb).convert("P").save(tmp_path / "pal.png")
-    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(tmp_path / "g16.png")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "g16.png")
     Image.fromarray(rgb).save(tmp_path / "j.jpg")
     assert np.allclose(read_image_array(tmp_path / "rgb.png"), rgb / 255, atol=1e-6)
     assert np.allclose(read_image_array(tmp_path / "rgba.png"), 1.0)  # composited on white

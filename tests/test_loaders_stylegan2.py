@@ -40,7 +40,7 @@ def ref():
 
 
 def maxdiff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().max())
+    return float((a - b).detach().abs().max())
 
 
 # ---------------------------------------------------------------------- the real ADA pickle
@@ -135,7 +135,11 @@ def test_negative_control_bias_shift_twice(tmp_path, ref):
 def test_rosinality_train_checkpoint_without_latent_avg(tmp_path, ref):
     G, ws, imgs = ref
     torch.save(
-        {"g_ema": export.to_rosinality_state(G), "args": argparse.Namespace(size=32, n_mlp=8), "ada_aug_p": 0.0},
+        {
+            "g_ema": export.to_rosinality_state(G),
+            "args": argparse.Namespace(size=32, n_mlp=8),
+            "ada_aug_p": 0.0,
+        },
         tmp_path / "train.pt",
     )
     with warnings.catch_warnings(record=True) as caught:
@@ -153,7 +157,9 @@ def test_psp_decoder_prefix(tmp_path, ref):
     dec = {f"decoder.{k}": v for k, v in export.to_rosinality_state(G).items()}
     dec["encoder.input_layer.0.weight"] = torch.zeros(4, 3, 3, 3)
     latent_avg = G.w_avg[None].repeat(G.num_ws, 1)  # pSp stores one row per w+ entry
-    torch.save({"state_dict": dec, "latent_avg": latent_avg, "opts": {"stylegan_size": 32}}, tmp_path / "psp.pt")
+    torch.save(
+        {"state_dict": dec, "latent_avg": latent_avg, "opts": {"stylegan_size": 32}}, tmp_path / "psp.pt"
+    )
     H = load_rosinality(tmp_path / "psp.pt")
     assert torch.allclose(H.w_avg, G.w_avg)
     assert maxdiff(H.synthesis(ws), imgs["rosinality"]) <= TOL
@@ -178,7 +184,9 @@ def test_genforce_generator_key_and_bare_state(tmp_path, ref):
 def test_genforce_dispatches_legacy_families(tmp_path, monkeypatch):
     calls = []
     fake = types.ModuleType("ganlens.loaders.genforce_legacy")
-    fake.stylegan_from_genforce = lambda state: calls.append(("stylegan", sorted(state))) or torch.nn.Linear(1, 1)
+    fake.stylegan_from_genforce = lambda state: (
+        calls.append(("stylegan", sorted(state))) or torch.nn.Linear(1, 1)
+    )
     fake.pggan_from_genforce = lambda state: calls.append(("pggan", sorted(state))) or torch.nn.Linear(1, 1)
     monkeypatch.setitem(sys.modules, "ganlens.loaders.genforce_legacy", fake)
     v1 = {"mapping.dense0.weight": torch.zeros(2, 2), "synthesis.layer0.const": torch.zeros(1, 2, 4, 4)}
@@ -207,7 +215,9 @@ def test_conditional_pickle_is_refused(tmp_path, ref):
 @pytest.mark.parametrize("suffix", [".pkl", ".pt", ".pth"])
 def test_corrupt_and_truncated_files(tmp_path, ref, suffix):
     G, _, _ = ref
-    writer = {".pkl": export.save_nvidia_pickle, ".pt": export.save_rosinality, ".pth": export.save_genforce}[suffix]
+    writer = {".pkl": export.save_nvidia_pickle, ".pt": export.save_rosinality, ".pth": export.save_genforce}[
+        suffix
+    ]
     loader = {".pkl": load_nvidia_pickle, ".pt": load_rosinality, ".pth": load_genforce}[suffix]
     good = tmp_path / f"good{suffix}"
     writer(G, good)
@@ -242,12 +252,16 @@ def test_tf_pickle_matches_adas_own_converter(tmp_path, ref):
     export.save_tf_pickle(G, tmp_path / "stylegan2-tf.pkl")
     H = load_nvidia_pickle(tmp_path / "stylegan2-tf.pkl")
     assert H.config == G.config and torch.equal(H.w_avg, G.w_avg)
-    official = torch.from_numpy(np.load(FIX / "ada_from_tf_img.npy"))  # ADA legacy.convert_tf_generator output
+    official = torch.from_numpy(
+        np.load(FIX / "ada_from_tf_img.npy")
+    )  # ADA legacy.convert_tf_generator output
     assert maxdiff(H.synthesis(ws), official) <= TOL
 
 
 def test_tf_stylegan_v1_pickle_is_refused_clearly(tmp_path):
-    syn = export._tf_network("G_synthesis", {"4x4/Const/StyleMod/weight": np.zeros((4, 8), np.float32)}, {}, {})
+    syn = export._tf_network(
+        "G_synthesis", {"4x4/Const/StyleMod/weight": np.zeros((4, 8), np.float32)}, {}, {}
+    )
     gs = export._tf_network("G", {"dlatent_avg": np.zeros(4, np.float32)}, {"synthesis": syn}, {})
     import io
 
@@ -256,3 +270,50 @@ def test_tf_stylegan_v1_pickle_is_refused_clearly(tmp_path):
     (tmp_path / "v1.pkl").write_bytes(buf.getvalue())
     with pytest.raises(CheckpointError, match=r"StyleGAN \(v1\) TensorFlow pickle is not supported"):
         load_nvidia_pickle(tmp_path / "v1.pkl")
+
+
+def test_settings_survive_every_format(tmp_path):
+    """2 mapping layers (ADA 'auto'), z_dim ≠ w_dim, conv_clamp: nothing assumes the config-F defaults."""
+    from ganlens.generators.stylegan2 import StyleGAN2Config
+
+    torch.manual_seed(0)
+    cfg = StyleGAN2Config(
+        resolution=16,
+        z_dim=24,
+        w_dim=16,
+        mapping_layers=2,
+        channel_base=128,
+        channel_max=16,
+        conv_clamp=256.0,
+    )
+    G = StyleGAN2Generator(cfg).eval()
+    ws = G.mapping(G.sample_z(2, seed=0))
+    ref = G.synthesis(ws)
+    for writer, name in [(export.save_nvidia_pickle, "a.pkl"), (export.save_tf_pickle, "t.pkl")]:
+        writer(G, tmp_path / name)
+        H = zoo.load_model(tmp_path / name)
+        assert H.config == cfg, name
+        assert maxdiff(H.synthesis(ws), ref) <= TOL
+    for writer, name in [(export.save_rosinality, "r.pt"), (export.save_genforce, "g.pth")]:
+        with pytest.warns(UserWarning, match="no conv_clamp"):
+            writer(G, tmp_path / name)
+        H = zoo.load_model(tmp_path / name)
+        assert H.config.mapping_layers == 2 and H.config.z_dim == 24 and H.config.conv_clamp is None
+        assert maxdiff(H.synthesis(ws), ref) <= TOL  # the clamp at 256 is never reached here
+
+
+def test_stylegan3_repo_stylegan2_pickle_with_flat_kwargs(tmp_path, ref):
+    """NVlabs/stylegan3's networks_stylegan2.Generator takes synthesis settings as top-level kwargs."""
+    import io
+
+    G, ws, imgs = ref
+    tree = export.ada_pickle_tree(G)
+    kw = tree.args[0]["state"]["_init_kwargs"]
+    flat = dict(kw.pop("synthesis_kwargs").args[0])
+    kw.update(flat, fused_modconv_default="inference_only", channel_max=G.config.channel_max)
+    buf = io.BytesIO()
+    export._Pickler(buf, protocol=4).dump({"G_ema": tree})
+    (tmp_path / "sg3-stylegan2.pkl").write_bytes(buf.getvalue())
+    H = load_nvidia_pickle(tmp_path / "sg3-stylegan2.pkl")
+    assert H.config == G.config
+    assert maxdiff(H.synthesis(ws), imgs["ada"]) <= TOL

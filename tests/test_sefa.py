@@ -68,6 +68,8 @@ def test_num_subset_matches_full_and_is_checked():
     assert np.all(np.abs(np.sum(top.vectors * full.vectors[:5], axis=1)) > 0.9999)
     with pytest.raises(GanlensError, match="latent size allows 1 to 64"):
         factorize(G, num=65)
+    with pytest.raises(GanlensError, match="precision 'float16' is not allowed"):
+        factorize(G, precision="float16")
 
 
 def test_canonical_sign_deterministic():

@@ -270,3 +270,23 @@ def test_help_has_examples(capsys):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "examples:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["ganspace", "random", "rosinality"])
+def test_report_other_methods_and_style_model(method, tmp_path):
+    from fixtures.sefa.toys import ToyStyleConfig, ToyStyleGenerator
+    from ganlens.sefa import sefa_report
+
+    G = ToyStyleGenerator(ToyStyleConfig(num_ws=6, channels=(4,) * 6)).eval()
+    r = sefa_report(
+        G, tmp_path / method, model_id="toy", layers="0-1,4", num_directions=2, num_samples=2, steps=3,
+        method=method, progress=False, viz_size=16,
+    )  # fmt: skip
+    assert r.directions.method == method and r.files.index.is_file()
+    assert r.directions.layers == (0, 1, 4)  # every method applies its directions to the chosen rows
+    assert r.files.sample_first.name == "toy_N2_K2_L0-1,4_seed0_sample_first.html"
+    codes = CodesFile.load(r.codes_path)
+    assert codes.codes.shape == (2, 6, 8) and codes.z.shape == (2, 8)
+    # the codes file holds truncated w+ (psi 0.7 on all rows of this 6-row model)
+    w = G.mapping(torch.from_numpy(codes.z))
+    assert np.allclose(codes.codes, G.w_avg.lerp(w, 0.7).detach().numpy(), atol=1e-6)

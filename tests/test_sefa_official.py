@@ -99,3 +99,10 @@ def test_real_stylegan_factorize_and_edit(arch):
     assert not torch.allclose(G.synthesis(out), G.synthesis(codes))
     r = factorize(G, mode="rosinality")
     assert r.layers == tuple(range(G.num_ws))
+
+
+def test_float32_precision_still_matches_official(official):
+    G = MatrixGenerator(big_matrices())
+    _compare(
+        factorize(G, "all", num=10, precision="float32"), official["big_vectors"], official["big_values"]
+    )

@@ -1,5 +1,6 @@
 """StyleGAN2 architecture: sizes, determinism, persistence, split point, bf16, and equality with the
-official implementations (reference outputs stored once by tests/fixtures/stylegan2/make_official_fixture.py)."""
+official implementations (reference outputs stored once by
+tests/fixtures/stylegan2/make_official_fixture.py)."""
 
 from __future__ import annotations
 
@@ -90,7 +91,10 @@ def test_shapes_and_determinism():
     assert img.shape == (2, 3, 16, 16) and img.dtype == torch.float32
     assert torch.equal(img, tiny().synthesis(tiny().mapping(z)))  # same seed, same weights, same image
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
-    r1, r2 = G.synthesis(ws, noise_mode="random", generator=g1), G.synthesis(ws, noise_mode="random", generator=g2)
+    r1, r2 = (
+        G.synthesis(ws, noise_mode="random", generator=g1),
+        G.synthesis(ws, noise_mode="random", generator=g2),
+    )
     assert torch.equal(r1, r2)
     assert (r1 - img).abs().max() > 1e-3  # random noise differs from the stored noise
     assert (G.synthesis(ws, noise_mode="none") - img).abs().max() > 1e-3
@@ -191,6 +195,13 @@ def test_training_mode_tracks_w_avg_and_mixes():
     w = G.mapping_network(torch.randn(8, 16), update_w_avg=True)
     assert w.shape == (8, 16)
     assert not torch.equal(before, G.w_avg)
+    before = G.w_avg.clone()
+    G.mapping(torch.randn(8, 16), update_w_avg=True)  # the interface method too (the trainer uses it)
+    assert not torch.equal(before, G.w_avg)
+    before = G.w_avg.clone()
+    G.eval().mapping(torch.randn(8, 16), update_w_avg=True)  # never in eval mode
+    assert torch.equal(before, G.w_avg)
+    G.train()
     ws = torch.cat([w[:4, None].expand(4, 3, 16), w[4:, None].expand(4, G.num_ws - 3, 16)], dim=1)
     img = G.synthesis(ws, noise_mode="random")
     img.mean().backward()

@@ -65,7 +65,9 @@ def test_dataset_files_identical_across_runs(tmp_path, folder_ds):
     render_dataset(out, n=10, size=32, seed=100, progress=False, workers=1)
     for sub in ("images", "labels", "sketches"):
         for i in (0, 7):
-            assert (out / sub / f"{i:06d}.png").read_bytes() == (folder_ds / sub / f"{i:06d}.png").read_bytes()
+            assert (out / sub / f"{i:06d}.png").read_bytes() == (
+                folder_ds / sub / f"{i:06d}.png"
+            ).read_bytes()
     assert (out / "attributes.jsonl").read_bytes() == (folder_ds / "attributes.jsonl").read_bytes()
     assert (out / "captions.jsonl").read_bytes() == (folder_ds / "captions.jsonl").read_bytes()
 
@@ -135,8 +137,18 @@ def test_every_factor_varies_and_changes_the_image(records):
         else:
             lo, hi = f.range
             assert np.std(vals) > 0.2 * (hi - lo), f.name
-    base = {**_rec(0), "hair_style": "short", "hair_color": "brown", "glasses": "none", "eye_color": "blue",
-            "hat": "none", "mouth_open": "closed", "facial_hair": "none", "earrings": "no", "smile": 0.0}
+    base = {
+        **_rec(0),
+        "hair_style": "short",
+        "hair_color": "brown",
+        "glasses": "none",
+        "eye_color": "blue",
+        "hat": "none",
+        "mouth_open": "closed",
+        "facial_hair": "none",
+        "earrings": "no",
+        "smile": 0.0,
+    }
     ref = render_toonface(base, size=64, seed=0).image
     for f in TOONFACES_SCHEMA:
         alt = dict(base)
@@ -146,7 +158,9 @@ def test_every_factor_varies_and_changes_the_image(records):
             lo, hi = f.range
             alt[f.name] = hi if base[f.name] < (lo + hi) / 2 else lo
         img = render_toonface(alt, size=64, seed=0).image
-        assert np.abs(img.astype(int) - ref.astype(int)).sum() > 500, f"changing {f.name} did not change the image"
+        assert np.abs(img.astype(int) - ref.astype(int)).sum() > 500, (
+            f"changing {f.name} did not change the image"
+        )
 
 
 def test_conditional_factors_are_null_exactly_when_hidden(records):
@@ -223,7 +237,7 @@ def test_dataset_reads_folder_and_zip(tmp_path, folder_ds):
         assert torch.equal(x["sketch"], y["sketch"]) and x["captions"] == y["captions"]
     item = a[3]
     assert item["image"].shape == (3, 32, 32) and item["image"].dtype == torch.float32
-    assert -1.0 <= item["image"].min() and item["image"].max() <= 1.0
+    assert item["image"].min() >= -1.0 and item["image"].max() <= 1.0
     assert item["label"].dtype == torch.long and int(item["label"].max()) < len(LABEL_CLASSES)
     assert item["sketch"].shape == (1, 32, 32) and 0.0 <= item["sketch"].min() <= item["sketch"].max() <= 1.0
     assert len(item["captions"]) >= 5

@@ -105,7 +105,13 @@ def test_stylegan3_pickle_gives_a_clear_error(tmp_path):
     inp = mod("SynthesisInput", {"weight": torch.zeros(4, 4)}, {}, {}, {"w_dim": 4, "channels": 4})
     layer = mod("SynthesisLayer", {"weight": torch.zeros(4, 4, 3, 3)}, {}, {}, {})
     synthesis = mod("SynthesisNetwork", {}, {}, {"input": inp, "L0_36_4": layer}, {"w_dim": 4})
-    G = mod("Generator", {}, {}, {"synthesis": synthesis}, {"z_dim": 4, "c_dim": 0, "w_dim": 4, "img_resolution": 16})
+    G = mod(
+        "Generator",
+        {},
+        {},
+        {"synthesis": synthesis},
+        {"z_dim": 4, "c_dim": 0, "w_dim": 4, "img_resolution": 16},
+    )
     buf = io.BytesIO()
     export._Pickler(buf, protocol=4).dump({"G": G, "D": None, "G_ema": G, "augment_pipe": None})
     (tmp_path / "sg3.pkl").write_bytes(buf.getvalue())

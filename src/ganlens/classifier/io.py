@@ -19,20 +19,28 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights" / "toonfaces-cl
 SHIPPED_SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
 
 
-def save_classifier(model: AttributeClassifier, directory: str | Path, *, overwrite: bool = False,
-                    metadata: dict[str, str] | None = None) -> Path:
+def save_classifier(
+    model: AttributeClassifier,
+    directory: str | Path,
+    *,
+    overwrite: bool = False,
+    metadata: dict[str, str] | None = None,
+) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically)."""
     directory = Path(directory)
     if (directory / WEIGHTS_NAME).exists() and not overwrite:
-        raise GanlensError(f"{str(directory / WEIGHTS_NAME)!r} exists; pass overwrite=True (--overwrite) to replace it")
+        raise GanlensError(
+            f"{str(directory / WEIGHTS_NAME)!r} exists; pass overwrite=True (--overwrite) to replace it"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     save_state(model, directory / WEIGHTS_NAME, metadata=metadata)
     write_json(directory / CONFIG_NAME, model.config.to_dict())
     return directory
 
 
-def load_classifier(path: str | Path | None = None, *, device: str | torch.device = "cpu",
-                    verify: bool = True) -> AttributeClassifier:
+def load_classifier(
+    path: str | Path | None = None, *, device: str | torch.device = "cpu", verify: bool = True
+) -> AttributeClassifier:
     """Load an attribute classifier in eval mode.
 
     Args:
@@ -52,8 +60,10 @@ def load_classifier(path: str | Path | None = None, *, device: str | torch.devic
     if shipped and verify:
         digest = sha256_file(w_path)
         if digest != SHIPPED_SHA256:
-            raise CheckpointError(f"shipped classifier weights {str(w_path)!r} have sha256 {digest[:16]}..., "
-                                  f"expected {SHIPPED_SHA256[:16]}...; reinstall ganlens")
+            raise CheckpointError(
+                f"shipped classifier weights {str(w_path)!r} have sha256 {digest[:16]}..., "
+                f"expected {SHIPPED_SHA256[:16]}...; reinstall ganlens"
+            )
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:

@@ -14,7 +14,9 @@ from ganlens.data.toonfaces.schema import Schema
 from ganlens.errors import GanlensError
 
 
-def _encoded(classifier: AttributeClassifier, attributes: list[dict[str, Any]] | dict[str, Tensor]) -> dict[str, Tensor]:
+def _encoded(
+    classifier: AttributeClassifier, attributes: list[dict[str, Any]] | dict[str, Tensor]
+) -> dict[str, Tensor]:
     if isinstance(attributes, dict):
         return attributes
     return classifier.schema.encode(list(attributes))
@@ -109,7 +111,7 @@ def feature_stats(feats: Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def toon_fd(feats_a: Tensor | np.ndarray, feats_b: Tensor | np.ndarray) -> float:
-    """Fréchet distance between two sets of classifier features (N, F) (see ``AttributeClassifier.features``)."""
+    """Fréchet distance between two sets of classifier features (N, F) (``AttributeClassifier.features``)."""
     mu1, s1 = feature_stats(feats_a)
     mu2, s2 = feature_stats(feats_b)
     if mu1.shape != mu2.shape:

@@ -21,13 +21,16 @@ class ClassifierConfig:
 
     Attributes:
         resolution: input size the network runs at (other sizes are resized to it); power of two >= 16.
-        channels: widths of the stem and of each stride-2 stage.
+        channels: widths of the stem and of each following stride-2 stage (each stage: a stride-2 conv
+            and a stride-1 conv, BatchNorm, ReLU).
+        stem_stride: stride of the first conv (2 halves the cost of everything after it).
         feature_dim: size of the penultimate features (used by ``toon_fd``).
         schema: the factor schema as a dict (``Schema.to_dict()``); the heads follow it.
     """
 
     resolution: int = 64
-    channels: tuple[int, ...] = (32, 48, 96, 160, 192)
+    channels: tuple[int, ...] = (32, 64, 128, 192)
+    stem_stride: int = 2
     feature_dim: int = 256
     schema: dict[str, Any] = field(default_factory=TOONFACES_SCHEMA.to_dict)
 
@@ -35,10 +38,16 @@ class ClassifierConfig:
         r = self.resolution
         if not (isinstance(r, int) and r >= 16 and r & (r - 1) == 0):
             raise GanlensError(f"classifier resolution {r!r} must be a power of two >= 16")
-        if len(self.channels) < 2 or r // 2 ** (len(self.channels) - 1) < 2:
-            raise GanlensError(f"channels {self.channels!r} need 2..log2(resolution) entries")
+        if self.stem_stride not in (1, 2):
+            raise GanlensError(f"stem_stride {self.stem_stride!r} must be 1 or 2")
+        if len(self.channels) < 2 or self.final_side < 2:
+            raise GanlensError(f"channels {self.channels!r} downsample {r} px below 2x2; use fewer entries")
         if self.feature_dim <= 0:
             raise GanlensError(f"feature_dim {self.feature_dim!r} must be positive")
+
+    @property
+    def final_side(self) -> int:
+        return self.resolution // (self.stem_stride * 2 ** (len(self.channels) - 1))
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": "toonfaces-classifier", **dataclasses.asdict(self)}
@@ -59,7 +68,9 @@ class ClassifierConfig:
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 class AttributeClassifier(nn.Module):
@@ -75,16 +86,20 @@ class AttributeClassifier(nn.Module):
         self.config = config or ClassifierConfig()
         self.schema: Schema = Schema.from_dict(self.config.schema)
         ch = self.config.channels
-        layers = [_conv(3 + 2, ch[0], 1)]  # +2: coordinate channels, so position is easy to read
-        for cin, cout in zip(ch[:-2], ch[1:-1]):
+        # +2 input channels: pixel coordinates, so head position and tilt are easy to read
+        layers = [_conv(3 + 2, ch[0], self.config.stem_stride), _conv(ch[0], ch[0], 1)]
+        for cin, cout in zip(ch[:-1], ch[1:]):
             layers += [_conv(cin, cout, 2), _conv(cout, cout, 1)]
-        layers += [_conv(ch[-2], ch[-1], 2)]
         self.body = nn.Sequential(*layers)
-        side = self.config.resolution // 2 ** (len(ch) - 1)
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(ch[-1] * side * side, self.config.feature_dim),
-                                nn.ReLU(inplace=True))
+        side = self.config.final_side
+        self.fc = nn.Sequential(
+            nn.Flatten(), nn.Linear(ch[-1] * side * side, self.config.feature_dim), nn.ReLU(inplace=True)
+        )
         self.heads = nn.ModuleDict(
-            {f.name: nn.Linear(self.config.feature_dim, f.num_classes if f.categorical else 1) for f in self.schema}
+            {
+                f.name: nn.Linear(self.config.feature_dim, f.num_classes if f.categorical else 1)
+                for f in self.schema
+            }
         )
 
     @property
@@ -98,7 +113,9 @@ class AttributeClassifier(nn.Module):
         r = self.config.resolution
         if x.shape[-2:] != (r, r):
             mode = "area" if x.shape[-1] > r else "bilinear"
-            x = F.interpolate(x, size=(r, r), mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+            x = F.interpolate(
+                x, size=(r, r), mode=mode, **({"align_corners": False} if mode == "bilinear" else {})
+            )
         n = x.shape[0]
         lin = torch.linspace(-1.0, 1.0, r, device=x.device)
         yy, xx = torch.meshgrid(lin, lin, indexing="ij")
@@ -143,7 +160,9 @@ class AttributeClassifier(nn.Module):
         """:meth:`features` in eval mode and batches, on CPU."""
         was_training = self.training
         self.eval()
-        feats = [self.features(images[s : s + batch_size]).cpu() for s in range(0, images.shape[0], batch_size)]
+        feats = [
+            self.features(images[s : s + batch_size]).cpu() for s in range(0, images.shape[0], batch_size)
+        ]
         self.train(was_training)
         return torch.cat(feats)
 

@@ -45,8 +45,13 @@ class ClassifierTrainSummary:
     seconds: float = 0.0
 
 
-def classifier_loss(model: AttributeClassifier, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
-                    *, regression_weight: float = 4.0) -> tuple[torch.Tensor, dict[str, float]]:
+def classifier_loss(
+    model: AttributeClassifier,
+    outputs: dict[str, torch.Tensor],
+    targets: dict[str, torch.Tensor],
+    *,
+    regression_weight: float = 4.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Sum of per-factor losses: cross-entropy (categorical; index -1 ignored) and
     ``regression_weight`` × MSE on normalised values (continuous; NaN ignored)."""
     total = outputs[model.schema.factors[0].name].new_zeros(())
@@ -130,8 +135,9 @@ def train_classifier(
         raise GanlensError(f"dataset {str(data)!r} has {n_all} images; need at least 2 to train on")
 
     schema, _ = load_records(data)
-    config = config or ClassifierConfig(resolution=max(16, 1 << (images.shape[-1] - 1).bit_length()),
-                                        schema=schema.to_dict())
+    config = config or ClassifierConfig(
+        resolution=max(16, 1 << (images.shape[-1] - 1).bit_length()), schema=schema.to_dict()
+    )
     torch.manual_seed(seed)
     model = AttributeClassifier(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -151,15 +157,22 @@ def train_classifier(
             raise GanlensError(f"cannot resume from {str(ckpt_path)!r}: {e}") from None
 
     def save_checkpoint(step: int) -> None:
-        state = {"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(), "step": step,
-                 "config": json.loads(json.dumps(config.to_dict()))}
+        state = {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "gen": gen.get_state(),
+            "step": step,
+            "config": json.loads(json.dumps(config.to_dict())),
+        }
         with atomic_path(ckpt_path) as tmp:
             torch.save(state, tmp)
 
     losses: list[tuple[int, float]] = []
     warmup = min(200, steps // 10 + 1)
     model.train()
-    bar = tqdm(range(start, steps), desc="classifier", unit="step", disable=not progress, initial=start, total=steps)
+    bar = tqdm(
+        range(start, steps), desc="classifier", unit="step", disable=not progress, initial=start, total=steps
+    )
     run_loss = None
     log_lines: list[str] = []
     for step in bar:
@@ -177,8 +190,18 @@ def train_classifier(
         bar.set_postfix(loss=f"{run_loss:.3f}")
         if (step + 1) % log_every == 0 or step == start:
             losses.append((step + 1, v))
-            log_lines.append(json.dumps({"step": step + 1, "loss": v, "smoothed": run_loss,
-                                         "lr": opt.param_groups[0]["lr"], "parts": parts}) + "\n")
+            log_lines.append(
+                json.dumps(
+                    {
+                        "step": step + 1,
+                        "loss": v,
+                        "smoothed": run_loss,
+                        "lr": opt.param_groups[0]["lr"],
+                        "parts": parts,
+                    }
+                )
+                + "\n"
+            )
         if (step + 1) % checkpoint_every == 0 and step + 1 < steps:
             save_checkpoint(step + 1)
             _append_log(out / LOG, log_lines)
@@ -192,8 +215,14 @@ def train_classifier(
         scores = attribute_scores(model, val_images, val_targets)
         write_json(out / "metrics.json", {"held_out": int(val_images.shape[0]), "scores": scores})
     save_classifier(model, out, overwrite=True, metadata={"steps": str(steps), "data": str(data)})
-    return ClassifierTrainSummary(out=out, steps=steps, resumed_from=start, losses=losses, scores=scores,
-                                  seconds=time.perf_counter() - t_start)
+    return ClassifierTrainSummary(
+        out=out,
+        steps=steps,
+        resumed_from=start,
+        losses=losses,
+        scores=scores,
+        seconds=time.perf_counter() - t_start,
+    )
 
 
 def _append_log(path: Path, lines: list[str]) -> None:
@@ -209,8 +238,18 @@ def scores_table(scores: dict[str, dict[str, Any]], *, acc_bar: float = 0.95, r2
     for name, s in scores.items():
         bar = acc_bar if s["metric"] == "accuracy" else r2_bar
         ok = s["value"] >= bar
-        rows.append(f"| {name} | {s['kind']} | {s['metric']} | {s['value']:.4f} | {s['n']} | {bar} | {'yes' if ok else 'NO'} |")
+        rows.append(
+            f"| {name} | {s['kind']} | {s['metric']} | {s['value']:.4f} | {s['n']} | {bar} "
+            f"| {'yes' if ok else 'NO'} |"
+        )
     return "\n".join(rows)
 
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "ClassifierTrainSummary", "classifier_loss", "scores_table", "train_classifier"]
+__all__ = [
+    "CONFIG_NAME",
+    "WEIGHTS_NAME",
+    "ClassifierTrainSummary",
+    "classifier_loss",
+    "scores_table",
+    "train_classifier",
+]

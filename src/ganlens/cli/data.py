@@ -32,8 +32,16 @@ def register(sub) -> None:
     t.add_argument("--seed", type=int, default=0, help="base seed; image i uses seed+i (default 0)")
     t.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
     t.add_argument("--captions", type=int, default=6, help="captions per image (default 6)")
+    t.add_argument(
+        "--preview",
+        type=int,
+        default=16,
+        help="write preview.png/preview.html of the first N images into OUT (0 = none; default 16)",
+    )
     t.add_argument("--overwrite", action="store_true", help="replace the files of a non-empty output folder")
-    t.add_argument("--resume", action="store_true", help="continue an interrupted render with the same settings")
+    t.add_argument(
+        "--resume", action="store_true", help="continue an interrupted render with the same settings"
+    )
     t.set_defaults(func=run_toonfaces)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -52,6 +60,13 @@ def run_toonfaces(args) -> int:
         resume=args.resume,
         captions_per_image=args.captions,
     )
-    print(f"wrote {s.path} ({s.n} images: {s.rendered} rendered, {s.skipped} already there; "
-          f"{s.images_per_s:.1f} images/s)")
+    if args.preview > 0:
+        from ganlens.data.toonfaces.preview import write_preview
+
+        page = write_preview(s.path, args.out, n=args.preview)
+        print(f"preview: {page}")
+    print(
+        f"wrote {s.path} ({s.n} images: {s.rendered} rendered, {s.skipped} already there; "
+        f"{s.images_per_s:.1f} images/s)"
+    )
     return 0

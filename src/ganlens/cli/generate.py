@@ -168,15 +168,20 @@ def _image_name(seed: int) -> str:
     return f"seed{seed:04d}.png"
 
 
-def _load_png(path: Path) -> Tensor:
+def _load_png(path: Path, channels: int, resolution: int) -> Tensor:
     try:
         with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.float32)  # (H, W, 3)
+            arr = np.asarray(im.convert("RGB" if channels == 3 else "L"), dtype=np.float32)  # (H, W[, 3])
     except (OSError, ValueError) as e:
         raise GanlensError(
             f"existing image {str(path)!r} cannot be read ({e}); delete it or use --overwrite"
         ) from None
-    return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
+    if arr.shape[:2] != (resolution, resolution):
+        raise GanlensError(
+            f"existing image {str(path)!r} is {arr.shape[1]}×{arr.shape[0]} but this model makes "
+            f"{resolution}×{resolution}; use another --out or --overwrite"
+        )
+    return torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1)).permute(2, 0, 1) / 127.5 - 1.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -230,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
                 grid_imgs[s] = batch.images[i].clamp(-1, 1)
     for s in seeds[:GRID_MAX]:  # resumed seeds: read their PNGs back for the grid
         if s not in grid_imgs:
-            grid_imgs[s] = _load_png(out / _image_name(s))
+            grid_imgs[s] = _load_png(out / _image_name(s), G.img_channels, G.resolution)
     shown = [grid_imgs[s] for s in seeds[:GRID_MAX]]
     grid = make_grid(torch.stack(shown), nrow=max(1, math.ceil(math.sqrt(len(shown)))), pad_value=1.0)
     save_image(out / "grid.png", to_uint8(grid))

@@ -7,6 +7,7 @@ The options shared with the restoration commands (``colorize``, ``super-resolve`
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from ganlens.cli.common import add_command
@@ -26,6 +27,8 @@ def _float_list(text: str) -> tuple[float, ...]:
 
 
 def add_common_arguments(p: argparse.ArgumentParser, *, default_method: str = "mganprior") -> None:
+    # let values such as "-3,0,3" (--edit-distances) through as arguments, not option names
+    p._negative_number_matcher = re.compile(r"^-\d[\d.,\-]*$|^-\.\d[\d.,\-]*$")
     p.add_argument("inputs", metavar="IMG|DIR", help="an image file or a folder of images")
     p.add_argument("--model", required=True, help="zoo name or path of the generator (see 'ganlens models')")
     p.add_argument("--out", required=True, help="output folder")
@@ -39,7 +42,10 @@ def add_common_arguments(p: argparse.ArgumentParser, *, default_method: str = "m
         "--codes", type=int, default=20, dest="n_codes", help="mGANprior: number of codes N (default 20)"
     )
     p.add_argument(
-        "--layer", type=int, default=None, help="mGANprior: composition layer (default: feature R/4 px wide)"
+        "--layer",
+        type=int,
+        default=None,
+        help="mGANprior: composition layer (default: feature R/16 px wide, R/32 for colorize/inpaint)",
     )
     p.add_argument(
         "--steps", type=int, default=None, help="optimisation steps (default per method: 300; projector 1000)"
@@ -164,8 +170,9 @@ def register(sub) -> None:
         "invert",
         help="invert real photos into a generator (z, w, w+, projector, encoder, hybrid, mGANprior)",
         description=(
-            "Invert photos: writes per input NAME.png (reconstruction), NAME_compare.png, NAME.npz (codes for "
-            "'ganlens edit'), NAME.json (PSNR, SSIM, seconds, warnings) and a manifest.json. Interrupted runs "
+            "Invert photos: writes per input NAME.png (reconstruction), NAME_compare.png, NAME.npz "
+            "(codes for 'ganlens edit'), NAME.json (PSNR, SSIM, seconds, warnings) and a manifest.json. "
+            "Interrupted runs "
             "continue with --resume; under torchrun each process takes its own share of a folder."
         ),
         examples="""

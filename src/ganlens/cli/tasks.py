@@ -41,7 +41,7 @@ def register(sub) -> None:
         sub,
         "super-resolve",
         help="super-resolve photos ×2/×4/×8/×16 with a GAN prior",
-        description="Downsample each framed photo by --factor (the degradation inside the loss) and invert it.",
+        description="Downsample each framed photo by --factor (the loss compares downsampled images).",
         examples="""
   ganlens super-resolve /work/shared/data/faces --model digiface-dcgan64 --factor 4 --out sr
   ganlens super-resolve face.png --model digiface-dcgan64 --factor 8 --down bicubic --out sr8
@@ -62,11 +62,12 @@ def register(sub) -> None:
         "inpaint",
         help="fill missing regions of photos with a GAN prior (mask: white/1 = missing)",
         description=(
-            "The mask file must have the size of the input photo (it is framed with the same --crop/--offset) "
+            "The mask file must have the size of the input photo (it is framed with the same "
+            "--crop/--offset) "
             "or the model resolution; or use a generated --mask-type."
         ),
         examples="""
-  ganlens inpaint /work/shared/data/faces --model digiface-dcgan64 --mask /work/shared/data/masks/mask-2.png --out inp
+  ganlens inpaint faces/ --model digiface-dcgan64 --mask /work/shared/data/masks/mask-2.png --out inp
   ganlens inpaint face.png --model digiface-dcgan64 --mask-type center --out inp_center
   ganlens inpaint face.png --model digiface-dcgan64 --mask-type strokes --seed 3 --out inp_strokes
 """,

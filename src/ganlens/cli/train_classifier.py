@@ -7,7 +7,7 @@ from ganlens.cli.common import add_command
 EXAMPLES = """
   ganlens data toonfaces --n 50000 --size 64 --out data/toon64 --workers 2
   ganlens train classifier --data data/toon64 --steps 8000 --out runs/classifier
-  ganlens train classifier --data data/toon64 --steps 12000 --out runs/classifier --resume   # continue / extend
+  ganlens train classifier --data data/toon64 --steps 12000 --out runs/classifier --resume  # extend
   ganlens train classifier --data data/toon64 --val data/toon64_val --steps 200 --out runs/quick --overwrite
 """
 
@@ -20,7 +20,9 @@ def register_train(sub) -> None:
         examples=EXAMPLES,
     )
     p.add_argument("--data", required=True, help="ToonFaces dataset folder or zip")
-    p.add_argument("--out", required=True, help="output folder (checkpoint.pt, config.json, model.safetensors, ...)")
+    p.add_argument(
+        "--out", required=True, help="output folder (checkpoint.pt, config.json, model.safetensors, ...)"
+    )
     p.add_argument("--steps", type=int, default=8000, help="total optimisation steps (default 8000)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate, cosine decay (default 2e-3)")
@@ -29,7 +31,9 @@ def register_train(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
+    p.add_argument(
+        "--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)"
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="start afresh in a non-empty output folder")
     p.set_defaults(func=run)

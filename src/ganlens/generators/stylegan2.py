@@ -332,11 +332,21 @@ class StyleGAN2Generator(Generator):
     def w_avg(self) -> Tensor:
         return self.mapping_network.w_avg
 
-    def mapping(self, z: Tensor, *, trunc_psi: float = 1.0, trunc_cutoff: int | None = None) -> Tensor:
-        """z (N, z_dim) → w+ (N, num_ws, w_dim), truncated on rows ``< trunc_cutoff``."""
+    def mapping(
+        self,
+        z: Tensor,
+        *,
+        trunc_psi: float = 1.0,
+        trunc_cutoff: int | None = None,
+        update_w_avg: bool = False,
+    ) -> Tensor:
+        """z (N, z_dim) → w+ (N, num_ws, w_dim), truncated on rows ``< trunc_cutoff``.
+
+        ``update_w_avg=True`` (training) moves ``w_avg`` towards this batch's mean w, in train mode only.
+        """
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise GanlensError(f"z has shape {tuple(z.shape)}; expected (N, {self.z_dim})")
-        w = self.mapping_network(z.float())  # (N, w_dim)
+        w = self.mapping_network(z.float(), update_w_avg=update_w_avg)  # (N, w_dim)
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)  # (N, num_ws, w_dim)
         return self.truncate(ws, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff)
 

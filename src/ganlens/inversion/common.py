@@ -35,7 +35,8 @@ def check_target(G: Generator, target: Tensor, degradation: Degradation, device:
         probe = degradation(torch.zeros(1, G.img_channels, G.resolution, G.resolution))
         if probe.shape[-1] != target.shape[-1]:
             raise GanlensError(
-                f"target images are {target.shape[-1]} px but {G.arch} makes {G.resolution} px; resize them first"
+                f"target images are {target.shape[-1]} px but {G.arch} makes {G.resolution} px; "
+                "resize them first"
             )
     target = target.detach().float().to(device)
     return degradation(target)

@@ -292,7 +292,7 @@ def make_degradation(
     mask: Tensor | None = None,
     sigma: float = 25.0,
 ) -> Degradation:
-    """Build a degradation by task name: reconstruction, colorization, super-resolution, inpainting, denoising."""
+    """A degradation by task name: reconstruction, colorization, super-resolution, inpainting, denoising."""
     if task in ("reconstruction", "invert", "none"):
         return Identity()
     if task in ("colorization", "colorize"):
@@ -306,5 +306,6 @@ def make_degradation(
     if task in ("denoising", "denoise"):
         return Denoise(sigma)
     raise GanlensError(
-        f"task {task!r} is not allowed; use reconstruction, colorization, super-resolution, inpainting or denoising"
+        f"task {task!r} is not allowed; use reconstruction, colorization, super-resolution, "
+        "inpainting or denoising"
     )

@@ -91,10 +91,7 @@ def parse_offset(text: str | tuple[float, float] | None) -> tuple[float, float]:
     """``"DX,DY"`` → (dx, dy), fractions of the image width/height in [-0.5, 0.5]."""
     if text is None:
         return (0.0, 0.0)
-    if isinstance(text, (tuple, list)):
-        parts = list(text)
-    else:
-        parts = str(text).split(",")
+    parts = list(text) if isinstance(text, (tuple, list)) else str(text).split(",")
     try:
         dx, dy = (float(p) for p in parts)
     except ValueError:
@@ -130,10 +127,8 @@ def resize_array(arr: np.ndarray, size: int, *, nearest: bool = False) -> np.nda
 
     if arr.shape[0] == size and arr.shape[1] == size:
         return arr
-    if nearest:
-        interp = cv2.INTER_NEAREST
-    else:
-        interp = cv2.INTER_AREA if arr.shape[0] > size else cv2.INTER_CUBIC
+    shrink = cv2.INTER_AREA if arr.shape[0] > size else cv2.INTER_CUBIC
+    interp = cv2.INTER_NEAREST if nearest else shrink
     out = cv2.resize(arr.astype(np.float32), (size, size), interpolation=interp)
     if out.ndim == 2:
         out = out[..., None]

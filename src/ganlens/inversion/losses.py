@@ -97,7 +97,9 @@ class LPIPS(nn.Module):
         """
         out: dict[str, Tensor] = {}
         for key, v in state.items():
-            if (m := re.fullmatch(r"(?:vgg\.)?features\.(\d+)\.(weight|bias)", key)) or (m := re.fullmatch(r"net\.slice\d\.(\d+)\.(weight|bias)", key)):
+            if (m := re.fullmatch(r"(?:vgg\.)?features\.(\d+)\.(weight|bias)", key)) or (
+                m := re.fullmatch(r"net\.slice\d\.(\d+)\.(weight|bias)", key)
+            ):
                 out[f"vgg.features.{m.group(1)}.{m.group(2)}"] = v
             elif m := re.fullmatch(r"lin(\d)\.(?:model\.1\.)?weight", key):
                 out[f"lins.{m.group(1)}.weight"] = v
@@ -139,7 +141,8 @@ class LPIPS(nn.Module):
         missing, unexpected = sorted(own - set(conv)), sorted(set(conv) - own)
         if missing or unexpected:
             raise CheckpointError(
-                f"LPIPS weights {str(path)!r} do not fit VGG16+LPIPS: missing {missing[:4]}, unexpected {unexpected[:4]}"
+                f"LPIPS weights {str(path)!r} do not fit VGG16+LPIPS: missing {missing[:4]}, "
+                f"unexpected {unexpected[:4]}"
             )
         try:
             model.load_state_dict(conv, strict=False)

@@ -68,13 +68,14 @@ OFFICIAL_PRESETS = {
 
 
 def default_layer(G: Generator, task: str = "reconstruction") -> int:
-    """A composition layer for this model when none is given.
+    """A composition layer for this model when none is given, following the official defaults.
 
-    Reconstruction / super-resolution: the layer whose feature is R/4 px wide (more freedom,
-    sharper results); colorization / inpainting: one layer earlier (R/8; the paper notes earlier
-    layers suit these tasks). Clamped to the valid range.
+    The official PGGAN-256 scripts compose at ℓ = 6 (a 16×16 feature, R/16) for reconstruction
+    and super-resolution and at ℓ = 4 (8×8, R/32) for colorization and inpainting. We pick the
+    last layer whose feature is at most that wide (layer 1 when even the first is wider), so
+    the same rule gives ℓ = 6 / 4 on PGGAN-256 and ℓ = 1 (4×4) on a 64-px DCGAN.
     """
-    want = G.resolution // (8 if task in ("colorization", "inpainting") else 4)
+    want = G.resolution // (32 if task in ("colorization", "inpainting") else 16)
     best = 1
     for layer in range(1, G.num_split_layers):
         if G.feature_shape(layer)[-1] <= want:
@@ -107,7 +108,8 @@ def compose(
     c = G.feature_shape(layer)[0]
     if tuple(codes.shape[2:]) != tuple(G.code_shape):
         raise GanlensError(
-            f"multi-codes have shape {tuple(codes.shape)}; expected (B, N, {', '.join(map(str, G.code_shape))})"
+            f"multi-codes have shape {tuple(codes.shape)}; "
+            f"expected (B, N, {', '.join(map(str, G.code_shape))})"
         )
     if tuple(alpha.shape) != (b, n, c):
         raise GanlensError(

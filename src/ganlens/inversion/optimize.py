@@ -41,7 +41,8 @@ DEFAULT_LR = {"adam": 0.05, "sgd": 1.0}
 def check_space(G: Generator, space: str) -> str:
     if space not in G.latent_spaces:
         raise GanlensError(
-            f"latent space {space!r} is not available for {G.arch}; this model allows {', '.join(G.latent_spaces)}"
+            f"latent space {space!r} is not available for {G.arch}; "
+            f"this model allows {', '.join(G.latent_spaces)}"
         )
     return space
 

@@ -320,13 +320,15 @@ def run_method(
     raise GanlensError(f"method {cfg.method!r} is not allowed; use one of {', '.join(METHODS)}")
 
 
-def _edit_strip(G: Generator, result: InversionResult, i: int, cfg: RunConfig, device) -> torch.Tensor:
-    """Images of inversion ``i`` moved along a SeFa direction by each distance: (D, 3, R, R)."""
-    from ganlens.sefa import Directions, edit_codes
+def _edit_strip(
+    G: Generator, result: InversionResult, i: int, cfg: RunConfig, directions, device
+) -> torch.Tensor:
+    """Images of inversion ``i`` moved along a SeFa direction by each distance: (D, 3, R, R).
 
-    directions = Directions.load(cfg.edit_directions)
-    directions.check_model(G)
-    directions.check_index(cfg.edit_index)
+    mGANprior: every code moves by the same offset, α and ℓ stay fixed.
+    """
+    from ganlens.sefa import edit_codes
+
     out = []
     with torch.no_grad():
         for d in cfg.edit_distances:
@@ -360,12 +362,6 @@ def run_inversion(cfg: RunConfig, *, G: Generator | None = None) -> dict:
         raise GanlensError(f"method {cfg.method!r} is not allowed; use one of {', '.join(METHODS)}")
     if cfg.batch_size < 1:
         raise GanlensError(f"batch size {cfg.batch_size!r} must be ≥ 1")
-    if (
-        cfg.edit_directions
-        and not Path(cfg.edit_directions).exists()
-        and not Path(cfg.edit_directions + ".npz").exists()
-    ):
-        raise GanlensError(f"directions file {cfg.edit_directions!r} does not exist")
     files = list_images(cfg.inputs)
     stems = output_stems(files)
     _crop(cfg)
@@ -386,6 +382,13 @@ def run_inversion(cfg: RunConfig, *, G: Generator | None = None) -> dict:
             from ganlens.inversion.encoder import load_encoder
 
             encoder = load_encoder(mid if mid == cfg.model else cfg.model, device=device)
+        directions = None
+        if cfg.edit_directions:  # load and check before any slow work
+            from ganlens.sefa import Directions
+
+            directions = Directions.load(cfg.edit_directions)
+            directions.check_model(G)
+            directions.check_index(cfg.edit_index)
         loss = build_loss(cfg, device)
         my = [(f, s) for k, (f, s) in enumerate(zip(files, stems)) if k % dist.world == dist.rank]
         todo = [(f, s) for f, s in my if not (cfg.resume and (out / f"{s}.json").is_file())]
@@ -395,7 +398,7 @@ def run_inversion(cfg: RunConfig, *, G: Generator | None = None) -> dict:
         bar = tqdm(total=len(todo), desc=f"{cfg.task} ({cfg.method})", disable=not cfg.progress, unit="img")
         for start in range(0, len(todo), cfg.batch_size):
             chunk = todo[start : start + cfg.batch_size]
-            _process_batch(G, chunk, cfg, out, mid, loss, device, encoder)
+            _process_batch(G, chunk, cfg, out, mid, loss, device, encoder, directions)
             bar.update(len(chunk))
         bar.close()
         dist.barrier()
@@ -427,7 +430,9 @@ def _jsonable(d: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
-def _process_batch(G, chunk, cfg: RunConfig, out: Path, mid: str, loss, device, encoder) -> None:
+def _process_batch(
+    G, chunk, cfg: RunConfig, out: Path, mid: str, loss, device, encoder, directions=None
+) -> None:
     R = G.resolution
     photos, shapes = [], []
     for f, _ in chunk:
@@ -476,15 +481,18 @@ def _process_batch(G, chunk, cfg: RunConfig, out: Path, mid: str, loss, device, 
             multi_layer=res.layer,
         )
         cf.save(out / f"{stem}.npz")
-        if cfg.edit_directions:
-            strip = _edit_strip(G, res, i, cfg, device)
+        if directions is not None:
+            strip = _edit_strip(G, res, i, cfg, directions, device)
             save_image(
                 out / f"{stem}_edit.png", make_grid(torch.cat([x[i : i + 1], strip]), nrow=len(strip) + 1)
             )
         warnings = []
-        if degradation.name == "reconstruction" and p_in[i] < cfg.warn_psnr:
+        # the fit to what the method saw (= the reconstruction PSNR for plain inversion); denoising
+        # is skipped: its observation is noisy by design
+        if degradation.name != "denoising" and fit[i] < cfg.warn_psnr:
+            what = "reconstruction" if degradation.name == "reconstruction" else f"{degradation.name} fit"
             warnings.append(
-                f"reconstruction PSNR {p_in[i]:.1f} dB is below {cfg.warn_psnr:g} dB: the photo is far from what "
+                f"{what} PSNR {fit[i]:.1f} dB is below {cfg.warn_psnr:g} dB: the photo is far from what "
                 f"{mid} can express (check the framing: --crop/--offset)"
             )
         if prior[i] > cfg.warn_prior:
@@ -504,6 +512,7 @@ def _process_batch(G, chunk, cfg: RunConfig, out: Path, mid: str, loss, device, 
             "ssim": round(float(s_in[i]), 5),
             "psnr_fit": finite_or_none(fit[i]),
             "seconds": round(per_img, 3),
+            "rank": dist_info()[0],
             "steps": cfg.steps if cfg.steps is not None else default_steps(cfg.method),
             "prior_distance": round(prior[i], 4),
             "final_loss": float(res.final_losses[i]) if res.final_losses is not None else None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -180,13 +181,24 @@ def to_ada_state(G: StyleGAN2Generator) -> dict[str, Tensor]:
     return _export(G, ada_keymap(G.config), ada_filters(G.config))
 
 
+def _warn_clamp(G: StyleGAN2Generator, fmt: str) -> None:
+    if G.config.conv_clamp is not None:
+        warnings.warn(
+            f"the {fmt} format has no conv_clamp; the exported model will not clamp at "
+            f"±{G.config.conv_clamp}",
+            stacklevel=3,
+        )
+
+
 def to_rosinality_state(G: StyleGAN2Generator) -> dict[str, Tensor]:
     """``g_ema`` state dict of the equivalent rosinality Generator (``latent_avg`` is G.w_avg)."""
+    _warn_clamp(G, "rosinality")
     return _export(G, rosinality_keymap(G.config), rosinality_filters(G.config))
 
 
 def to_genforce_state(G: StyleGAN2Generator) -> dict[str, Tensor]:
     """``generator_smooth`` state dict of the equivalent genforce StyleGAN2Generator."""
+    _warn_clamp(G, "genforce")
     return _export(G, genforce_keymap(G.config), genforce_filters(G.config))
 
 
@@ -541,7 +553,9 @@ def to_tf_params(G: StyleGAN2Generator) -> dict[str, np.ndarray]:
 
 def tf_static_kwargs(cfg: StyleGAN2Config) -> dict[str, Any]:
     """``static_kwargs`` of a TF ``Gs`` for this config (names as in the TF code)."""
+    extra = {"conv_clamp": cfg.conv_clamp} if cfg.conv_clamp is not None else {}  # ADA's converter reads it
     return {
+        **extra,
         "latent_size": cfg.z_dim,
         "dlatent_size": cfg.w_dim,
         "label_size": 0,

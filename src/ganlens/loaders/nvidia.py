@@ -261,6 +261,7 @@ _SYNTHESIS_KEYS = {
     "use_noise",
     "fp16_channels_last",
     "kernel_size",
+    "fused_modconv_default",
 }
 
 
@@ -276,7 +277,9 @@ def config_from_init_kwargs(net: PersistentStandIn, *, source: str) -> StyleGAN2
             f"{source!r} is a conditional model (c_dim={kw['c_dim']}); only c_dim=0 is supported"
         )
     mk = dict(kw.get("mapping_kwargs") or {})
-    sk = dict(kw.get("synthesis_kwargs") or {})
+    # ADA nests synthesis settings in synthesis_kwargs; stylegan3's networks_stylegan2 takes them flat.
+    sk = {k: v for k, v in kw.items() if k not in _GENERATOR_ARGS}
+    sk.update(kw.get("synthesis_kwargs") or {})
     unknown = sorted(set(mk) - _MAPPING_KEYS) + sorted(set(sk) - _SYNTHESIS_KEYS)
     if unknown:
         raise CheckpointError(f"{source!r}: unsupported generator settings {unknown}")

@@ -98,7 +98,7 @@ def sefa_report(
         method=method,
         model_id=model_id,
         seed=seed,
-        num=None if method in ("sefa", "rosinality") else max(num_directions, 10),
+        num=None if method in ("sefa", "rosinality") else min(max(num_directions, 10), d),
     )
     t["directions_s"] = time.perf_counter() - t0
     z, codes = sample_codes(G, num_samples, seed=seed, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff)

@@ -99,3 +99,15 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     t = torch.tensor([1.0 if flag else 0.0])
     dist.all_reduce(t)
     return bool(t.item() > 0)
+
+
+@torch.no_grad()
+def in_sync(module: nn.Module, info: DistInfo) -> bool:
+    """Whether every rank holds the same parameters (compares a float64 checksum per tensor)."""
+    if not info.distributed:
+        return True
+    sums = torch.stack([p.detach().double().sum() for p in module.parameters()])  # (P,)
+    lo, hi = sums.clone(), sums.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    return bool(torch.equal(lo, hi))

@@ -463,6 +463,11 @@ class StyleGAN2Trainer:
 
     def save_snapshot(self) -> Path | None:
         path = None
+        if self.info.distributed:
+            synced = ddp.in_sync(self.G, self.info) and ddp.in_sync(self.D, self.info)
+            self.log(f"{self.info.world_size} ranks in sync: {'yes' if synced else 'NO'}")
+            if not synced:
+                raise RuntimeError("DDP ranks hold different weights; gradients were not averaged")
         if self.info.is_main:
             path = save_checkpoint(
                 self.run_dir,

@@ -65,7 +65,9 @@ def image_seed(base_seed: int, index: int) -> int:
     return int(base_seed) + int(index)
 
 
-def toonface_record(index: int, *, base_seed: int, n: int, captions_per_image: int = 6) -> tuple[dict, list[str]]:
+def toonface_record(
+    index: int, *, base_seed: int, n: int, captions_per_image: int = 6
+) -> tuple[dict, list[str]]:
     """The attribute record and captions of image ``index`` (pure function of the seed)."""
     seed = image_seed(base_seed, index)
     attrs = sample_attributes(np.random.default_rng(seed))
@@ -91,8 +93,16 @@ def _work(job: tuple[str, list[int], int, int, int, int]) -> list[tuple[dict, li
 
 
 def _settings(n: int, size: int, seed: int, fmt: str, ncap: int) -> dict[str, Any]:
-    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "n": n, "size": size, "seed": seed,
-            "storage": fmt, "captions_per_image": ncap, "supersample": SUPERSAMPLE}
+    return {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "n": n,
+        "size": size,
+        "seed": seed,
+        "storage": fmt,
+        "captions_per_image": ncap,
+        "supersample": SUPERSAMPLE,
+    }
 
 
 def render_dataset(
@@ -141,7 +151,9 @@ def render_dataset(
         marker = out / MARKER
         if not resume:
             hint = " or --resume to continue it" if marker.is_file() else ""
-            raise GanlensError(f"output folder {str(out)!r} is not empty; pass --overwrite to replace its files{hint}")
+            raise GanlensError(
+                f"output folder {str(out)!r} is not empty; pass --overwrite to replace its files{hint}"
+            )
         if not marker.is_file():
             raise GanlensError(f"cannot --resume in {str(out)!r}: it holds no ToonFaces render")
         old = json.loads(marker.read_text(encoding="utf-8"))
@@ -160,7 +172,10 @@ def render_dataset(
     for d in MODALITY_DIRS.values():
         (root / d).mkdir(parents=True, exist_ok=True)
 
-    jobs = [(str(root), list(range(s, min(s + chunk, n))), n, size, seed, captions_per_image) for s in range(0, n, chunk)]
+    jobs = [
+        (str(root), list(range(s, min(s + chunk, n))), n, size, seed, captions_per_image)
+        for s in range(0, n, chunk)
+    ]
     records: list[dict] = []
     captions: list[dict] = []
     rendered = skipped = 0
@@ -183,9 +198,13 @@ def render_dataset(
             pool.join()
     seconds = time.perf_counter() - t0
 
-    meta = {**settings, "label_classes": list(LABEL_CLASSES), "label_palette": [list(c) for c in LABEL_PALETTE],
-            "modalities": {"image": "images/", "label": "labels/", "sketch": "sketches/"},
-            "schema": TOONFACES_SCHEMA.to_dict()}
+    meta = {
+        **settings,
+        "label_classes": list(LABEL_CLASSES),
+        "label_palette": [list(c) for c in LABEL_PALETTE],
+        "modalities": {"image": "images/", "label": "labels/", "sketch": "sketches/"},
+        "schema": TOONFACES_SCHEMA.to_dict(),
+    }
     write_json(root / SCHEMA_FILE, meta)
     write_text(root / ATTRIBUTES_FILE, "".join(json.dumps(r) + "\n" for r in records))
     write_text(root / CAPTIONS_FILE, "".join(json.dumps(c) + "\n" for c in captions))
@@ -197,5 +216,11 @@ def render_dataset(
         pack_zip(root, path, names)
         shutil.rmtree(root)
     write_json(out / MARKER, {**settings, "complete": True})
-    return RenderSummary(path=path, n=n, rendered=rendered, skipped=skipped, seconds=seconds,
-                         images_per_s=rendered / seconds if seconds > 0 else 0.0)
+    return RenderSummary(
+        path=path,
+        n=n,
+        rendered=rendered,
+        skipped=skipped,
+        seconds=seconds,
+        images_per_s=rendered / seconds if seconds > 0 else 0.0,
+    )

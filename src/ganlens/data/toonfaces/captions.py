@@ -86,46 +86,69 @@ def facts_for(rec: dict[str, Any]) -> list[Fact]:
         facts.append(Fact("eyes", nps, weight=1.5))
     elif eye_bits:
         facts.append(Fact("eyes", tuple(f"{b} eyes" for b in eye_bits)))
-    brow = {"straight": ("straight eyebrows", "straight brows", "flat eyebrows"),
-            "arched": ("arched eyebrows", "arched brows", "curved eyebrows"),
-            "slanted": ("slanted eyebrows", "angled brows", "eyebrows slanting down to the nose")}
+    brow = {
+        "straight": ("straight eyebrows", "straight brows", "flat eyebrows"),
+        "arched": ("arched eyebrows", "arched brows", "curved eyebrows"),
+        "slanted": ("slanted eyebrows", "angled brows", "eyebrows slanting down to the nose"),
+    }
     facts.append(Fact("brows", brow[rec["brow_shape"]], weight=0.8))
     g = rec["glasses"]
     if g == "none":
         facts.append(Fact("glasses", ("no glasses",), weight=0.4))
     else:
-        nps = {"round": ("round glasses", "round spectacles", "circular glasses"),
-               "square": ("square glasses", "rectangular glasses", "square-framed glasses"),
-               "sunglasses": ("sunglasses", "dark sunglasses", "shades")}[g]
+        nps = {
+            "round": ("round glasses", "round spectacles", "circular glasses"),
+            "square": ("square glasses", "rectangular glasses", "square-framed glasses"),
+            "sunglasses": ("sunglasses", "dark sunglasses", "shades"),
+        }[g]
         facts.append(Fact("glasses", nps, wear=True, weight=2.5))
     s = rec["smile"]
     if s >= SMILE_ON:
         adjs = ("smiling", "grinning") if rec["mouth_open"] == "open" else ("smiling", "happy-looking")
-        facts.append(Fact("smile", ("a smile", "a big smile") if s > 0.7 else ("a smile",), adjs=adjs, weight=2))
+        facts.append(
+            Fact("smile", ("a smile", "a big smile") if s > 0.7 else ("a smile",), adjs=adjs, weight=2)
+        )
     elif s <= FROWN_ON:
-        facts.append(Fact("smile", ("a frown", "a sad expression"), adjs=("frowning", "sad-looking", "unhappy"), weight=2))
+        facts.append(
+            Fact(
+                "smile",
+                ("a frown", "a sad expression"),
+                adjs=("frowning", "sad-looking", "unhappy"),
+                weight=2,
+            )
+        )
     elif abs(s) <= NEUTRAL_MAX:
-        facts.append(Fact("smile", ("a neutral expression", "a straight face"), adjs=("expressionless",), weight=0.7))
+        facts.append(
+            Fact("smile", ("a neutral expression", "a straight face"), adjs=("expressionless",), weight=0.7)
+        )
     if rec["mouth_open"] == "open":
         facts.append(Fact("mouth", ("an open mouth", "the mouth open", "parted lips"), weight=1))
     else:
         facts.append(Fact("mouth", ("a closed mouth", "the mouth closed"), weight=0.5))
     fh = rec["facial_hair"]
     if fh == "beard":
-        facts.append(Fact("facial_hair", ("a beard", "a full beard", "a thick beard"), adjs=("bearded",), weight=2))
+        facts.append(
+            Fact("facial_hair", ("a beard", "a full beard", "a thick beard"), adjs=("bearded",), weight=2)
+        )
     elif fh == "moustache":
         facts.append(Fact("facial_hair", ("a moustache", "a mustache"), adjs=("moustached",), weight=2))
     else:
-        facts.append(Fact("facial_hair", ("no beard", "a clean-shaven face"), adjs=("clean-shaven",), weight=0.5))
+        facts.append(
+            Fact("facial_hair", ("no beard", "a clean-shaven face"), adjs=("clean-shaven",), weight=0.5)
+        )
     h = rec["hat"]
     if h == "cap":
         facts.append(Fact("hat", ("a cap", "a baseball cap"), wear=True, weight=2))
     elif h == "beanie":
-        facts.append(Fact("hat", ("a beanie", "a knit hat", "a woolly hat with a pom-pom"), wear=True, weight=2))
+        facts.append(
+            Fact("hat", ("a beanie", "a knit hat", "a woolly hat with a pom-pom"), wear=True, weight=2)
+        )
     else:
         facts.append(Fact("hat", ("no hat",), weight=0.4))
     if rec["earrings"] == "yes":
-        facts.append(Fact("earrings", ("earrings", "gold earrings", "golden earrings"), wear=True, weight=1.5))
+        facts.append(
+            Fact("earrings", ("earrings", "gold earrings", "golden earrings"), wear=True, weight=1.5)
+        )
     t = rec["skin_tone"]
     if t <= LIGHT_SKIN:
         facts.append(Fact("skin", ("light skin", "fair skin", "pale skin"), adjs=("pale", "fair-skinned")))
@@ -184,7 +207,9 @@ def make_caption(rec: dict[str, Any], rng: np.random.Generator) -> str:
     bg = ""
     if rng.random() < 0.45:
         word = _pick(BACKGROUND_WORDS[rec["background"]], rng)
-        bg = _pick((f"on a {word} background", f"against a {word} backdrop", f"in front of a {word} background"), rng)
+        bg = _pick(
+            (f"on a {word} background", f"against a {word} backdrop", f"in front of a {word} background"), rng
+        )
     subject = _a(" ".join(adjs + [noun]))
     template = int(rng.integers(5))
     if template == 3 and len(withs) + len(wears) < 2:

@@ -55,15 +55,21 @@ class ToonFacesDataset(Dataset):
     ):
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities:
-            raise GanlensError(f"modalities {list(modalities)!r} not allowed; choose from {', '.join(MODALITIES)}")
+            raise GanlensError(
+                f"modalities {list(modalities)!r} not allowed; choose from {', '.join(MODALITIES)}"
+            )
         self.store = ToonStore(path)
         self.meta = self.store.read_json(SCHEMA_FILE)
         if self.meta.get("format") != FORMAT_NAME:
-            raise GanlensError(f"{str(path)!r} is not a ToonFaces dataset (format {self.meta.get('format')!r})")
+            raise GanlensError(
+                f"{str(path)!r} is not a ToonFaces dataset (format {self.meta.get('format')!r})"
+            )
         self.schema: Schema = load_schema(self.meta)
         self.records = self.store.read_jsonl(ATTRIBUTES_FILE)
         self.captions = (
-            [c["captions"] for c in self.store.read_jsonl(CAPTIONS_FILE)] if "captions" in modalities else None
+            [c["captions"] for c in self.store.read_jsonl(CAPTIONS_FILE)]
+            if "captions" in modalities
+            else None
         )
         self.modalities = tuple(modalities)
         self.transform = transform
@@ -103,7 +109,9 @@ def collate_toonfaces(items: list[dict[str, Any]]) -> dict[str, Any]:
         if k in items[0]:
             out[k] = torch.stack([it[k] for it in items])
     if "attributes" in items[0]:
-        out["attributes"] = {f: torch.stack([it["attributes"][f] for it in items]) for f in items[0]["attributes"]}
+        out["attributes"] = {
+            f: torch.stack([it["attributes"][f] for it in items]) for f in items[0]["attributes"]
+        }
     if "captions" in items[0]:
         out["captions"] = [it["captions"] for it in items]
     return out

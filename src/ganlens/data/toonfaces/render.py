@@ -85,8 +85,17 @@ def _jitter(rgb, rng: np.random.Generator, amount: int) -> tuple[int, int, int]:
     return tuple(int(np.clip(v + rng.integers(-amount, amount + 1), 0, 255)) for v in rgb)
 
 
-def ellipse_pts(cx: float, cy: float, rx: float, ry: float, *, n: int = 40, a0: float = 0.0, a1: float = 360.0,
-                power: float = 2.0) -> list[Point]:
+def ellipse_pts(
+    cx: float,
+    cy: float,
+    rx: float,
+    ry: float,
+    *,
+    n: int = 40,
+    a0: float = 0.0,
+    a1: float = 360.0,
+    power: float = 2.0,
+) -> list[Point]:
     """Points on a (super)ellipse from angle a0 to a1 degrees (0 = +x, 90 = +y i.e. down)."""
     pts = []
     for t in np.linspace(math.radians(a0), math.radians(a1), n, endpoint=(a1 - a0) < 360):
@@ -127,7 +136,9 @@ class _Canvas:
         self.d_rgb.polygon(p, fill=tuple(rgb))
         self.d_part.polygon(p, fill=PART_ID[part])
 
-    def line(self, pts: list[Point], width: float, rgb, part: str, *, lift: float = 0.0, closed: bool = False) -> None:
+    def line(
+        self, pts: list[Point], width: float, rgb, part: str, *, lift: float = 0.0, closed: bool = False
+    ) -> None:
         p = self.tf(pts, lift)
         if closed:
             p = p + p[:1]
@@ -148,8 +159,10 @@ def _face_outline(shape: str, w: float, n: int = 64) -> list[Point]:
     else:
         pts = ellipse_pts(0, 0, 1.0, 1.25, n=n)
     if shape == "heart":
-        pts = [(x * (1 - 0.5 * (y / 1.25)) if y > 0 else x * (1 + 0.06 * math.sin(math.pi * -y / 1.25)), y)
-               for x, y in pts]
+        pts = [
+            (x * (1 - 0.5 * (y / 1.25)) if y > 0 else x * (1 + 0.06 * math.sin(math.pi * -y / 1.25)), y)
+            for x, y in pts
+        ]
     return [(x * w, y) for x, y in pts]
 
 
@@ -204,7 +217,10 @@ def _brow(c: _Canvas, ex_c: float, ex: float, ey: float, shape: str, rgb, side: 
     if shape == "straight":
         pts = [(outer, y0), (inner, y0)]
     elif shape == "arched":
-        pts = [(outer + (inner - outer) * t, y0 + 0.02 - 0.16 * math.sin(math.pi * t)) for t in np.linspace(0, 1, 9)]
+        pts = [
+            (outer + (inner - outer) * t, y0 + 0.02 - 0.16 * math.sin(math.pi * t))
+            for t in np.linspace(0, 1, 9)
+        ]
     else:  # slanted: high at the outer end, low at the inner end
         pts = [(outer, y0 - 0.08), (inner, y0 + 0.08)]
     c.line(pts, 0.085, rgb, "brow", lift=0.1)
@@ -222,8 +238,9 @@ def _mouth(c: _Canvas, smile: float, is_open: bool) -> None:
         lower = [(float(x), curve(x) + 0.24 * (1 - (x / mw) ** 2)) for x in xs[::-1]]
         c.poly(upper + lower, MOUTH_RGB, "mouth", lift=0.1)
         xt = xs[2:-2]
-        teeth = [(float(x), curve(x)) for x in xt] + [(float(x), curve(x) + 0.07 * (1 - (x / mw) ** 2) + 0.02)
-                                                       for x in xt[::-1]]
+        teeth = [(float(x), curve(x)) for x in xt] + [
+            (float(x), curve(x) + 0.07 * (1 - (x / mw) ** 2) + 0.02) for x in xt[::-1]
+        ]
         c.poly(teeth, (252, 252, 246), "teeth", lift=0.1)
         c.line(upper, 0.05, LIP_RGB, "mouth", lift=0.1)
         c.line(lower, 0.05, LIP_RGB, "mouth", lift=0.1)
@@ -276,7 +293,9 @@ def _beard(c: _Canvas, w: float, outline: list[Point], rgb, full: bool) -> None:
     c.poly(top + bottom, rgb, "beard", lift=0.15)
 
 
-def render_toonface(rec: dict[str, Any], *, size: int = 64, seed: int = 0, supersample: int = 4) -> ToonRender:
+def render_toonface(
+    rec: dict[str, Any], *, size: int = 64, seed: int = 0, supersample: int = 4
+) -> ToonRender:
     """Render one face.
 
     Args:
@@ -301,10 +320,17 @@ def render_toonface(rec: dict[str, Any], *, size: int = 64, seed: int = 0, super
     hair = _jitter(HAIR_RGB[hair_name], rng, 8)
     iris = EYE_RGB[rec["eye_color"] or list(EYE_RGB)[int(rng.integers(len(EYE_RGB)))]]
     hat_rgb = HAT_RGB[int(rng.integers(len(HAT_RGB)))]
-    frame_rgb = FRAME_RGB[int(rng.integers(len(FRAME_RGB)))] if rec["glasses"] != "sunglasses" else (15, 15, 15)
+    frame_rgb = (
+        FRAME_RGB[int(rng.integers(len(FRAME_RGB)))] if rec["glasses"] != "sunglasses" else (15, 15, 15)
+    )
     c = _Canvas(size, ss, BACKGROUND_RGB[rec["background"]], rec, w)
 
-    c.poly([(-0.42 * w, 0.6), (0.42 * w, 0.6), (0.5 * w, 4.0), (-0.5 * w, 4.0)], _shade(skin, 0.88), "neck", lift=-0.3)
+    c.poly(
+        [(-0.42 * w, 0.6), (0.42 * w, 0.6), (0.5 * w, 4.0), (-0.5 * w, 4.0)],
+        _shade(skin, 0.88),
+        "neck",
+        lift=-0.3,
+    )
     _hair_back(c, rec["hair_style"], hair, w)
     for side in (-1, 1):
         c.poly(ellipse_pts(side * 0.98 * w, 0.06, 0.17, 0.27, n=20), _shade(skin, 0.95), "ear", lift=-0.8)
@@ -312,8 +338,12 @@ def render_toonface(rec: dict[str, Any], *, size: int = 64, seed: int = 0, super
     c.poly(outline, skin, "face")
     if rec["facial_hair"] != "none":
         _beard(c, w, outline, _shade(hair, 0.9), full=rec["facial_hair"] == "beard")
-    c.poly([(0.0, 0.06), (0.11, 0.33), (0.06, 0.38), (-0.06, 0.38), (-0.11, 0.33)], _shade(skin, 0.8), "nose",
-           lift=0.35)
+    c.poly(
+        [(0.0, 0.06), (0.11, 0.33), (0.06, 0.38), (-0.06, 0.38), (-0.11, 0.33)],
+        _shade(skin, 0.8),
+        "nose",
+        lift=0.35,
+    )
     _mouth(c, rec["smile"], rec["mouth_open"] == "open")
     brow_rgb = _shade(hair, 0.6) if rec["hair_color"] != "gray" else _shade(hair, 0.75)
     for side in (-1, 1):

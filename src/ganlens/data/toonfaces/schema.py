@@ -137,7 +137,9 @@ class Schema:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Schema:
         try:
-            return cls(factors=tuple(Factor.from_dict(f) for f in d["factors"]), version=int(d.get("version", 1)))
+            return cls(
+                factors=tuple(Factor.from_dict(f) for f in d["factors"]), version=int(d.get("version", 1))
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise GanlensError(f"schema is malformed ({e!r}); expected {{'factors': [...]}}") from None
 
@@ -163,7 +165,10 @@ class Schema:
             v = record[f.name]
             if not f.applies(record):
                 if v is not None:
-                    raise GanlensError(f"factor {f.name!r} must be null when {f.requires[0]!r} is {record.get(f.requires[0])!r}")
+                    raise GanlensError(
+                        f"factor {f.name!r} must be null when {f.requires[0]!r} is "
+                        f"{record.get(f.requires[0])!r}"
+                    )
                 continue
             if f.categorical and v not in f.classes:
                 raise GanlensError(f"factor {f.name!r} has value {v!r}; allowed: {', '.join(f.classes)}")
@@ -171,7 +176,9 @@ class Schema:
                 raise GanlensError(f"factor {f.name!r} has value {v!r}; allowed range {f.range}")
 
 
-def _cat(name: str, description: str, classes: tuple[str, ...], probs: tuple[float, ...] = (), requires=None) -> Factor:
+def _cat(
+    name: str, description: str, classes: tuple[str, ...], probs: tuple[float, ...] = (), requires=None
+) -> Factor:
     return Factor(name, CATEGORICAL, description, classes=classes, probs=probs, requires=requires)
 
 

@@ -50,13 +50,17 @@ class ToonStore:
         if p.is_dir() and not (p / SCHEMA_FILE).is_file() and (p / ZIP_NAME).is_file():
             p = p / ZIP_NAME
         if not p.exists():
-            raise GanlensError(f"dataset {str(path)!r} does not exist; render one with 'ganlens data toonfaces'")
+            raise GanlensError(
+                f"dataset {str(path)!r} does not exist; render one with 'ganlens data toonfaces'"
+            )
         self.path = p
         self.is_zip = p.is_file()
         if self.is_zip and not zipfile.is_zipfile(p):
             raise GanlensError(f"dataset {str(path)!r} is neither a ToonFaces folder nor a zip file")
         if not self.is_zip and not (p / SCHEMA_FILE).is_file():
-            raise GanlensError(f"dataset folder {str(path)!r} has no {SCHEMA_FILE}; is it a ToonFaces render?")
+            raise GanlensError(
+                f"dataset folder {str(path)!r} has no {SCHEMA_FILE}; is it a ToonFaces render?"
+            )
         self._zip: zipfile.ZipFile | None = None
         self._pid = -1
 
@@ -92,7 +96,9 @@ class ToonStore:
                 try:
                     out.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise GanlensError(f"line {k + 1} of {rel!r} in {str(self.path)!r} is not JSON: {e}") from None
+                    raise GanlensError(
+                        f"line {k + 1} of {rel!r} in {str(self.path)!r} is not JSON: {e}"
+                    ) from None
         return out
 
     def read_png(self, rel: str) -> np.ndarray:

@@ -1,0 +1,227 @@
+"""StyleGAN2 training loop: it learns, resumes bit-exactly, checkpoints safely, exports, and
+rejects bad input with one-line errors. Tiny 16-px configs, one thread, seconds each."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ganlens.cli.main import main as cli_main
+from ganlens.errors import GanlensError
+from ganlens.generators.native import load_generator
+from ganlens.training.checkpoint import latest_checkpoint
+from ganlens.training.data import EpochSampler, load_images
+from ganlens.training.export import export_generator
+from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, train_stylegan2
+
+TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, channel_max=32, progress=False)
+COLOUR = (230, 40, 90)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def const_data(tmp_path):
+    imgs = np.zeros((32, 16, 16, 3), np.uint8)
+    imgs[...] = COLOUR
+    path = tmp_path / "const16.npy"
+    np.save(path, imgs)
+    return path
+
+
+@pytest.fixture
+def noise_data(tmp_path):
+    rng = np.random.RandomState(0)
+    imgs = rng.randint(0, 256, (24, 16, 16, 3)).astype(np.uint8)
+    path = tmp_path / "noise16.npy"
+    np.save(path, imgs)
+    return path
+
+
+def test_generator_learns_a_constant_colour(const_data, tmp_path):
+    (tmp_path / "run").mkdir()
+    cfg = TrainConfig(data=str(const_data), out=str(tmp_path / "run"), batch=8, pl_weight=0.0, **TINY)
+    t = StyleGAN2Trainer(cfg)
+    target = (torch.tensor(COLOUR) / 127.5 - 1)[None, :, None, None]
+
+    def error() -> float:
+        with torch.no_grad():
+            x = t.G.synthesis(t.G.mapping(t.grid_z[:16]), noise_mode="const")
+        return float((x - target).abs().mean())
+
+    before = error()
+    for _ in range(40):
+        t.train_step()
+    after = error()
+    assert after < 0.6 * before, (before, after)
+
+
+def _train(data, out, kimg, **kw):
+    cfg = TrainConfig(
+        data=str(data),
+        out=str(out),
+        kimg=kimg,
+        batch=4,
+        r1_interval=2,
+        pl_interval=2,
+        tick_kimg=0.008,
+        snapshot_kimg=0.008,
+        grid_seeds=4,
+        resume=True,
+        **TINY,
+        **kw,
+    )
+    return train_stylegan2(cfg)
+
+
+def test_resume_is_bit_exact(noise_data, tmp_path):
+    straight = _train(noise_data, tmp_path / "a", 0.032)  # 8 steps
+    half = _train(noise_data, tmp_path / "b", 0.016)  # 4 steps ...
+    assert half.step == 4
+    resumed = _train(noise_data, tmp_path / "b", 0.032)  # ... + 4 more after --resume
+    assert straight.step == resumed.step == 8
+    ca, cb = latest_checkpoint(tmp_path / "a"), latest_checkpoint(tmp_path / "b")
+    for name in ("G", "D", "G_ema", "opt_G", "opt_D"):
+        ta, tb = load_file(str(ca / f"{name}.safetensors")), load_file(str(cb / f"{name}.safetensors"))
+        assert ta.keys() == tb.keys()
+        for k in ta:
+            assert torch.equal(ta[k], tb[k]), f"{name}.{k} differs after resume"
+    sa = json.loads((ca / "state.json").read_text())
+    sb = json.loads((cb / "state.json").read_text())
+    assert sa["pl_mean"] == sb["pl_mean"] and sa["nimg"] == sb["nimg"] == 32
+    # the run folder has what a user looks at
+    run = tmp_path / "b"
+    for f in ("loss.png", "stats.jsonl", "log.txt", "samples/reals.png", "samples/latest.png"):
+        assert (run / f).is_file(), f
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert [r["nimg"] for r in rows] == [8, 16, 24, 32]
+    assert len(list((run / "checkpoints").glob("step-*"))) == 3  # keep_checkpoints
+
+
+def test_resume_changes_nothing_when_already_done(noise_data, tmp_path):
+    _train(noise_data, tmp_path / "r", 0.016)
+    again = _train(noise_data, tmp_path / "r", 0.016)
+    assert again.step == 4
+
+
+def test_training_with_bf16_and_xflip_runs(noise_data, tmp_path):
+    r = _train(noise_data, tmp_path / "bf", 0.016, bf16=True, xflip=True)
+    assert r.step == 4 and np.isfinite(r.last_stats["loss_G"]) and np.isfinite(r.last_stats["loss_D"])
+
+
+def test_export_writes_native_model(noise_data, tmp_path):
+    _train(noise_data, tmp_path / "run", 0.016)
+    res = export_generator(tmp_path / "run", tmp_path / "model")
+    G = load_generator(tmp_path / "model")
+    assert G.arch == "stylegan2" and G.resolution == 16
+    assert (
+        res.size_bytes == (tmp_path / "model" / "model.safetensors").stat().st_size and len(res.sha256) == 64
+    )
+    ema = load_file(str(latest_checkpoint(tmp_path / "run") / "G_ema.safetensors"))
+    for k, v in G.state_dict().items():
+        assert torch.equal(v, ema[k])
+    with pytest.raises(GanlensError, match="exists"):
+        export_generator(tmp_path / "run", tmp_path / "model")
+    with pytest.raises(GanlensError, match="limit is"):
+        export_generator(tmp_path / "run", tmp_path / "m2", max_mb=0.001)
+    with pytest.raises(GanlensError, match="no checkpoint"):
+        export_generator(tmp_path / "empty", tmp_path / "m3")
+
+
+def test_refuses_to_overwrite_a_run_without_flags(noise_data, tmp_path):
+    _train(noise_data, tmp_path / "run", 0.004)
+    with pytest.raises(GanlensError, match="not empty"):
+        train_stylegan2(
+            TrainConfig(data=str(noise_data), out=str(tmp_path / "run"), kimg=0.004, batch=4, **TINY)
+        )
+
+
+def test_bad_inputs_raise_one_line_errors(noise_data, tmp_path):
+    with pytest.raises(GanlensError, match="this run needs 32x32"):
+        load_images(noise_data, resolution=32)
+    with pytest.raises(GanlensError, match="does not exist"):
+        load_images(tmp_path / "nope", resolution=16)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GanlensError, match="has no images"):
+        load_images(tmp_path / "empty", resolution=16)
+    with pytest.raises(GanlensError, match="mixing probability"):
+        TrainConfig(data="x", out="y", mixing=1.5)
+    with pytest.raises(GanlensError, match="not divisible"):
+        train_stylegan2(
+            TrainConfig(data=str(noise_data), out=str(tmp_path / "o"), batch=6, mbstd_group=4, **TINY)
+        )
+
+
+def test_image_folder_loader_uses_only_toonfaces_photos(tmp_path):
+    from PIL import Image
+
+    for sub, val in (("images", 200), ("labels", 3), ("sketches", 255)):
+        (tmp_path / "ds" / sub).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), val, np.uint8)).save(tmp_path / "ds" / sub / f"{i:06d}.png")
+    (tmp_path / "ds" / "schema.json").write_text("{}")
+    imgs = load_images(tmp_path / "ds", resolution=16, shard=(1, 2))
+    assert imgs.shape == (1, 3, 16, 16) and imgs.dtype == torch.uint8 and int(imgs.min()) == 200
+
+
+def test_epoch_sampler_covers_each_epoch_once():
+    s = EpochSampler(10, 4, seed=3)
+    idx = torch.cat([s.indices(i) for i in range(5)])  # 20 draws = 2 epochs
+    assert sorted(idx[:10].tolist()) == list(range(10)) and sorted(idx[10:].tolist()) == list(range(10))
+    assert torch.equal(EpochSampler(10, 4, seed=3).indices(3), s.indices(3))
+
+
+def test_cli_train_and_export(noise_data, tmp_path, capsys):
+    args = [
+        "train",
+        "stylegan2",
+        "--data",
+        str(noise_data),
+        "--res",
+        "16",
+        "--out",
+        str(tmp_path / "run"),
+        "--kimg",
+        "0.008",
+        "--batch",
+        "4",
+        "--channel-base",
+        "256",
+        "--channel-max",
+        "32",
+        "--map-layers",
+        "2",
+        "--w-dim",
+        "32",
+        "--z-dim",
+        "32",
+        "--no-progress",
+        "--tick-kimg",
+        "0.004",
+    ]
+    assert cli_main(args) == 0
+    assert "done: 0.01 kimg (step 2)" in capsys.readouterr().out
+    assert cli_main(args) == 2  # folder not empty, no --resume
+    assert "not empty" in capsys.readouterr().err
+    assert (
+        cli_main(["train", "stylegan2-export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "m")])
+        == 0
+    )
+    assert "sha256" in capsys.readouterr().out
+    assert (
+        cli_main(
+            ["train", "stylegan2", "--data", str(noise_data), "--res", "24", "--out", str(tmp_path / "x")]
+        )
+        == 2
+    )
+    assert "power of two" in capsys.readouterr().err
