@@ -51,7 +51,9 @@ def main() -> None:
     E = load_encoder(args.encoder)
     torch.manual_seed(0)
     E_rand = Encoder(E.config).eval().requires_grad_(False)
-    sets = {"generated (held-out)": G.synthesis(G.z_from_seeds(list(range(900000, 900000 + args.n)))).detach()}
+    sets = {
+        "generated (held-out)": G.synthesis(G.z_from_seeds(list(range(900000, 900000 + args.n)))).detach()
+    }
     if Path(args.faces).is_dir():
         sets["real photos"] = load_image_folder(args.faces, G.resolution)
 
@@ -64,7 +66,9 @@ def main() -> None:
     methods = {
         "random encoder": lambda t: encoder_invert(G, E_rand, t).images,
         "encoder": lambda t: encoder_invert(G, E, t).images,
-        f"hybrid {args.steps} steps": lambda t: hybrid_invert(G, E, t, steps=args.steps, progress=False).images,
+        f"hybrid {args.steps} steps": lambda t: (
+            hybrid_invert(G, E, t, steps=args.steps, progress=False).images
+        ),
         f"z optimisation {args.steps} steps": zopt,
     }
     rows = []

@@ -36,7 +36,12 @@ def configs(resolution: int, cap: int) -> dict[str, dict]:
         "stylegan": {"arch": "stylegan", "resolution": resolution, "fmaps_base": 16384, "fmaps_max": cap},
     }
     if importlib.util.find_spec("ganlens.generators.stylegan2") is not None:
-        out["stylegan2"] = {"arch": "stylegan2", "resolution": resolution, "channel_base": 32768, "channel_max": cap}
+        out["stylegan2"] = {
+            "arch": "stylegan2",
+            "resolution": resolution,
+            "channel_base": 32768,
+            "channel_max": cap,
+        }
     return out
 
 
@@ -73,8 +78,11 @@ def main() -> None:
     res_list = [int(r) for r in args.resolutions.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
 
-    print(f"# ganlens generate benchmark: torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{args.threads} threads, channel cap {args.channel_cap}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"# ganlens generate benchmark: torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}, "
+        f"{args.threads} threads, channel cap {args.channel_cap}, load average {os.getloadavg()[0]:.1f}"
+    )
     header = ["arch", "res", "channels (4→R)", "params (M)", "batch", "fp32 img/s", "bf16 img/s", "bf16/fp32"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -92,7 +100,16 @@ def main() -> None:
             for b in batches:
                 fp32 = time_generate(G, b, bf16=False, min_time=args.min_time)
                 bf16 = time_generate(G, b, bf16=True, min_time=args.min_time)
-                row = [arch, str(res), chans, f"{params:.1f}", str(b), f"{fp32:.2f}", f"{bf16:.2f}", f"{bf16 / fp32:.2f}×"]
+                row = [
+                    arch,
+                    str(res),
+                    chans,
+                    f"{params:.1f}",
+                    str(b),
+                    f"{fp32:.2f}",
+                    f"{bf16:.2f}",
+                    f"{bf16 / fp32:.2f}×",
+                ]
                 print("| " + " | ".join(row) + " |", flush=True)
     print(f"\n(total {time.perf_counter() - t_start:.0f} s)")
 

@@ -144,3 +144,32 @@ def test_help_has_examples(capsys):
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
     assert "examples:\n  ganlens generate" in capsys.readouterr().out
+
+
+def test_style_mix_grid_and_cells(model_dir, tmp_path, capsys):
+    from ganlens.cli.generate import style_mix
+
+    out = tmp_path / "mix"
+    assert main(["style-mix", "--model", str(model_dir), "--row-seeds", "1,2", "--col-seeds", "3-5",
+                 "--styles", "coarse", "--out", str(out)]) == 0  # fmt: skip
+    assert "w+ rows [0, 1, 2, 3]" in capsys.readouterr().out
+    assert Image.open(out / "grid.png").size == (4 * 16, 3 * 16)  # blank corner + 3 columns, 1 + 2 rows
+    assert len(list(out.glob("*-*.png"))) == 6
+    G = load_generator(model_dir)
+    res = style_mix(G, [1, 2], [3, 4, 5], styles=[0, 1])
+    with torch.no_grad():
+        ws1, ws4 = G.mapping(G.z_from_seeds([1])), G.mapping(G.z_from_seeds([4]))
+        ws1[:, :2] = ws4[:, :2]
+        torch.testing.assert_close(res.mixed[0, 1], G.synthesis(ws1)[0])
+        torch.testing.assert_close(res.row_images[1], G.synthesis(G.mapping(G.z_from_seeds([2])))[0])
+    png = np.asarray(Image.open(out / "2-5.png"))
+    assert png.shape == (16, 16, 3)
+
+
+def test_style_mix_errors(model_dir, tmp_path, capsys):
+    args = ["style-mix", "--model", str(model_dir), "--row-seeds", "1", "--col-seeds", "2", "--out"]
+    assert main([*args, str(tmp_path / "a"), "--styles", "0-9"]) == 2
+    assert "styles 6 is out of range; allowed 0 to 5" in capsys.readouterr().err
+    assert main(["style-mix", "--model", "digiface-dcgan64", "--row-seeds", "1", "--col-seeds", "2",
+                 "--out", str(tmp_path / "b")]) == 2  # fmt: skip
+    assert "needs a style-based model" in capsys.readouterr().err

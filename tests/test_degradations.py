@@ -144,3 +144,12 @@ def test_factory():
         make_degradation("inpainting", resolution=16)
     with pytest.raises(GanlensError, match="task"):
         make_degradation("deblur", resolution=16)
+
+
+def test_inpaint_paste_keeps_known_pixels():
+    m = center_mask(8)
+    x, recon = _img(r=8, seed=3), _img(r=8, seed=4)
+    out = Inpaint(m).postprocess(recon, Inpaint(m)(x))
+    assert torch.equal(out * (1 - m), x * (1 - m))  # known pixels from the input
+    assert torch.equal(out * m, recon * m)  # holes from the generator
+    assert torch.equal(Inpaint(m, paste=False).postprocess(recon, x), recon)  # official: raw output

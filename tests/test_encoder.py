@@ -38,7 +38,9 @@ def tiny_encoder(G, **kw) -> Encoder:
 
 def tiny_stylegan2():
     sg2 = pytest.importorskip("ganlens.generators.stylegan2")
-    cfg = sg2.StyleGAN2Config(resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=32)
+    cfg = sg2.StyleGAN2Config(
+        resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=32
+    )
     torch.manual_seed(0)
     return sg2.StyleGAN2Generator(cfg).eval().requires_grad_(False)
 
@@ -128,7 +130,11 @@ def test_corrupt_and_mismatched_folders(tmp_path):
 # ------------------------------------------------------------------------------------ bad inputs
 @pytest.mark.parametrize(
     ("shape", "match"),
-    [((2, 3, 32, 32), "is 32×32; this encoder expects 16×16"), ((2, 1, 16, 16), "has 1 channels"), ((3, 16, 16), "shape")],
+    [
+        ((2, 3, 32, 32), "is 32×32; this encoder expects 16×16"),
+        ((2, 1, 16, 16), "has 1 channels"),
+        ((3, 16, 16), "shape"),
+    ],
 )
 def test_bad_images_give_one_line_errors(shape, match):
     E = tiny_encoder(tiny_dcgan()).eval()
@@ -185,7 +191,9 @@ def _write_images(folder, n=4, res=20):
 class _TinyD(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 4, 4), torch.nn.LeakyReLU(0.2), torch.nn.Flatten())
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 4, 4, 4), torch.nn.LeakyReLU(0.2), torch.nn.Flatten()
+        )
         self.fc = torch.nn.Linear(4 * 16, 1)
 
     def forward(self, x):
@@ -287,7 +295,9 @@ def test_train_encoder_cli(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main([*args[:5], "4", *args[6:], "--out", str(tmp_path / "run"), "--resume"]) == 0
     assert load_encoder(tmp_path / "run" / "encoder").meta["training"]["steps"] == 4
-    assert main(["train", "encoder", "--model", "nope-model", "--steps", "1", "--out", str(tmp_path / "x")]) == 2
+    assert (
+        main(["train", "encoder", "--model", "nope-model", "--steps", "1", "--out", str(tmp_path / "x")]) == 2
+    )
 
 
 # ------------------------------------------------------------------------------------ shipped

@@ -209,7 +209,9 @@ def test_perceptual_loss_is_used():
 
 def test_style_based_generator():
     sg2 = pytest.importorskip("ganlens.generators.stylegan2")
-    cfg = sg2.StyleGAN2Config(resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=32)
+    cfg = sg2.StyleGAN2Config(
+        resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=32
+    )
     torch.manual_seed(0)
     G = sg2.StyleGAN2Generator(cfg).eval().requires_grad_(False)
     E = Encoder(EncoderConfig.for_generator(G, base_channels=8, max_channels=16)).eval().requires_grad_(False)

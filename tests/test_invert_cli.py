@@ -407,3 +407,69 @@ def test_edit_real_photo_with_sefa_directions(model_dir, photos, tmp_path, metho
         )
         == 2
     )
+
+
+@pytest.mark.parametrize("method", ["encoder", "hybrid"])
+def test_encoder_methods_through_the_cli(model_dir, photos, tmp_path, method, capsys):
+    enc = pytest.importorskip("ganlens.inversion.encoder")
+    pytest.importorskip("ganlens.inversion.hybrid")
+    from ganlens.zoo import load_model
+
+    G = load_model(model_dir)
+    torch.manual_seed(0)
+    e = enc.Encoder(enc.EncoderConfig.for_generator(G, base_channels=4, max_channels=8))
+    e.save_pretrained(tmp_path / "enc")
+    out = tmp_path / method
+    assert (
+        _run(
+            "invert",
+            photos / "p0.png",
+            "--model",
+            model_dir,
+            "--method",
+            method,
+            "--encoder",
+            tmp_path / "enc",
+            "--steps",
+            "2",
+            "--out",
+            out,
+            "--quiet",
+        )
+        == 0
+    )
+    assert json.loads((out / "p0.json").read_text())["method"] == method
+    # no encoder shipped for a model given by path: a clear one-line error
+    assert (
+        _run(
+            "invert",
+            photos / "p0.png",
+            "--model",
+            model_dir,
+            "--method",
+            method,
+            "--out",
+            tmp_path / "x",
+            "--quiet",
+        )
+        == 2
+    )
+    assert "encoder" in capsys.readouterr().err
+
+
+def test_official_preset(model_dir, photos, tmp_path, monkeypatch):
+    import ganlens.inversion.runner as runner
+
+    seen = {}
+
+    def fake(cfg, **kw):
+        seen.update(n=cfg.n_codes, steps=cfg.steps, opt=cfg.optimizer, lr=cfg.lr)
+        return {}
+
+    monkeypatch.setattr(runner, "run_inversion", fake)
+    assert _run("colorize", photos, "--model", model_dir, "--preset", "official", "--out", tmp_path / "c") == 0
+    assert seen == {"n": 20, "steps": 1500, "opt": "sgd", "lr": 1.0}
+    assert _run("invert", photos, "--model", model_dir, "--preset", "official", "--steps", "7", "--out", tmp_path) == 0
+    assert seen == {"n": 30, "steps": 7, "opt": "sgd", "lr": 1.0}
+    assert _run("invert", photos, "--model", model_dir, "--out", tmp_path) == 0
+    assert seen == {"n": 20, "steps": None, "opt": "adam", "lr": None}

@@ -266,7 +266,7 @@ def test_edit_cli_errors(models, report, tmp_path, capsys):
 
 
 def test_help_has_examples(capsys):
-    for cmd in ("sefa", "sefa-name", "edit"):
+    for cmd in ("sefa", "sefa-name", "sefa-boundary", "edit"):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "examples:" in capsys.readouterr().out
@@ -290,3 +290,63 @@ def test_report_other_methods_and_style_model(method, tmp_path):
     # the codes file holds truncated w+ (psi 0.7 on all rows of this 6-row model)
     w = G.mapping(torch.from_numpy(codes.z))
     assert np.allclose(codes.codes, G.w_avg.lerp(w, 0.7).detach().numpy(), atol=1e-6)
+
+
+def test_stylegan2_generate_sefa_edit_end_to_end(tmp_path, capsys):
+    """Real StyleGAN2 (tiny): ``generate --ws-out`` codes edited with directions from ``ganlens sefa``."""
+    sg2 = pytest.importorskip("ganlens.generators.stylegan2")
+    cfg = sg2.StyleGAN2Config(
+        resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=16
+    )
+    G = sg2.StyleGAN2Generator(cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in G.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    model = tmp_path / "sg2tiny"
+    G.save_pretrained(str(model))
+    rep = tmp_path / "rep"
+    assert main(["sefa", str(model), "-L", "coarse", "-K", "2", "-N", "2", "--steps", "3", "--quiet",
+                 "--viz-size", "16", "--out", str(rep)]) == 0  # fmt: skip
+    assert (rep / "sg2tiny_N2_K2_Lcoarse_seed0_sample_first.html").is_file()
+    ws = tmp_path / "ws.npz"
+    gen = ["generate", "--model", str(model), "--seeds", "0-1", "--trunc", "0.7", "--no-progress"]
+    if main([*gen, "--out", str(tmp_path / "gen"), "--ws-out", str(ws)]) != 0:
+        pytest.skip("ganlens generate is not available")
+    out = tmp_path / "edit"
+    dirs = str(rep / "directions.npz")
+    edit = ["edit", str(model), "--codes", str(ws), "--directions", dirs]
+    assert main([*edit, "--index", "0", "--distance", "3", "--out", str(out)]) == 0
+    before, after = CodesFile.load(ws).codes, CodesFile.load(out / "edited_codes.npz").codes
+    moved = np.abs(after - before).max(axis=(0, 2)) > 0
+    assert moved.tolist() == [i < 4 for i in range(G.num_ws)]  # coarse rows only
+    capsys.readouterr()
+
+
+def test_sefa_boundary_cli(models, tmp_path, capsys):
+    """A planted linear attribute in z is recovered by ``ganlens sefa-boundary`` and usable by ``edit``."""
+    rng = np.random.RandomState(0)
+    z = rng.randn(300, 16).astype(np.float32)
+    n_true = rng.randn(16)
+    n_true /= np.linalg.norm(n_true)
+    CodesFile(codes=z, model="tiny-a").save(tmp_path / "codes.npz")
+    np.savetxt(tmp_path / "labels.txt", (z @ n_true > 0).astype(int), fmt="%d")
+    np.save(tmp_path / "scores.npy", z @ n_true)
+    base = ["sefa-boundary", str(models[0]), "--codes", str(tmp_path / "codes.npz")]
+    labels, scores = ["--labels", str(tmp_path / "labels.txt")], ["--labels", str(tmp_path / "scores.npy")]
+    assert main([*base, *labels, "--name", "planted", "--out", str(tmp_path / "b")]) == 0
+    d = Directions.load(tmp_path / "b.npz")
+    assert d.names == ["planted"] and d.method == "interfacegan" and float(d.vectors[0] @ n_true) > 0.9
+    assert main([*base, *scores, "--ratio", "0.2", "--out", str(tmp_path / "s")]) == 0
+    assert float(Directions.load(tmp_path / "s.npz").vectors[0] @ n_true) > 0.9
+    assert main([*base, *labels, "--out", str(tmp_path / "b")]) == 2
+    assert "exists; pass --overwrite" in _err(capsys)
+    np.savetxt(tmp_path / "short.txt", np.ones(5))
+    assert main([*base, "--labels", str(tmp_path / "short.txt"), "--out", str(tmp_path / "x")]) == 2
+    assert "has 5 labels but" in _err(capsys)
+    assert main([*base, *scores, "--ratio", "0.9", "--out", str(tmp_path / "x")]) == 2
+    assert "ratio 0.9 is not allowed" in _err(capsys)
+    out = tmp_path / "edit"
+    edit = ["edit", str(models[0]), "--codes", str(tmp_path / "codes.npz")]
+    edit += ["--directions", str(tmp_path / "b.npz")]
+    assert main([*edit, "--index", "planted", "--distance", "2", "--out", str(out)]) == 0

@@ -106,3 +106,28 @@ def test_float32_precision_still_matches_official(official):
     _compare(
         factorize(G, "all", num=10, precision="float32"), official["big_vectors"], official["big_values"]
     )
+
+
+def test_our_stylegan2_matches_official_genforce_and_rosinality(official):
+    """Our StyleGAN2 class vs the official tools run on its genforce / rosinality exports."""
+    pytest.importorskip("ganlens.generators.stylegan2")
+    from fixtures.sefa.make_official_fixture import tiny_ours
+
+    G = tiny_ours()
+    ours = factorize(G, "all")
+    assert list(ours.layers) == list(official["export_layers"])
+    _compare(ours, official["export_vectors"], official["export_values"])
+    # rosinality's script: raw conv modulations + the 4x4 ToRGB modulation (our docs say so) ...
+    W = G.projection_weights()
+    to_rgb1 = G.synthesis_network.b4.torgb.affine.weight.detach()
+    A = torch.cat([W[i] for i in range(G.num_ws - 1)] + [to_rgb1]).double().numpy()
+    _, _, vh = np.linalg.svd(A, full_matrices=False)
+    ros = official["export_ros_vectors"]
+    assert np.all(np.abs(np.sum(vh[:10] * ros, axis=1)) >= 0.9999)
+    # ... and our rosinality mode uses exactly those matrices (via StyleGAN2.rosinality_weights)
+    mine = factorize(G, mode="rosinality")
+    assert np.all(np.abs(np.sum(mine.vectors[:10] * ros, axis=1)) >= 0.9999)
+    # a layer subset falls back to the chosen w+ rows' matrices (the final ToRGB is not in it)
+    sub = factorize(G, "0-2", mode="rosinality")
+    _, _, vh = np.linalg.svd(torch.cat([W[0], W[1], W[2]]).double().numpy(), full_matrices=False)
+    assert np.all(np.abs(np.sum(sub.vectors[:10] * vh[:10], axis=1)) >= 0.9999)

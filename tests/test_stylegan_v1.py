@@ -113,6 +113,7 @@ def test_repeat_w_false_has_per_row_average():
     wt = G.mapping(z, trunc_psi=0.0)
     torch.testing.assert_close(wt, G.ws_avg.expand(2, -1, -1))
     assert G.w_avg.shape == (16,)
+    assert G.latent_spaces == ("z", "w+")  # no single-w space to invert into
     assert G.synthesis(ws).abs().max() <= 1.0  # tanh output
 
 
@@ -203,3 +204,11 @@ def test_idinvert_naming_matches_official():
     )  # read from the names
     assert (run(G, z, meta) - ref).abs().max().item() <= 1e-4
     torch.testing.assert_close(G.ws_avg, state["truncation.w_avg"].expand(G.num_ws, -1))
+
+
+def test_mapping_output_is_editable_in_place():
+    G = StyleGANGenerator(StyleGANConfig(**TINY)).eval()
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(2, 16))
+        ws[:, 1] += 1.0  # SeFa/edit tools move single rows
+    assert not torch.equal(ws[:, 0], ws[:, 1])

@@ -156,7 +156,7 @@ def test_bad_inputs_raise_one_line_errors(noise_data, tmp_path):
         load_images(tmp_path / "empty", resolution=16)
     with pytest.raises(GanlensError, match="mixing probability"):
         TrainConfig(data="x", out="y", mixing=1.5)
-    with pytest.raises(GanlensError, match="not divisible"):
+    with pytest.raises(GanlensError, match="multiple of the mbstd group 4"):
         train_stylegan2(
             TrainConfig(data=str(noise_data), out=str(tmp_path / "o"), batch=6, mbstd_group=4, **TINY)
         )
@@ -225,3 +225,61 @@ def test_cli_train_and_export(noise_data, tmp_path, capsys):
         == 2
     )
     assert "power of two" in capsys.readouterr().err
+
+
+def test_sigterm_checkpoints_before_stopping(noise_data, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "ganlens.cli.main",
+        "train",
+        "stylegan2",
+        "--data",
+        str(noise_data),
+        "--res",
+        "16",
+        "--out",
+        str(run),
+        "--kimg",
+        "1000",
+        "--batch",
+        "4",
+        "--channel-base",
+        "256",
+        "--channel-max",
+        "32",
+        "--map-layers",
+        "2",
+        "--w-dim",
+        "32",
+        "--z-dim",
+        "32",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--tick-kimg",
+        "0.004",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not (run / "stats.jsonl").is_file():  # wait for the first tick
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert out.startswith("stopped:")
+    ckpt = latest_checkpoint(run)
+    assert ckpt is not None and "stopped by a signal" in (run / "log.txt").read_text()

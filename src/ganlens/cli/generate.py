@@ -1,4 +1,5 @@
-"""``ganlens generate``: images for a list of seeds, one PNG each plus a grid, optionally the codes.
+"""``ganlens generate`` (images for a list of seeds, one PNG each plus a grid, optionally the codes) and
+``ganlens style-mix`` (NVIDIA-style style-mixing grids).
 
 The library side is :func:`generate_batches` (any :class:`~ganlens.generators.base.Generator`);
 the command only validates arguments, loads the model and writes files.
@@ -162,6 +163,7 @@ def register(sub) -> None:
     p.add_argument("--ws-out", default=None, help="also save the codes as a .npz codes file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
+    register_style_mix(sub)
 
 
 def _image_name(seed: int) -> str:
@@ -251,4 +253,136 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {len(todo)} images{f' (kept {skipped} existing)' if skipped else ''} and grid.png to {out}"
         + (f"; codes to {args.ws_out}" if args.ws_out else "")
     )
+    return 0
+
+
+# ---------------------------------------------------------------------- style mixing
+@dataclass
+class StyleMixResult:
+    """Output of :func:`style_mix`.
+
+    Attributes:
+        row_images: (R, C, H, W) images of the row seeds (they give the rows not in ``styles``).
+        col_images: (K, C, H, W) images of the column seeds (they give the ``styles`` rows).
+        mixed: (R, K, C, H, W) row seed ``i`` with the ``styles`` rows of column seed ``j``.
+    """
+
+    row_images: Tensor
+    col_images: Tensor
+    mixed: Tensor
+
+
+def style_mix(
+    G: Generator,
+    row_seeds: list[int],
+    col_seeds: list[int],
+    *,
+    styles: list[int],
+    trunc_psi: float = 1.0,
+    trunc_cutoff: int | None = None,
+    noise_mode: str = "const",
+    batch_size: int = 8,
+) -> StyleMixResult:
+    """NVIDIA-style style mixing: copy w+ rows ``styles`` of each column seed into each row seed.
+
+    Raises:
+        GanlensError: the model has no w+, a style row is out of range, bad truncation/noise mode.
+    """
+    from ganlens.generators.stylegan import mix_styles
+
+    if not G.style_based:
+        raise GanlensError(
+            f"style mixing needs a style-based model (stylegan, stylegan2); {G.arch} has no w+"
+        )
+    check_trunc(G, trunc_psi, trunc_cutoff)
+    check_noise_mode(noise_mode)
+    with torch.no_grad():
+        ws_r = G.mapping(
+            G.z_from_seeds(row_seeds), trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff
+        )  # (R, L, D)
+        ws_c = G.mapping(
+            G.z_from_seeds(col_seeds), trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff
+        )  # (K, L, D)
+        ws_m = torch.cat(
+            [mix_styles(ws_r, ws_c[j : j + 1], styles) for j in range(len(col_seeds))]
+        )  # (K·R, L, D)
+        allws = torch.cat([ws_r, ws_c, ws_m])
+        imgs = torch.cat(
+            [G.synthesis(c, noise_mode=noise_mode).float().cpu() for c in allws.split(batch_size)]
+        )  # (R + K + K·R, C, H, W)
+    r, k = len(row_seeds), len(col_seeds)
+    mixed = imgs[r + k :].view(k, r, *imgs.shape[1:]).transpose(0, 1)
+    return StyleMixResult(row_images=imgs[:r], col_images=imgs[r : r + k], mixed=mixed)
+
+
+MIX_EXAMPLES = """
+  ganlens style-mix --model stylegan_ffhq1024.pth --row-seeds 85,100,75 --col-seeds 55,821,1789 --out out/mix
+  ganlens style-mix --model ffhq.pth --row-seeds 0-3 --col-seeds 10-14 --styles fine --trunc 0.7 --out out/m
+"""
+
+
+def register_style_mix(sub) -> None:
+    p = add_command(
+        sub,
+        "style-mix",
+        help="style-mixing grid: rows keep their coarse styles, columns donate the chosen w+ rows",
+        description=(
+            "Like NVIDIA's style_mixing.py: the top row shows the column seeds, the left column the row "
+            "seeds, and cell (i, j) is row seed i with the --styles w+ rows taken from column seed j. "
+            "Writes grid.png and one ROW-COL.png per cell."
+        ),
+        examples=MIX_EXAMPLES,
+    )
+    p.add_argument("--model", required=True, help="zoo name or path of a style-based model")
+    p.add_argument("--row-seeds", required=True, help="seeds of the rows, e.g. '85,100,75'")
+    p.add_argument("--col-seeds", required=True, help="seeds of the columns, e.g. '55,821,1789'")
+    p.add_argument(
+        "--styles",
+        default="0-6",
+        help="w+ rows taken from the columns: list like '0-6' or coarse/middle/fine",
+    )
+    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi, -1 to 2 (default 1 = none)")
+    p.add_argument("--trunc-cutoff", type=int, default=None, help="truncate only w+ rows below this")
+    p.add_argument("--noise-mode", default="const", choices=NOISE_MODES)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace files in a non-empty output folder")
+    p.set_defaults(func=run_style_mix)
+
+
+def run_style_mix(args: argparse.Namespace) -> int:
+    from ganlens.zoo import check_device, load_model
+
+    rows = parse_int_list(args.row_seeds, what="row seeds", lo=0, hi=MAX_SEED)
+    cols = parse_int_list(args.col_seeds, what="column seeds", lo=0, hi=MAX_SEED)
+    if len(rows) * len(cols) > 1024:
+        raise GanlensError(f"{len(rows)} row × {len(cols)} column seeds is too many cells; at most 1024")
+    if not BATCH_RANGE[0] <= args.batch_size <= BATCH_RANGE[1]:
+        raise GanlensError(f"--batch-size {args.batch_size} is out of range; allowed 1 to {BATCH_RANGE[1]}")
+    device = check_device(args.device)
+    out = prepare_out_dir(args.out, overwrite=args.overwrite)
+    G = load_model(args.model, device=device)
+    if not G.style_based:
+        raise GanlensError(
+            f"style mixing needs a style-based model (stylegan, stylegan2); {args.model!r} is {G.arch}"
+        )
+    groups = G.layer_groups()
+    if args.styles in groups:
+        styles = list(groups[args.styles])
+    else:
+        styles = parse_int_list(args.styles, what="styles", lo=0, hi=G.num_ws - 1)
+    res = style_mix(
+        G, rows, cols, styles=styles, trunc_psi=args.trunc, trunc_cutoff=args.trunc_cutoff,
+        noise_mode=args.noise_mode, batch_size=args.batch_size,
+    )  # fmt: skip
+    blank = torch.ones_like(res.row_images[0])
+    cells = [blank, *res.col_images]
+    for i in range(len(rows)):
+        cells += [res.row_images[i], *res.mixed[i]]
+        for j, c in enumerate(cols):
+            save_image(out / f"{rows[i]}-{c}.png", res.mixed[i, j])
+    grid = make_grid(torch.stack(cells).clamp(-1, 1), nrow=len(cols) + 1, padding=0)
+    save_image(out / "grid.png", to_uint8(grid))
+    print(f"wrote a {len(rows)}×{len(cols)} style-mixing grid (w+ rows {styles}) to {out / 'grid.png'}")
     return 0

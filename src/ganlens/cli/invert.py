@@ -39,7 +39,21 @@ def add_common_arguments(p: argparse.ArgumentParser, *, default_method: str = "m
         help=f"inversion method (default {default_method})",
     )
     p.add_argument(
-        "--codes", type=int, default=20, dest="n_codes", help="mGANprior: number of codes N (default 20)"
+        "--encoder",
+        default=None,
+        metavar="DIR",
+        help="encoder folder for --method encoder/hybrid (default: shipped)",
+    )
+    p.add_argument(
+        "--codes", type=int, default=None, dest="n_codes", help="mGANprior: number of codes N (default 20)"
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        choices=("official",),
+        help="mGANprior: the official script defaults for this task (N, iterations, SGD lr 1; "
+        "inversion 30/3000, colorization 20/1500, super-resolution 30/2000, inpainting 30/3000); "
+        "explicit --codes/--steps/--optimizer/--lr win",
     )
     p.add_argument(
         "--layer",
@@ -52,7 +66,10 @@ def add_common_arguments(p: argparse.ArgumentParser, *, default_method: str = "m
     )
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.05 Adam, 1.0 SGD)")
     p.add_argument(
-        "--optimizer", default="adam", choices=("adam", "sgd"), help="optimiser (official mGANprior: sgd)"
+        "--optimizer",
+        default=None,
+        choices=("adam", "sgd"),
+        help="optimiser (default adam; official mGANprior: sgd)",
     )
     p.add_argument(
         "--restarts", type=int, default=1, help="z/w/w+: random restarts per image, best kept (default 1)"
@@ -101,17 +118,27 @@ def config_from_args(args, *, task: str):
     from ganlens.inversion.images import parse_offset
     from ganlens.inversion.runner import RunConfig
 
+    n_codes, steps, optimizer, lr = args.n_codes, args.steps, args.optimizer, args.lr
+    if getattr(args, "preset", None) == "official":
+        from ganlens.inversion.mganprior import OFFICIAL_PRESETS
+
+        preset = OFFICIAL_PRESETS.get(task, OFFICIAL_PRESETS["reconstruction"])
+        n_codes = preset.n_codes if n_codes is None else n_codes
+        steps = preset.steps if steps is None else steps
+        if optimizer is None:
+            optimizer, lr = "sgd", (1.0 if lr is None else lr)
+
     return RunConfig(
         inputs=args.inputs,
         model=args.model,
         out=args.out,
         method=args.method,
         task=task,
-        n_codes=args.n_codes,
+        n_codes=20 if n_codes is None else n_codes,
         layer=args.layer,
-        steps=args.steps,
-        lr=args.lr,
-        optimizer=args.optimizer,
+        steps=steps,
+        lr=lr,
+        optimizer=optimizer or "adam",
         restarts=args.restarts,
         crop=args.crop,
         offset=parse_offset(args.offset) if args.offset is not None else None,
@@ -130,6 +157,8 @@ def config_from_args(args, *, task: str):
         down=getattr(args, "down", "bilinear"),
         mask=getattr(args, "mask", None),
         mask_type=getattr(args, "mask_type", None),
+        paste=not getattr(args, "no_paste", False),
+        encoder=args.encoder,
         sigma=getattr(args, "sigma", 25.0),
         edit_directions=args.edit_directions,
         edit_index=args.edit_index,
@@ -141,7 +170,7 @@ def config_from_args(args, *, task: str):
 
 def check_ints(args) -> None:
     for name in ("n_codes", "batch_size", "restarts"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise GanlensError(f"--{name.replace('_', '-')} {getattr(args, name)} must be ≥ 1")
     if args.steps is not None and args.steps < 0:
         raise GanlensError(f"--steps {args.steps} must be ≥ 0")

@@ -65,6 +65,34 @@ def register(sub) -> None:
     q.add_argument("--list", action="store_true", help="print the directions and their names")
     q.set_defaults(func=run_name)
 
+    b = add_command(
+        sub,
+        "sefa-boundary",
+        help="supervised baseline: an InterFaceGAN-style direction from labelled codes (linear SVM/logistic)",
+        description=(
+            "Fit a linear classifier on the codes of a codes file and save the unit normal of its boundary\n"
+            "as a one-direction directions file (usable by ganlens edit and the report tools). Labels: a\n"
+            ".npy file or a text file with one number per code (whitespace or comma separated). With\n"
+            "--ratio, labels are continuous scores and, as in InterFaceGAN, the top/bottom ratio of the\n"
+            "codes become the positive/negative examples."
+        ),
+        examples="""  ganlens sefa-boundary ffhq.pkl --codes ws.npz --labels smile.txt --name smile --out sm
+  ganlens sefa-boundary ffhq.pkl --codes ws.npz --labels age.npy --ratio 0.02 -L 4-7 --out age""",
+    )
+    b.add_argument("model", help="zoo name or checkpoint path")
+    b.add_argument("--codes", required=True, help="codes file (.npz) written by generate / invert / sefa")
+    b.add_argument("--labels", required=True, help="0/1 labels (or scores with --ratio), .npy or text")
+    b.add_argument("--ratio", type=float, default=None, help="treat labels as scores; keep top/bottom ratio")
+    b.add_argument("-L", "--layers", default="all", help="w+ rows used and edited (default: all)")
+    b.add_argument("--method", default="svm", choices=["svm", "logistic"], help="classifier (default: svm)")
+    b.add_argument("--name", default="boundary", help="name of the direction (default: boundary)")
+    b.add_argument("--out", required=True, help="output stem: writes OUT.npz and OUT.json")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing directions file")
+    b.add_argument(
+        "--ignore-model-id", action="store_true", help="allow codes saved under another model name"
+    )
+    b.set_defaults(func=run_boundary)
+
 
 def run(args) -> int:
     import torch
@@ -114,4 +142,49 @@ def run_name(args) -> int:
     dirs.rename(args.index, args.name)
     dirs.save_meta(args.directions)
     print(f"direction {args.index}: {old!r} -> {dirs.names[args.index]!r}")
+    return 0
+
+
+def _read_labels(path: str):
+    from pathlib import Path
+
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise GanlensError(f"labels file {path!r} does not exist")
+    try:
+        if p.suffix == ".npy":
+            return np.load(p, allow_pickle=False).reshape(-1).astype(np.float64)
+        return np.array(p.read_text(encoding="utf-8").replace(",", " ").split(), dtype=np.float64)
+    except (OSError, ValueError) as e:
+        raise GanlensError(f"labels file {path!r} is not a list of numbers: {e}") from None
+
+
+def run_boundary(args) -> int:
+    from pathlib import Path
+
+    from ganlens.sefa import interfacegan_boundary, labels_from_scores, load_codes_for
+    from ganlens.zoo import load_model, model_id
+
+    mid = model_id(args.model)
+    G = load_model(args.model)
+    _, codes = load_codes_for(G, args.codes, model_id=mid, ignore_model_id=args.ignore_model_id)
+    labels = _read_labels(args.labels)
+    if len(labels) != len(codes):
+        raise GanlensError(
+            f"{args.labels!r} has {len(labels)} labels but {args.codes!r} has {len(codes)} codes"
+        )
+    if args.ratio is not None:
+        idx, labels = labels_from_scores(labels, ratio=args.ratio)
+        codes = codes[idx]
+    out = Path(args.out).with_suffix("") if Path(args.out).suffix in (".npz", ".json") else Path(args.out)
+    npz = out.with_name(out.name + ".npz")
+    if npz.exists() and not args.overwrite:
+        raise GanlensError(f"{str(npz)!r} exists; pass --overwrite to replace it")
+    d = interfacegan_boundary(G, codes, labels, args.layers, method=args.method, name=args.name, model_id=mid)
+    d.save(npz)
+    acc = d.metrics["val_accuracy"][0]
+    print(f"{args.name}: {len(codes)} codes, held-out accuracy {acc:.3f}")
+    print(npz)
     return 0

@@ -77,6 +77,11 @@ def register(sub) -> None:
     p.add_argument(
         "--mask-type", default=None, choices=("center", "strokes", "pixels"), help="generated mask instead"
     )
+    p.add_argument(
+        "--no-paste",
+        action="store_true",
+        help="save the raw generator output (official) instead of pasting it into the holes only",
+    )
     p.set_defaults(func=lambda args: run_task(args, task="inpainting"))
 
     p = add_command(

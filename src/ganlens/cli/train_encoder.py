@@ -43,6 +43,15 @@ def register_train(kinds) -> None:
     )
     p.add_argument("--code-weight", type=float, default=1.0, help="weight of MSE(E(G(c)), c) (default 1)")
     p.add_argument("--image-weight", type=float, default=1.0, help="weight of MSE(G(E(x)), x) (default 1)")
+    p.add_argument(
+        "--lpips",
+        default=None,
+        metavar="PATH",
+        help="LPIPS-VGG16 weights: adds a perceptual term on --data images",
+    )
+    p.add_argument(
+        "--perceptual-weight", type=float, default=1.0, help="weight of the LPIPS term (default 1)"
+    )
     p.add_argument("--base-channels", type=int, default=32, help="stem channels (default 32)")
     p.add_argument("--max-channels", type=int, default=512, help="channel cap (default 512)")
     p.add_argument("--no-augment", action="store_true", help="do not mirror half of each batch")
@@ -76,6 +85,13 @@ def run(args) -> int:
     if args.overwrite and not args.resume:
         for name in ("checkpoint.safetensors", "checkpoint.json"):
             (ckdir / name).unlink(missing_ok=True)
+    if args.lpips and not args.data:
+        raise GanlensError("--lpips needs --data: the perceptual term is computed on real images")
+    perceptual = None
+    if args.lpips:
+        from ganlens.inversion.losses import LPIPS
+
+        perceptual = LPIPS.from_file(args.lpips, device=device).eval().requires_grad_(False)
     G = load_model(args.model, device=device)
     config = EncoderConfig.for_generator(G, base_channels=args.base_channels, max_channels=args.max_channels)
     result = train_encoder(
@@ -87,6 +103,8 @@ def run(args) -> int:
         config=config,
         code_weight=args.code_weight,
         image_weight=args.image_weight,
+        perceptual=perceptual,
+        perceptual_weight=args.perceptual_weight,
         augment=not args.no_augment,
         bf16=args.bf16,
         device=device,

@@ -105,9 +105,8 @@ class StyleGANConfig(GeneratorConfig):
 
 
 def instance_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
-    """Normalise each (sample, channel) map over H, W: ``(x - mean) / sqrt(var + eps)``."""
-    x = x - x.mean(dim=(2, 3), keepdim=True)
-    return x * (x.square().mean(dim=(2, 3), keepdim=True) + eps).rsqrt()
+    """Normalise each (sample, channel) map over H, W: ``(x - mean) / sqrt(var + eps)`` (biased var)."""
+    return F.instance_norm(x, eps=eps)  # one fused kernel; equals the two-pass formula to ~1e-6
 
 
 def mix_styles(ws_a: Tensor, ws_b: Tensor, rows) -> Tensor:
@@ -231,6 +230,11 @@ class StyleGANGenerator(Generator):
         return self.config.num_ws
 
     @property
+    def latent_spaces(self) -> tuple[str, ...]:
+        """``repeat_w=False`` models have no single-w space: their mapping outputs a native w+."""
+        return ("z", "w", "w+") if self.config.repeat_w else ("z", "w+")
+
+    @property
     def w_avg(self) -> Tensor:
         """(w_dim,) truncation centre; for ``repeat_w=False`` the mean of the per-row averages."""
         avg = self.mapping_net.w_avg
@@ -252,8 +256,9 @@ class StyleGANGenerator(Generator):
     ) -> Tensor:
         super().mapping(z)  # shape check
         w = self.mapping_net(z, update_w_avg=update_w_avg)  # (N, w_dim) or (N, num_ws·w_dim)
+        # a real copy (not an expanded view), so callers may edit rows of w+ in place
         ws = (
-            w.view(-1, 1, self.w_dim).expand(-1, self.num_ws, -1)
+            w.view(-1, 1, self.w_dim).repeat(1, self.num_ws, 1)
             if self.config.repeat_w
             else w.view(-1, self.num_ws, self.w_dim)
         )

@@ -423,6 +423,13 @@ class StyleGAN2Generator(Generator):
         out[self.num_ws - 1] = getattr(net, f"b{self.resolution}").torgb.affine.weight.detach()
         return out
 
+    def rosinality_weights(self) -> list[Tensor]:
+        """What rosinality's ``closed_form_factorization.py`` stacks: every conv affine, then the
+        4×4 ToRGB affine (its key filter keeps ``to_rgb1``). Used by SeFa's ``mode="rosinality"``."""
+        net = self.synthesis_network
+        convs = [getattr(getattr(net, f"b{r}"), name).affine.weight.detach() for r, name in net.layers]
+        return [*convs, net.b4.torgb.affine.weight.detach()]
+
     def noise_buffers(self) -> list[Tensor]:
         """``noise_const`` (r, r) of every conv layer, in layer order."""
         net = self.synthesis_network

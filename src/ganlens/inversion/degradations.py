@@ -158,11 +158,14 @@ class Inpaint(Degradation):
 
     Args:
         mask: (H, W), (1, H, W) or (N|1, 1, H, W) in [0, 1]; 1 = missing.
+        paste: the answer keeps the known pixels of the input and takes only the holes from the
+            generator (``x·(1−m) + G·m``), like classical inpainting; False returns the raw generator
+            output (the official mGANprior behaviour).
     """
 
     name = "inpainting"
 
-    def __init__(self, mask: Tensor) -> None:
+    def __init__(self, mask: Tensor, *, paste: bool = True) -> None:
         mask = torch.as_tensor(mask, dtype=torch.float32)
         while mask.ndim < 4:
             mask = mask.unsqueeze(0)
@@ -171,6 +174,13 @@ class Inpaint(Degradation):
         if float(mask.min()) < 0 or float(mask.max()) > 1:
             raise GanlensError("mask values must lie in [0, 1] (1 = missing)")
         self.mask = mask  # (N|1, 1, H, W)
+        self.paste = bool(paste)
+
+    def postprocess(self, recon: Tensor, target: Tensor) -> Tensor:
+        if not self.paste or target.shape != recon.shape:
+            return recon
+        m = self.mask.to(device=recon.device, dtype=recon.dtype)
+        return self(target.to(recon.device)) + recon * m
 
     def __call__(self, x: Tensor) -> Tensor:
         m = self.mask.to(device=x.device, dtype=x.dtype)
@@ -182,14 +192,14 @@ class Inpaint(Degradation):
 
     def select(self, index: slice | list[int]) -> Inpaint:
         """The masks of a sub-batch (a single shared mask is kept)."""
-        return self if self.mask.shape[0] == 1 else Inpaint(self.mask[index])
+        return self if self.mask.shape[0] == 1 else Inpaint(self.mask[index], paste=self.paste)
 
     def to(self, device: torch.device | str) -> Inpaint:
         self.mask = self.mask.to(device)
         return self
 
     def describe(self) -> dict:
-        return {"task": self.name, "missing_fraction": round(float(self.mask.mean()), 4)}
+        return {"task": self.name, "missing_fraction": round(float(self.mask.mean()), 4), "paste": self.paste}
 
 
 class Denoise(Degradation):

@@ -697,7 +697,7 @@ def train_encoder(
             logs["adv"] = 0.0
             logs["disc"] = 0.0
             if perceptual is not None:
-                loss_p = perceptual(fake, y)
+                loss_p = perceptual(fake, y).mean()  # a scalar or (N,) distances
                 loss = loss + perceptual_weight * loss_p
                 logs["perceptual"] = loss_p.item()
             if disc is not None:

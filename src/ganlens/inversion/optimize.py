@@ -188,5 +188,5 @@ def _repeat_degradation(degradation: Degradation, restarts: int) -> Degradation:
     from ganlens.inversion.degradations import Inpaint
 
     if isinstance(degradation, Inpaint) and degradation.mask.shape[0] > 1 and restarts > 1:
-        return Inpaint(degradation.mask.repeat(restarts, 1, 1, 1))
+        return Inpaint(degradation.mask.repeat(restarts, 1, 1, 1), paste=degradation.paste)
     return degradation

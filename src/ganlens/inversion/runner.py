@@ -99,6 +99,8 @@ class RunConfig:
     down: str = "bilinear"
     mask: str | None = None
     mask_type: str | None = None
+    paste: bool = True
+    encoder: str | None = None
     sigma: float = 25.0
     # edits
     edit_directions: str | None = None
@@ -381,7 +383,7 @@ def run_inversion(cfg: RunConfig, *, G: Generator | None = None) -> dict:
         if cfg.method in ("encoder", "hybrid"):
             from ganlens.inversion.encoder import load_encoder
 
-            encoder = load_encoder(mid if mid == cfg.model else cfg.model, device=device)
+            encoder = load_encoder(cfg.encoder or mid, device=device)
         directions = None
         if cfg.edit_directions:  # load and check before any slow work
             from ganlens.sefa import Directions
@@ -442,7 +444,7 @@ def _process_batch(
     x = torch.stack(photos)  # (B, 3, R, R) framed inputs
     if cfg.task == "inpainting":
         masks = [build_mask(cfg, G, s) for s in shapes]
-        degradation: Degradation = Inpaint(torch.cat(masks))
+        degradation: Degradation = Inpaint(torch.cat(masks), paste=cfg.paste)
     else:
         degradation = make_degradation(
             cfg.task, resolution=R, factor=cfg.factor, down=cfg.down, sigma=cfg.sigma

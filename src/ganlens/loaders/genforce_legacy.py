@@ -165,8 +165,9 @@ def stylegan_config_from_genforce(
 ) -> StyleGANConfig:
     """Infer a :class:`StyleGANConfig` from a genforce v1 state dict.
 
-    ``fused_scale`` cannot be read from the weights (fused and plain kernels have the same
-    shape); official models use ``"auto"``. ``final_tanh=None`` means True exactly for the
+    ``fused_scale`` cannot be read from genforce weights (fused and plain kernels have the same
+    shape; official models use ``"auto"``); with the idinvert naming it is read from the key names
+    and the argument is ignored. ``final_tanh=None`` means True exactly for the
     ``repeat_w=False`` (In-Domain / TediGAN) models.
     """
     s, fused_layers = _stylegan_genforce_naming(_unwrap(state, "StyleGAN"))

@@ -13,7 +13,7 @@ Quick use::
 """
 
 from ganlens.sefa.analysis import Sweep, check_distances, heatmap_overlay, render_sweep
-from ganlens.sefa.baselines import ganspace, interfacegan_boundary, random_directions
+from ganlens.sefa.baselines import ganspace, interfacegan_boundary, labels_from_scores, random_directions
 from ganlens.sefa.directions import Directions, latent_dim
 from ganlens.sefa.edit import edit_codes, edit_offset, sample_codes, synthesize
 from ganlens.sefa.factorize import MODES, canonical_sign, factorize, parse_layers, stacked_weights
@@ -35,6 +35,7 @@ __all__ = [
     "ganspace",
     "heatmap_overlay",
     "interfacegan_boundary",
+    "labels_from_scores",
     "latent_dim",
     "load_codes_for",
     "official_pages",

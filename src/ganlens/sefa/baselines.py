@@ -218,3 +218,20 @@ def interfacegan_boundary(
         names=[name],
         metrics={"train_accuracy": [acc(tr)], "val_accuracy": [acc(val)]},
     )
+
+
+def labels_from_scores(scores: np.ndarray, *, ratio: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+    """InterFaceGAN's sample selection: the top ``ratio`` of scores are positives, the bottom negatives.
+
+    Returns:
+        (indices into ``scores``, 0/1 labels) for the selected samples only.
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if not 0 < ratio <= 0.5:
+        raise GanlensError(f"ratio {ratio!r} is not allowed; use a value in (0, 0.5]")
+    k = int(len(scores) * ratio)
+    if k < 2:
+        raise GanlensError(f"ratio {ratio} of {len(scores)} scores keeps {k} per class; need at least 2")
+    order = np.argsort(scores, kind="stable")
+    idx = np.concatenate([order[-k:], order[:k]])
+    return idx, np.concatenate([np.ones(k, dtype=np.int64), np.zeros(k, dtype=np.int64)])

@@ -8,9 +8,11 @@ official code, on purpose (SPEC §3.2 pitfalls): a symmetric solver in float64 i
 (the largest-magnitude component of every direction is positive).
 
 ``mode="rosinality"`` mirrors rosinality's ``closed_form_factorization.py``: unnormalised stacked
-weights, right singular vectors sorted by singular value. On our interface it stacks the matrices
-of all w+ indices; rosinality's script stacks the 17 conv modulations plus the 4×4 ToRGB
-modulation, i.e. our last index (the final ToRGB affine) stands where they use ``to_rgb1``.
+weights, right singular vectors sorted by singular value. rosinality's script stacks every conv
+modulation plus the 4×4 ToRGB modulation (``to_rgb1``), not the final ToRGB; a generator that
+offers ``rosinality_weights()`` (our StyleGAN2) supplies exactly those matrices for layers
+``all``. Otherwise (other architectures, or a layer subset) the matrices of the chosen w+ indices
+are stacked.
 """
 
 from __future__ import annotations
@@ -186,7 +188,12 @@ def factorize(
         raise GanlensError(f"precision {precision!r} is not allowed; use float64 or float32")
     sel = parse_layers(G, layers)
     dtype = dtypes[precision] if mode == "sefa" else np.float64
-    A = stacked_weights(G, sel, normalize=(mode == "sefa"), dtype=dtype)  # (M, d)
+    ros_hook = getattr(G, "rosinality_weights", None)
+    if mode == "rosinality" and callable(ros_hook) and sel == tuple(range(G.num_layers)):
+        # the exact matrices rosinality's script stacks (StyleGAN2: convs + the 4x4 ToRGB affine)
+        A = np.concatenate([w.detach().cpu().numpy() for w in ros_hook()]).astype(np.float64)
+    else:
+        A = stacked_weights(G, sel, normalize=(mode == "sefa"), dtype=dtype)  # (M, d)
     d = A.shape[1]
     if num is not None and not (isinstance(num, (int, np.integer)) and 1 <= num <= d):
         raise GanlensError(

@@ -78,3 +78,50 @@ def write_preview(
     page = "<!doctype html><meta charset=utf-8><title>ToonFaces preview</title>" + "\n".join(body)
     write_text(out_dir / "preview.html", page)
     return out_dir / "preview.html"
+
+
+def factor_sweep(
+    base: dict,
+    *,
+    size: int = 64,
+    seed: int = 0,
+    steps: int = 6,
+    factors: list[str] | None = None,
+    label_width: int = 84,
+) -> np.ndarray:
+    """A picture of the schema's control: one row per factor, the base face with only that
+    factor changed (every class of a categorical factor, ``steps`` even values of a continuous one).
+
+    Returns:
+        (rows*size, label_width + steps'*size, 3) uint8, the factor names written at the left.
+    """
+    from PIL import Image, ImageDraw
+
+    from ganlens.data.toonfaces.render import render_toonface
+    from ganlens.data.toonfaces.schema import TOONFACES_SCHEMA
+
+    schema = TOONFACES_SCHEMA
+    names = factors or list(schema.names)
+    cols = max(steps, max(f.num_classes for f in schema.categorical))
+    rows = []
+    for name in names:
+        f = schema[name]
+        values = list(f.classes) if f.categorical else list(np.linspace(f.range[0], f.range[1], steps))
+        row = np.full((size, label_width + cols * size, 3), 255, dtype=np.uint8)
+        for j, v in enumerate(values):
+            rec = dict(base)
+            rec[name] = v if f.categorical else round(float(v), 4)
+            if name == "hair_style" and rec["hair_color"] is None:
+                rec["hair_color"] = "brown"
+            if name == "glasses" and rec["eye_color"] is None:
+                rec["eye_color"] = "blue"
+            for g in schema:  # keep the record valid (conditional factors)
+                if not g.applies(rec):
+                    rec[g.name] = None
+            if all(rec[g.name] is not None or not g.applies(rec) for g in schema):
+                img = render_toonface(rec, size=size, seed=seed).image
+                row[:, label_width + j * size : label_width + (j + 1) * size] = img
+        pil = Image.fromarray(row)
+        ImageDraw.Draw(pil).text((4, size // 2 - 6), name, fill=(0, 0, 0))
+        rows.append(np.asarray(pil))
+    return np.concatenate(rows, axis=0)

@@ -1,0 +1,47 @@
+"""Attribute-level evaluation: what latent directions change (per classifier factor) and how real a
+generator's images look to the ToonFaces attribute classifier.
+
+Quick use::
+
+    from ganlens.analysis import analyze_directions, standard_sets, write_analysis
+    from ganlens.classifier import load_classifier
+    from ganlens.zoo import load_model
+
+    G, C = load_model("path/to/toonfaces-stylegan2-64"), load_classifier()
+    sets, _ = standard_sets(G, C, num=10)          # SeFa coarse/middle/fine, GANSpace, random, supervised
+    result = analyze_directions(G, sets, C, distance=3.0, num_samples=32)
+    write_analysis(result, "analysis-out")        # analysis.md, heatmap.png, analysis.json
+"""
+
+from ganlens.analysis.attributes import (
+    AttributeAnalysis,
+    AttributeScorer,
+    DirectionEffect,
+    analyze_directions,
+    factor_changes,
+)
+from ganlens.analysis.directions import BoundaryReport, sefa_by_group, standard_sets, supervised_boundaries
+from ganlens.analysis.realism import RealismReport, generate, load_real, quantize, realism_report, render_real
+from ganlens.analysis.report import heatmap_png, markdown_summary, markdown_table, write_analysis
+
+__all__ = [
+    "AttributeAnalysis",
+    "AttributeScorer",
+    "BoundaryReport",
+    "DirectionEffect",
+    "RealismReport",
+    "analyze_directions",
+    "factor_changes",
+    "generate",
+    "heatmap_png",
+    "load_real",
+    "markdown_summary",
+    "markdown_table",
+    "quantize",
+    "realism_report",
+    "render_real",
+    "sefa_by_group",
+    "standard_sets",
+    "supervised_boundaries",
+    "write_analysis",
+]

@@ -1,0 +1,196 @@
+"""How close a ToonFaces generator comes to the real renders, in the attribute classifier's eyes.
+
+Three Fréchet distances on the classifier's penultimate features (ToonFD), all against the same
+real set A of ``n`` images:
+
+* **model**: ``n`` generated images (ψ = 1, no truncation);
+* **floor**: a second, disjoint real set B of ``n`` images, the value a perfect generator would
+  get with this ``n`` (FD is biased upwards for finite samples);
+* **ceiling**: an untrained generator of the same config (fresh random weights).
+
+``FD ratio = model / floor`` (1 = indistinguishable from real at this sample size). Per factor the
+total-variation distance between the predicted attribute marginals of generated and real images
+(:func:`ganlens.classifier.metrics.marginal_tv`) says *which* factors the model gets wrong; the
+same distance between A and B is its noise floor. All images are quantised to uint8 first, as
+saved images are.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from ganlens.classifier.metrics import marginal_tv, toon_fd
+from ganlens.data.toonfaces.render import render_toonface
+from ganlens.data.toonfaces.schema import sample_attributes
+from ganlens.errors import GanlensError
+
+#: base seeds of the evaluation renders; the training sets use base seed 0 (images 0 … n−1)
+REAL_SEED_A = 10_000_000
+REAL_SEED_B = 20_000_000
+
+
+def quantize(images: Tensor) -> Tensor:
+    """[-1, 1] float → uint8 → [-1, 1] float (what saving and reloading a PNG does)."""
+    u8 = ((images.float() + 1.0) * 127.5 + 0.5).clamp(0, 255).to(torch.uint8)
+    return u8.float() / 127.5 - 1.0
+
+
+def render_real(n: int, *, size: int = 64, base_seed: int = REAL_SEED_A, progress: bool = True) -> Tensor:
+    """``n`` fresh ToonFaces renders (image i uses seed ``base_seed + i``, like the dataset builder),
+    as (n, 3, size, size) float in [-1, 1]."""
+    if not (isinstance(n, int) and n >= 2):
+        raise GanlensError(f"number of real images {n!r} must be an integer >= 2")
+    out = np.empty((n, size, size, 3), dtype=np.uint8)
+    for i in tqdm(range(n), desc="rendering real", unit="img", disable=not progress):
+        seed = base_seed + i
+        out[i] = render_toonface(sample_attributes(np.random.default_rng(seed)), size=size, seed=seed).image
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def load_real(path: str | os.PathLike[str], *, limit: int | None = None, progress: bool = True) -> Tensor:
+    """Real images from a ToonFaces dataset (folder / zip) or a uint8 ``.npy`` of shape (N, H, W, 3),
+    as (N, 3, H, W) float in [-1, 1]."""
+    p = Path(path)
+    if p.suffix.lower() == ".npy":
+        if not p.is_file():
+            raise GanlensError(f"real-image file {str(p)!r} does not exist")
+        arr = np.load(p, mmap_mode="r")
+        if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8:
+            raise GanlensError(f"{str(p)!r} must hold uint8 images (N, H, W, 3); got {arr.dtype} {arr.shape}")
+        arr = np.array(arr[: limit if limit is not None else len(arr)])
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    from ganlens.data.toonfaces.dataset import load_images_tensor
+
+    u8 = load_images_tensor(p, limit=limit, progress=progress)
+    return u8.float() / 127.5 - 1.0
+
+
+@torch.no_grad()
+def generate(
+    G, n: int, *, seed: int = 0, trunc_psi: float = 1.0, batch_size: int = 32, progress: bool = True
+) -> Tensor:
+    """``n`` images of ``G`` (z from ``seed``), float CPU (n, C, R, R)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    outs = []
+    for s in tqdm(range(0, n, batch_size), desc="generating", unit="batch", disable=not progress):
+        z = G.sample_z(min(batch_size, n - s), generator=gen)
+        outs.append(G.synthesis(G.mapping(z, trunc_psi=trunc_psi), noise_mode="const").float().cpu())
+    return torch.cat(outs)
+
+
+@dataclass
+class RealismReport:
+    """ToonFD of model / floor / ceiling and per-factor marginal TV (see the module docstring).
+
+    Attributes:
+        n: images per set.
+        fd_model, fd_floor, fd_ceiling: ToonFD against real set A.
+        tv_model, tv_floor, tv_ceiling: per-factor marginal TV against real set A.
+        seconds: time per stage.
+    """
+
+    n: int
+    fd_model: float
+    fd_floor: float
+    fd_ceiling: float
+    tv_model: dict[str, float]
+    tv_floor: dict[str, float]
+    tv_ceiling: dict[str, float]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float:
+        """model FD / floor FD."""
+        return self.fd_model / self.fd_floor if self.fd_floor > 0 else float("inf")
+
+    def table(self) -> str:
+        rows = [
+            "| images | ToonFD vs real A | ÷ floor | mean marginal TV |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for name, fd, tv in (
+            ("real set B (floor)", self.fd_floor, self.tv_floor),
+            ("model", self.fd_model, self.tv_model),
+            ("untrained, same config (ceiling)", self.fd_ceiling, self.tv_ceiling),
+        ):
+            ratio = fd / self.fd_floor if self.fd_floor > 0 else float("inf")
+            rows.append(f"| {name} | {fd:.4g} | {ratio:.2f} | {np.nanmean(list(tv.values())):.3f} |")
+        return "\n".join(rows)
+
+    def tv_table(self) -> str:
+        rows = ["| factor | TV model | TV floor (B vs A) | TV ceiling |", "| --- | ---: | ---: | ---: |"]
+        for k in self.tv_model:
+            rows.append(
+                f"| {k} | {self.tv_model[k]:.3f} | {self.tv_floor[k]:.3f} | {self.tv_ceiling[k]:.3f} |"
+            )
+        return "\n".join(rows)
+
+
+def realism_report(
+    G,
+    classifier,
+    *,
+    n: int = 500,
+    real_a: Tensor | None = None,
+    real_b: Tensor | None = None,
+    seed: int = 0,
+    batch_size: int = 32,
+    bins: int = 10,
+    progress: bool = True,
+) -> RealismReport:
+    """Model vs floor vs ceiling (see the module docstring).
+
+    Args:
+        G: the generator (its config also builds the untrained ceiling model, seeded by ``seed``).
+        classifier: :class:`~ganlens.classifier.model.AttributeClassifier`.
+        n: images per set (when ``real_a``/``real_b`` are given, at most their size).
+        real_a, real_b: real images (N, 3, H, W) in [-1, 1]; default: fresh renders at G's
+            resolution with base seeds :data:`REAL_SEED_A` / :data:`REAL_SEED_B`.
+    """
+    t: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if real_a is None:
+        real_a = render_real(n, size=G.resolution, base_seed=REAL_SEED_A, progress=progress)
+    if real_b is None:
+        real_b = render_real(n, size=G.resolution, base_seed=REAL_SEED_B, progress=progress)
+    n = min(n, len(real_a), len(real_b))
+    if n < 2:
+        raise GanlensError(f"need at least 2 real images per set; got {n}")
+    real_a, real_b = real_a[:n], real_b[:n]
+    t["real"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    fake = quantize(generate(G, n, seed=seed, batch_size=batch_size, progress=progress))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        G0 = type(G)(G.config).eval().requires_grad_(False)
+    ceil = quantize(generate(G0, n, seed=seed, batch_size=batch_size, progress=progress))
+    t["generate"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    sets = {"a": real_a, "b": real_b, "model": fake, "ceiling": ceil}
+    feats = {k: classifier.extract_features(v) for k, v in sets.items()}
+    preds = {k: classifier.predict(v) for k, v in sets.items()}
+    t["classify"] = time.perf_counter() - t0
+
+    def tv(k: str) -> dict[str, float]:
+        return marginal_tv(preds[k], preds["a"], schema=classifier.schema, bins=bins)
+
+    return RealismReport(
+        n=n,
+        fd_model=toon_fd(feats["model"], feats["a"]),
+        fd_floor=toon_fd(feats["b"], feats["a"]),
+        fd_ceiling=toon_fd(feats["ceiling"], feats["a"]),
+        tv_model=tv("model"),
+        tv_floor=tv("b"),
+        tv_ceiling=tv("ceiling"),
+        seconds=t,
+    )

@@ -1,0 +1,126 @@
+"""Markdown tables and the directions × factors heat-map of an :class:`AttributeAnalysis`."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ganlens.analysis.attributes import AttributeAnalysis
+from ganlens.utils.io import write_bytes, write_json, write_text
+
+
+def _f(x: float, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞"
+    return f"{x:.{digits}f}"
+
+
+def _layers(rows: tuple[int, ...]) -> str:
+    if not rows:
+        return ""
+    if list(rows) == list(range(rows[0], rows[-1] + 1)) and len(rows) > 1:
+        return f"{rows[0]}–{rows[-1]}"
+    return ",".join(map(str, rows))
+
+
+def markdown_table(result: AttributeAnalysis) -> str:
+    """One row per direction: set, index, layers, top factor and how it moves, effect, runner-up, leakage."""
+    lines = [
+        "| direction | layers | top factor (−d → +d) | effect | 2nd factor | 2nd effect | leakage "
+        "| effect / leakage |",
+        "| --- | --- | --- | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for r in result.rows:
+        name = f"{r.label} #{r.index}" + (f" ({r.name})" if r.target is not None else "")
+        mark = "" if r.hit is None else (" ✓" if r.hit else " ✗")
+        lines.append(
+            f"| {name} | {_layers(r.layers)} | {r.change}{mark} | {_f(r.effect)} | {r.second_factor} | "
+            f"{_f(r.second_effect)} | {_f(r.leakage)} | {_f(r.selectivity, 1)} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown_summary(result: AttributeAnalysis, *, min_effect: float = 0.05) -> str:
+    """One row per direction set (see :meth:`AttributeAnalysis.summary`)."""
+    lines = [
+        f"| set | directions | distinct top factors (effect ≥ {min_effect:g}) | mean effect | mean leakage "
+        "| mean effect / leakage | supervised hit rate |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in result.summary(min_effect=min_effect):
+        lines.append(
+            f"| {s['set']} | {s['directions']} | {s['distinct_top_factors']} | {_f(s['mean_effect'])} | "
+            f"{_f(s['mean_leakage'])} | {_f(s['mean_selectivity'], 1)} | {_f(s['hit_rate'], 2)} |"
+        )
+    return "\n".join(lines)
+
+
+def heatmap_png(result: AttributeAnalysis, *, title: str = "") -> bytes:
+    """PNG bytes of the directions × factors heat-map of mean change (top factor outlined)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    E = np.ma.masked_invalid(result.effects)
+    d, f = E.shape
+    fig, ax = plt.subplots(figsize=(1.2 + 0.36 * f, 1.4 + 0.2 * d), dpi=90)
+    vmax = float(np.nanmax(result.effects)) if np.isfinite(result.effects).any() else 1.0
+    im = ax.imshow(E, aspect="auto", cmap="magma", vmin=0.0, vmax=max(vmax, 1e-6), interpolation="nearest")
+    names = list(result.factors)
+    for j, r in enumerate(result.rows):
+        i = names.index(r.top_factor)
+        ax.add_patch(plt.Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, edgecolor="cyan", linewidth=1.2))
+    ax.set_xticks(range(f))
+    ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(d))
+    ax.set_yticklabels(
+        [f"{r.label} #{r.index}" + (f" {r.name}" if r.target else "") for r in result.rows], fontsize=6
+    )
+    # separators between direction sets
+    prev = None
+    for j, r in enumerate(result.rows):
+        if prev is not None and r.label != prev:
+            ax.axhline(j - 0.5, color="white", linewidth=1.5)
+        prev = r.label
+    cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    cb.set_label("mean change (prob. TV / |Δ| ÷ range)", fontsize=7)
+    cb.ax.tick_params(labelsize=6)
+    ax.set_title(
+        title or f"attribute change per direction, d = ±{result.distance:g}, N = {result.num_samples}",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_analysis(result: AttributeAnalysis, out_dir: str | Path, *, title: str = "") -> dict[str, Path]:
+    """Write ``analysis.md`` (summary + per-direction table), ``heatmap.png`` and ``analysis.json``
+    into ``out_dir`` (atomically; the caller decides about overwriting, e.g. ``prepare_out_dir``)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    head = (
+        f"# Attribute analysis\n\nEdits of ±{result.distance:g} on each direction's layers, "
+        f"{result.num_samples} samples (seed {result.seed}, ψ {result.trunc_psi:g}).\n\n"
+    )
+    md = (
+        head
+        + "## Per set\n\n"
+        + markdown_summary(result)
+        + "\n\n## Per direction\n\n"
+        + markdown_table(result)
+        + "\n"
+    )
+    paths = {"markdown": out / "analysis.md", "heatmap": out / "heatmap.png", "json": out / "analysis.json"}
+    write_text(paths["markdown"], md)
+    write_bytes(paths["heatmap"], heatmap_png(result, title=title))
+    write_json(paths["json"], result.to_dict())
+    return paths

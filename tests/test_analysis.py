@@ -1,0 +1,211 @@
+"""ganlens.analysis: attribute change per direction, supervised boundaries, reports, realism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ganlens.analysis import (
+    analyze_directions,
+    markdown_summary,
+    markdown_table,
+    quantize,
+    realism_report,
+    sefa_by_group,
+    standard_sets,
+    supervised_boundaries,
+    write_analysis,
+)
+from ganlens.classifier import AttributeClassifier, ClassifierConfig
+from ganlens.data.toonfaces.schema import CATEGORICAL, CONTINUOUS, Factor, Schema
+from ganlens.errors import GanlensError
+from ganlens.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from ganlens.sefa import Directions, sample_codes
+
+
+@pytest.fixture(scope="module")
+def G():  # noqa: N802 (the generator is G everywhere in ganlens)
+    torch.manual_seed(0)
+    return (
+        StyleGAN2Generator(
+            StyleGAN2Config(
+                resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=16
+            )
+        )
+        .eval()
+        .requires_grad_(False)
+    )
+
+
+@pytest.fixture(scope="module")
+def clf():
+    torch.manual_seed(1)
+    return AttributeClassifier(ClassifierConfig(resolution=16, channels=(8, 16), feature_dim=16)).eval()
+
+
+class PixelClassifier:
+    """A fake classifier that reads image statistics: red of the top-left quadrant, green of the
+    bottom-right quadrant, overall brightness (as a 2-class probability), a constant factor and a
+    conditional factor that never applies."""
+
+    schema = Schema(
+        factors=(
+            Factor("red_tl", CONTINUOUS, "", range=(-2.0, 2.0)),
+            Factor("green_br", CONTINUOUS, "", range=(-2.0, 2.0)),
+            Factor("bright", CATEGORICAL, "", classes=("dark", "bright")),
+            Factor("constant", CATEGORICAL, "", classes=("a", "b")),
+            Factor("hidden", CONTINUOUS, "", range=(0.0, 1.0), requires=("constant", ("b",))),
+        )
+    )
+
+    @staticmethod
+    def stats(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = x.shape[-1] // 2
+        return {"red_tl": x[:, 0, :h, :h].mean((1, 2)), "green_br": x[:, 1, h:, h:].mean((1, 2))}
+
+    def predict(self, images, *, batch_size: int = 256, probs: bool = False):
+        s = self.stats(images.float())
+        n = images.shape[0]
+        p_bright = torch.sigmoid(4 * images.float().mean((1, 2, 3)))
+        out = dict(s)
+        out["bright"] = torch.stack([1 - p_bright, p_bright], 1)
+        out["constant"] = torch.tensor([[0.7, 0.3]]).expand(n, 2)
+        out["hidden"] = images.float().std((1, 2, 3))
+        if not probs:
+            out["bright"], out["constant"] = out["bright"].argmax(1), out["constant"].argmax(1)
+        return out
+
+
+def _gradient_direction(G, stat: str, codes: torch.Tensor) -> np.ndarray:
+    """Mean gradient (over samples and w+ rows) of one statistic with respect to w: the unit
+    direction along which that statistic rises fastest to first order."""
+    c = codes.clone().requires_grad_(True)
+    with torch.enable_grad():
+        PixelClassifier.stats(G.synthesis(c))[stat].sum().backward()
+    g = c.grad.sum((0, 1)).double().numpy()
+    return g / np.linalg.norm(g)
+
+
+def test_known_directions_are_detected(G):
+    fake = PixelClassifier()
+    _, codes = sample_codes(G, 16, seed=5)
+    v_red, v_green = _gradient_direction(G, "red_tl", codes), _gradient_direction(G, "green_br", codes)
+    dirs = Directions(
+        vectors=np.stack([v_red, v_green, -v_red]),
+        eigenvalues=np.ones(3),
+        layers=range(G.num_ws),
+        method="custom",
+    )
+    res = analyze_directions(G, {"grad": dirs}, fake, distance=0.5, num_samples=16, seed=5, progress=False)
+    assert res.effects.shape == (3, 5)
+    red, green = res.rows[0], res.rows[1]
+    assert red.top_factor == "red_tl" and red.change == "red_tl ↑"
+    assert green.top_factor == "green_br" and green.change == "green_br ↑"
+    assert res.rows[2].top_factor == "red_tl" and res.rows[2].change == "red_tl ↓"  # the opposite direction
+    i_red, i_green, i_const, i_hidden = (
+        res.factors.index(k) for k in ("red_tl", "green_br", "constant", "hidden")
+    )
+    assert res.effects[0, i_red] > res.effects[1, i_red] and res.effects[1, i_green] > res.effects[0, i_green]
+    np.testing.assert_allclose(res.effects[:, i_const], 0.0, atol=1e-7)  # a constant factor never moves
+    assert np.isnan(res.effects[:, i_hidden]).all()  # its condition never holds
+    assert res.signed[0, i_red] > 0 > res.signed[2, i_red]
+    # leakage = mean change of every other applicable factor
+    others = [j for j in range(5) if j not in (i_red, i_hidden)]
+    assert red.leakage == pytest.approx(np.mean(res.effects[0, others]))
+    # the measured change matches a direct computation of the same edit
+    plus = codes.clone()
+    plus += 0.5 * torch.from_numpy(v_red).float()
+    minus = codes - 0.5 * torch.from_numpy(v_red).float()
+    with torch.no_grad():
+        base = PixelClassifier.stats(G.synthesis(codes))["red_tl"]
+        want = (
+            torch.cat(
+                [(PixelClassifier.stats(G.synthesis(x))["red_tl"] - base).abs() for x in (plus, minus)]
+            ).mean()
+            / 4.0
+        )
+    assert res.effects[0, i_red] == pytest.approx(float(want), rel=1e-4)
+
+
+def test_shapes_determinism_and_zero_distance(G, clf):
+    sets = sefa_by_group(G, num=3)
+    assert list(sets) == ["sefa-coarse", "sefa-middle"]  # 16 px: 6 w+ rows, so no fine group
+    assert sets["sefa-coarse"].layers == (0, 1, 2, 3) and sets["sefa-middle"].layers == (4, 5)
+    kw = {"distance": 2.0, "num_samples": 6, "seed": 3, "progress": False}
+    a = analyze_directions(G, sets, clf, **kw)
+    b = analyze_directions(G, sets, clf, **kw)
+    assert a.effects.shape == (6, len(clf.schema)) and len(a.rows) == 6
+    np.testing.assert_array_equal(a.effects, b.effects)
+    assert [r.top_factor for r in a.rows] == [r.top_factor for r in b.rows]
+    assert [r.label for r in a.rows] == ["sefa-coarse"] * 3 + ["sefa-middle"] * 3
+    finite = a.effects[np.isfinite(a.effects)]
+    assert (finite >= 0).all() and (finite <= 1).all() and finite.max() > 0
+    flips = a.flip_rates[np.isfinite(a.flip_rates)]
+    assert ((flips >= 0) & (flips <= 1)).all()
+    zero = analyze_directions(G, sets, clf, **{**kw, "distance": 0.0})
+    assert np.nanmax(zero.effects) < 1e-5
+    s = a.summary()
+    assert [x["set"] for x in s] == ["sefa-coarse", "sefa-middle"] and s[0]["directions"] == 3
+
+
+def test_supervised_boundary_finds_its_factor(G):
+    fake = PixelClassifier()
+    rep = supervised_boundaries(G, fake, factors=["red_tl", "green_br", "constant"], num_samples=200, seed=0)
+    assert rep.directions is not None and rep.directions.names == ["red_tl", "green_br"]
+    assert "constant" in rep.skipped  # one class only: no boundary
+    assert rep.positive["red_tl"].startswith("red_tl >")
+    res = analyze_directions(
+        G, {"supervised": rep.directions}, fake, distance=1.0, num_samples=16, progress=False
+    )
+    assert [r.target for r in res.rows] == ["red_tl", "green_br"]
+    assert [r.hit for r in res.rows] == [True, True]
+    assert [r.change for r in res.rows] == ["red_tl ↑", "green_br ↑"]  # boundaries point to label 1
+    assert res.summary()[0]["hit_rate"] == 1.0
+
+
+def test_standard_sets_and_report(G, clf, tmp_path):
+    sets, rep = standard_sets(
+        G, clf, num=2, ganspace_samples=200, boundary_samples=80, boundary_factors=["smile", "glasses"]
+    )
+    assert {"sefa-coarse", "sefa-middle", "ganspace", "random"} <= set(sets)
+    res = analyze_directions(G, sets, clf, num_samples=4, progress=False)
+    paths = write_analysis(res, tmp_path / "an")
+    md = paths["markdown"].read_text()
+    assert md.count("| sefa-coarse #") == 2 and "| ganspace |" in md
+    assert paths["heatmap"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import json
+
+    js = json.loads(paths["json"].read_text())
+    assert len(js["rows"]) == len(res.rows) and js["factors"] == list(clf.schema.names)
+    assert markdown_table(res).count("\n") == len(res.rows) + 1
+    assert markdown_summary(res).count("\n") == len(res.set_labels()) + 1
+
+
+def test_bad_inputs(G, clf):
+    wrong = Directions(vectors=np.eye(8)[:2], eigenvalues=np.ones(2), layers=(0,))
+    with pytest.raises(GanlensError, match="direction set 'x'.*latent size 8"):
+        analyze_directions(G, {"x": wrong}, clf, num_samples=2, progress=False)
+    ok = sefa_by_group(G, num=1)
+    with pytest.raises(GanlensError, match="must have a 'schema'"):
+        analyze_directions(G, ok, object(), num_samples=2, progress=False)
+    with pytest.raises(GanlensError, match="no directions"):
+        analyze_directions(G, {}, clf, progress=False)
+    with pytest.raises(GanlensError, match="unknown factor 'nose'"):
+        supervised_boundaries(G, clf, factors=["nose"], num_samples=100)
+    with pytest.raises(GanlensError, match="distance"):
+        analyze_directions(G, ok, clf, distance=float("nan"), progress=False)
+
+
+def test_realism_report_floor_model_ceiling(G, clf):
+    rep = realism_report(G, clf, n=12, seed=0, progress=False)
+    assert rep.n == 12
+    assert rep.fd_floor > 0 and np.isfinite(rep.fd_model) and np.isfinite(rep.fd_ceiling)
+    assert rep.ratio == pytest.approx(rep.fd_model / rep.fd_floor)
+    assert set(rep.tv_model) == set(clf.schema.names)
+    assert all(0 <= v <= 1 for v in rep.tv_floor.values() if np.isfinite(v))
+    assert "floor" in rep.table() and rep.table().count("\n") == 4 and "ceiling" in rep.tv_table()
+    # the same real images for both sets give FD ≈ 0 (so the floor really compares two sets)
+    x = quantize(torch.rand(12, 3, 16, 16) * 2 - 1)
+    same = realism_report(G, clf, n=12, real_a=x, real_b=x, progress=False)
+    assert same.fd_floor < 1e-6 and all(v == 0 for v in same.tv_floor.values() if np.isfinite(v))

@@ -1,0 +1,93 @@
+"""``ganlens train stylegan2`` under torchrun with 2 CPU processes (gloo): it trains, keeps the
+ranks' weights identical (gradients all-reduced), writes one checkpoint from rank 0 and resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ganlens.training.checkpoint import latest_checkpoint
+
+# Both CLI calls run inside the same two torchrun processes (one start-up instead of two): the
+# first trains 2 steps, the second resumes from its checkpoint for 2 more.
+SCRIPT = """
+import sys
+from ganlens.cli.main import main
+args = sys.argv[1:]
+assert main([*args, "--kimg", "0.016"]) == 0
+assert main([*args, "--kimg", "0.032"]) == 0
+"""
+
+
+def _torchrun(script, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        *args,
+    ]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_two_process_training_and_resume(tmp_path):
+    rng = np.random.RandomState(0)
+    np.save(tmp_path / "data.npy", rng.randint(0, 256, (16, 16, 16, 3)).astype(np.uint8))
+    run = tmp_path / "run"
+    args = [
+        "train",
+        "stylegan2",
+        "--data",
+        str(tmp_path / "data.npy"),
+        "--res",
+        "16",
+        "--out",
+        str(run),
+        "--batch",
+        "8",
+        "--channel-base",
+        "256",
+        "--channel-max",
+        "32",
+        "--map-layers",
+        "2",
+        "--w-dim",
+        "32",
+        "--z-dim",
+        "32",
+        "--tick-kimg",
+        "0.008",
+        "--snapshot-kimg",
+        "0.016",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--resume",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    script = tmp_path / "two_runs.py"
+    script.write_text(SCRIPT)
+    t0 = time.perf_counter()
+    proc = _torchrun(script, args, env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert time.perf_counter() - t0 < 120
+    log = (run / "log.txt").read_text()
+    assert "batch 8 on 2 process(es), 8 images per process" in log  # each rank its own shard
+    assert log.count("2 ranks in sync: yes") == 2 and "NO" not in log
+    assert "resume from step-00000002" in log
+    ckpt = latest_checkpoint(run)
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["world_size"] == 2 and state["nimg"] == 32 and state["step"] == 4
+    assert (run / "samples" / "fakes000000.png").is_file()
+    assert "done: 0.03 kimg (step 4)" in proc.stdout  # printed by rank 0 only
+    assert proc.stdout.count("done:") == 2
