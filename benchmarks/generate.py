@@ -1,7 +1,9 @@
 """Images per second of every architecture on CPU: 64 and 256 px, batch 1 and 16, fp32 vs bf16 autocast.
 
-Run:  .venv/bin/python benchmarks/generate.py            (about 5 minutes on 2 idle cores)
-      .venv/bin/python benchmarks/generate.py --quick    (64 px only, a few seconds per row)
+Run:  .venv/bin/python benchmarks/generate.py              (about 5 minutes on 2 idle cores)
+      .venv/bin/python benchmarks/generate.py --quick      (64 px only, a few seconds per row)
+      .venv/bin/python benchmarks/generate.py --threads 1  (on a machine busy with other jobs: with
+                                                            all cores the OpenMP threads mostly wait)
 
 Channel configs are the official nf(r) tables capped at ``--channel-cap`` (default 128, a quarter
 of the official 512, so that the 256-px rows finish on a laptop CPU):

@@ -77,7 +77,9 @@ def fmt_table(rows: list[list[str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="zoo name or path (default: see the module docstring)")
-    p.add_argument("--run-dir", type=Path, default=RUN_DIR, help=f"training run to export from (default {RUN_DIR})")
+    p.add_argument(
+        "--run-dir", type=Path, default=RUN_DIR, help=f"training run to export from (default {RUN_DIR})"
+    )
     p.add_argument("--classifier", help="classifier folder (default: the shipped one)")
     p.add_argument("--real", help="real images: a ToonFaces dataset or a uint8 .npy (default: fresh renders)")
     p.add_argument("--n", type=int, default=500, help="images per set for ToonFD / marginals (default 500)")
@@ -86,12 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=24, help="codes edited per direction (default 24)")
     p.add_argument("--distance", type=float, default=3.0, help="edit distance ±d (default 3)")
     p.add_argument("--trunc", type=float, default=0.7, help="ψ of the edited codes (default 0.7)")
-    p.add_argument("--boundary-samples", type=int, default=1000, help="labelled codes per boundary (default 1000)")
-    p.add_argument("--ganspace-samples", type=int, default=5000, help="w samples for GANSpace PCA (default 5000)")
+    p.add_argument(
+        "--boundary-samples", type=int, default=1000, help="labelled codes per boundary (default 1000)"
+    )
+    p.add_argument(
+        "--ganspace-samples", type=int, default=5000, help="w samples for GANSpace PCA (default 5000)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    p.add_argument("--out", help="also write realism.md, analysis.md, heatmap.png, analysis.json, samples.png here")
+    p.add_argument(
+        "--out", help="also write realism.md, analysis.md, heatmap.png, analysis.json, samples.png here"
+    )
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -120,14 +128,26 @@ def run(args) -> int:
     t_all = time.perf_counter()
     G, where = resolve_model(args.model, args.run_dir)
     C = load_classifier(args.classifier)
-    print(f"model: {where}  ({G.arch}, {G.resolution}px, num_ws {G.num_ws}, {sum(t.numel() for t in G.parameters()) / 1e6:.2f} M params)")
-    print(f"classifier: {args.classifier or 'shipped'}; threads {torch.get_num_threads()}; n = {args.n} per set")
+    print(
+        f"model: {where}  ({G.arch}, {G.resolution}px, num_ws {G.num_ws}, "
+        f"{sum(t.numel() for t in G.parameters()) / 1e6:.2f} M params)"
+    )
+    print(
+        f"classifier: {args.classifier or 'shipped'}; threads {torch.get_num_threads()}; n = {args.n} per set"
+    )
 
     real_a = real_b = None
     if args.real:
         real_a, real_b = split_real(args.real, args.n)
     rep = realism_report(
-        G, C, n=args.n, real_a=real_a, real_b=real_b, seed=args.seed, batch_size=args.batch_size, progress=progress
+        G,
+        C,
+        n=args.n,
+        real_a=real_a,
+        real_b=real_b,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        progress=progress,
     )
     print()
     print(f"## Realism (n = {rep.n} per set, real = {'fresh renders' if not args.real else args.real})")
@@ -137,7 +157,9 @@ def run(args) -> int:
     print(rep.tv_table())
     print("timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in rep.seconds.items()))
     if out is not None:
-        write_text(out / "realism.md", rep.table() + f"\n\nFD ratio: {rep.ratio:.2f}\n\n" + rep.tv_table() + "\n")
+        write_text(
+            out / "realism.md", rep.table() + f"\n\nFD ratio: {rep.ratio:.2f}\n\n" + rep.tv_table() + "\n"
+        )
         from ganlens.analysis.realism import generate, render_real
         from ganlens.utils.io import make_grid, save_image
 
@@ -170,7 +192,10 @@ def run(args) -> int:
         )
         t_an = time.perf_counter() - t0
         print()
-        print(f"## Directions (edits of ±{args.distance:g} on each direction's layers, {args.samples} codes, ψ {args.trunc:g})")
+        print(
+            f"## Directions (edits of ±{args.distance:g} on each direction's layers, "
+            f"{args.samples} codes, ψ {args.trunc:g})"
+        )
         print(markdown_summary(res))
         print()
         print(markdown_table(res))

@@ -2,7 +2,8 @@
 
 Times whole training steps (Gmain, Dmain and the lazy regularisers amortised over their intervals:
 the timed window is a multiple of 16 steps) on random uint8 images, so data loading is not the
-bottleneck being measured. Prints one table.
+bottleneck being measured. fp32 and bf16 trainers of one config alternate in rounds of
+``--round`` steps, so both see the same background load on a shared machine. Prints one table.
 
     .venv/bin/python benchmarks/train_throughput.py --threads 1 --steps 16
 """
@@ -10,6 +11,7 @@ bottleneck being measured. Prints one table.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -39,15 +41,23 @@ def count_params(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def measure(cfg: TrainConfig, *, warmup: int, steps: int) -> tuple[float, int, int]:
-    trainer = StyleGAN2Trainer(cfg)
-    for _ in range(warmup):
-        trainer.train_step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        trainer.train_step()
-    dt = time.perf_counter() - t0
-    return steps * cfg.batch / dt, count_params(trainer.G), count_params(trainer.D)
+def measure_pair(cfgs: list[TrainConfig], *, warmup: int, steps: int, round_steps: int) -> list[float]:
+    """Images/s of each config, timed in alternating rounds (same load for all)."""
+    trainers = [StyleGAN2Trainer(c) for c in cfgs]
+    for t in trainers:
+        for _ in range(warmup):
+            t.train_step()
+    spent = [0.0] * len(trainers)
+    done = 0
+    while done < steps:
+        k = min(round_steps, steps - done)
+        for i, t in enumerate(trainers):
+            t0 = time.perf_counter()
+            for _ in range(k):
+                t.train_step()
+            spent[i] += time.perf_counter() - t0
+        done += k
+    return [steps * c.batch / s for c, s in zip(cfgs, spent)]
 
 
 def main() -> None:
@@ -56,6 +66,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=16, help="timed steps (use a multiple of 16)")
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--round", type=int, default=4, help="steps per alternation round (default 4)")
     ap.add_argument("--configs", default="0", help="comma-separated indices into the config list, or 'all'")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -66,10 +77,10 @@ def main() -> None:
         data = Path(tmp) / "data.npy"
         np.save(data, np.random.RandomState(0).randint(0, 256, (256, 64, 64, 3), dtype=np.uint8))
         rows = []
+        load0 = os.getloadavg()[0]
         for name in names:
-            base = None
-            for bf16 in (False, True):
-                cfg = TrainConfig(
+            cfgs = [
+                TrainConfig(
                     data=str(data),
                     out=tmp,
                     resolution=64,
@@ -78,13 +89,19 @@ def main() -> None:
                     progress=False,
                     **CONFIGS[name],
                 )
-                ips, g_params, d_params = measure(cfg, warmup=args.warmup, steps=args.steps)
-                base = base or ips
-                rows.append((name, "bf16" if bf16 else "fp32", g_params, d_params, ips, ips / base))
-                print(f"  measured {name} {'bf16' if bf16 else 'fp32'}: {ips:.2f} img/s", flush=True)
+                for bf16 in (False, True)
+            ]
+            speeds = measure_pair(cfgs, warmup=args.warmup, steps=args.steps, round_steps=args.round)
+            trainer = StyleGAN2Trainer(cfgs[0])
+            g_params, d_params = count_params(trainer.G), count_params(trainer.D)
+            for prec, ips in zip(("fp32", "bf16"), speeds):
+                rows.append((name, prec, g_params, d_params, ips, ips / speeds[0]))
+                print(f"  measured {name} {prec}: {ips:.2f} img/s", flush=True)
+        load1 = os.getloadavg()[0]
     print(
         f"\nStyleGAN2 training throughput, 64 px, batch {args.batch}, {args.threads} thread(s), "
-        f"{args.steps} timed steps (R1 every 16, path length every 4, mixing 0.9)"
+        f"{args.steps} timed steps (R1 every 16, path length every 4, mixing 0.9); "
+        f"load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} cores"
     )
     print(
         f"{'config':34s} {'precision':9s} {'G params':>9s} {'D params':>9s} "

@@ -209,3 +209,26 @@ def test_realism_report_floor_model_ceiling(G, clf):
     x = quantize(torch.rand(12, 3, 16, 16) * 2 - 1)
     same = realism_report(G, clf, n=12, real_a=x, real_b=x, progress=False)
     assert same.fd_floor < 1e-6 and all(v == 0 for v in same.tv_floor.values() if np.isfinite(v))
+
+
+def test_analyze_cli(G, clf, tmp_path, capsys):
+    from ganlens.classifier import save_classifier
+    from ganlens.cli.main import main
+
+    G.save_pretrained(str(tmp_path / "G"))
+    save_classifier(clf, tmp_path / "C")
+    dirs = sefa_by_group(G, num=2)["sefa-middle"]
+    dirs.save(tmp_path / "mine")
+    common = ["analyze", str(tmp_path / "G"), "--classifier", str(tmp_path / "C"), "--no-progress"]
+    args = [*common, "--sets", "sefa,random", "--num", "2", "--samples", "3", "--out", str(tmp_path / "o")]
+    assert main([*args, "--directions", str(tmp_path / "mine.npz")]) == 0
+    md = (tmp_path / "o" / "analysis.md").read_text()
+    assert (
+        "| sefa-coarse #1 |" in md and "| random #0 |" in md and "| mine #1 |" in md and "ganspace" not in md
+    )
+    assert main(args) == 2  # the folder is not empty now
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*common, "--sets", "pca", "--out", str(tmp_path / "p")]) == 2
+    assert "--sets 'pca' is not allowed" in capsys.readouterr().err
+    assert main([*common, "--sets", "none", "--out", str(tmp_path / "q")]) == 2
+    assert "nothing to analyse" in capsys.readouterr().err

@@ -148,6 +148,8 @@ def test_bad_arguments(sg2, tmp_path, capsys):
     assert "allowed: ganlens, nvidia" in capsys.readouterr().err
     assert main(["convert", str(src), "--to", "rosinality", "--out", str(tmp_path / "x.pth")]) == 2
     assert "must end in .pt" in capsys.readouterr().err
+    assert main(["convert", str(src), "--to", "ganlens", "--out", str(tmp_path / "model.pt")]) == 2
+    assert "the ganlens format is a folder" in capsys.readouterr().err
     assert main(["convert", str(tmp_path / "missing"), "--to", "ganlens", "--out", str(tmp_path / "o")]) == 2
     assert "neither a zoo name" in capsys.readouterr().err
 

@@ -467,9 +467,16 @@ def test_official_preset(model_dir, photos, tmp_path, monkeypatch):
         return {}
 
     monkeypatch.setattr(runner, "run_inversion", fake)
-    assert _run("colorize", photos, "--model", model_dir, "--preset", "official", "--out", tmp_path / "c") == 0
+    assert (
+        _run("colorize", photos, "--model", model_dir, "--preset", "official", "--out", tmp_path / "c") == 0
+    )
     assert seen == {"n": 20, "steps": 1500, "opt": "sgd", "lr": 1.0}
-    assert _run("invert", photos, "--model", model_dir, "--preset", "official", "--steps", "7", "--out", tmp_path) == 0
+    assert (
+        _run(
+            "invert", photos, "--model", model_dir, "--preset", "official", "--steps", "7", "--out", tmp_path
+        )
+        == 0
+    )
     assert seen == {"n": 30, "steps": 7, "opt": "sgd", "lr": 1.0}
     assert _run("invert", photos, "--model", model_dir, "--out", tmp_path) == 0
     assert seen == {"n": 20, "steps": None, "opt": "adam", "lr": None}

@@ -132,7 +132,7 @@ def test_mganprior_optimizers_and_tasks(optimizer):
         optimizer=optimizer,
         progress=False,
     )
-    assert res.extra["optimizer"] == optimizer and res.extra["lr"] == (1.0 if optimizer == "sgd" else 0.05)
+    assert res.extra["optimizer"] == optimizer and res.extra["lr"] == (1.0 if optimizer == "sgd" else 0.1)
     res = mganprior_invert(G, x, degradation=Inpaint(center_mask(16)), n_codes=3, steps=3, progress=False)
     assert res.images.shape == x.shape
 

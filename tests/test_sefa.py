@@ -170,6 +170,12 @@ def test_directions_roundtrip_rename_and_mismatch(tmp_path):
         e.rename(8, "x")
     with pytest.raises(GanlensError, match="does not exist"):
         Directions.load(tmp_path / "nope.npz")
+    (tmp_path / "dirs.json").unlink()  # vectors only: loads, and edits then move every w+ row
+    bare = Directions.load(tmp_path / "dirs.npz")
+    assert bare.layers == () and bare.names[1] == "direction 1"
+    _, codes = sample_codes(G, 2, seed=0)
+    moved = edit_codes(G, codes, bare, index=0, distance=1.0) - codes
+    assert (moved.abs().amax(dim=(0, 2)) > 0).all()
     (tmp_path / "bad.npz").write_bytes(b"not a zip")
     with pytest.raises(GanlensError, match="not a readable .npz"):
         Directions.load(tmp_path / "bad.npz")

@@ -107,6 +107,9 @@ def test_sefa_cli_refuses_nonempty_out_and_bad_input(models, report, tmp_path, c
         (["-K", "17"], "-K 17 is not allowed; this model's latent size allows 1 to 16"),
         (["--start", "2", "--end", "-2"], "start must be smaller than end"),
         (["--steps", "1"], "steps 1 must be an integer >= 2"),
+        (["--batch-size", "0"], "batch size 0 must be a positive integer"),
+        (["-N", "0"], "-N 0 is not allowed"),
+        (["--viz-size", "4"], "viz size 4 is not allowed"),
         (["--device", "cuda:0"] if not torch.cuda.is_available() else ["--device", "tpu"], "device"),
     ]
     for extra, msg in cases:
@@ -290,6 +293,11 @@ def test_report_other_methods_and_style_model(method, tmp_path):
     # the codes file holds truncated w+ (psi 0.7 on all rows of this 6-row model)
     w = G.mapping(torch.from_numpy(codes.z))
     assert np.allclose(codes.codes, G.w_avg.lerp(w, 0.7).detach().numpy(), atol=1e-6)
+    from ganlens.errors import GanlensError
+
+    with pytest.raises(GanlensError, match="truncation psi 3.0 is not allowed; use -1 to 2"):
+        sefa_report(G, tmp_path / "bad", model_id="toy", trunc_psi=3.0, method=method)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_stylegan2_generate_sefa_edit_end_to_end(tmp_path, capsys):
@@ -350,3 +358,36 @@ def test_sefa_boundary_cli(models, tmp_path, capsys):
     edit = ["edit", str(models[0]), "--codes", str(tmp_path / "codes.npz")]
     edit += ["--directions", str(tmp_path / "b.npz")]
     assert main([*edit, "--index", "planted", "--distance", "2", "--out", str(out)]) == 0
+
+
+def test_report_resumes_after_interruption(tmp_path):
+    from ganlens.errors import GanlensError
+    from ganlens.sefa import sefa_report
+
+    G = DCGANGenerator(DCGANConfig(resolution=16, z_dim=16, ngf=8)).eval()
+    kw = dict(model_id="t", num_directions=3, num_samples=2, steps=3, batch_size=6, progress=False)
+    kw["viz_size"] = 16
+    full = sefa_report(G, tmp_path / "full", **kw)
+    assert not (tmp_path / "full" / ".render-cache").exists()  # removed once the report is complete
+
+    calls = {"n": 0}
+    real = G.synthesis
+
+    def flaky(codes, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:  # base images, direction 0, then stop inside direction 1
+            raise KeyboardInterrupt
+        return real(codes, **k)
+
+    G.synthesis = flaky
+    with pytest.raises(KeyboardInterrupt):
+        sefa_report(G, tmp_path / "r", **kw)
+    assert len(list((tmp_path / "r" / ".render-cache").glob("direction_*.npz"))) == 1
+    with pytest.raises(GanlensError, match="not empty"):
+        sefa_report(G, tmp_path / "r", **kw)
+    calls["n"] = -100  # no more failures
+    res = sefa_report(G, tmp_path / "r", resume=True, **kw)
+    assert calls["n"] == -100 + 1 + 2  # base + directions 1 and 2 only: direction 0 came from the cache
+    assert np.array_equal(res.sweep.images, full.sweep.images)
+    assert np.allclose(res.sweep.change, full.sweep.change)
+    assert np.allclose(res.sweep.heatmaps, full.sweep.heatmaps)

@@ -131,3 +131,15 @@ def test_our_stylegan2_matches_official_genforce_and_rosinality(official):
     sub = factorize(G, "0-2", mode="rosinality")
     _, _, vh = np.linalg.svd(torch.cat([W[0], W[1], W[2]]).double().numpy(), full_matrices=False)
     assert np.all(np.abs(np.sum(sub.vectors[:10] * vh[:10], axis=1)) >= 0.9999)
+
+
+def test_pggan_loaded_from_genforce_matches_official(official):
+    """genforce PGGAN checkpoint → our loader → SeFa equals the official code on genforce's model."""
+    legacy = pytest.importorskip("ganlens.loaders.genforce_legacy")
+    state = {
+        k.split("/", 1)[1]: torch.from_numpy(v) for k, v in official.items() if k.startswith("pggan_state/")
+    }
+    G = legacy.pggan_from_genforce(state)
+    ours = factorize(G, "all")
+    assert ours.layers == (0,) and list(official["pggan_layers"]) == [0]
+    _compare(ours, official["pggan_vectors"], official["pggan_values"], top=16)

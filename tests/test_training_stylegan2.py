@@ -165,13 +165,24 @@ def test_bad_inputs_raise_one_line_errors(noise_data, tmp_path):
 def test_image_folder_loader_uses_only_toonfaces_photos(tmp_path):
     from PIL import Image
 
-    for sub, val in (("images", 200), ("labels", 3), ("sketches", 255)):
+    for sub, val in (("images", 200), ("labels", 3), ("sketches", 255)):  # e.g. a render in progress
         (tmp_path / "ds" / sub).mkdir(parents=True)
         for i in range(3):
             Image.fromarray(np.full((16, 16, 3), val, np.uint8)).save(tmp_path / "ds" / sub / f"{i:06d}.png")
-    (tmp_path / "ds" / "schema.json").write_text("{}")
     imgs = load_images(tmp_path / "ds", resolution=16, shard=(1, 2))
     assert imgs.shape == (1, 3, 16, 16) and imgs.dtype == torch.uint8 and int(imgs.min()) == 200
+
+
+def test_toonfaces_render_is_read_with_its_loader(tmp_path):
+    from ganlens.data.toonfaces import load_images_tensor
+    from ganlens.data.toonfaces.build import render_dataset
+
+    render_dataset(tmp_path / "toon", n=4, size=16, seed=3, progress=False)
+    imgs = load_images(tmp_path / "toon", resolution=16)
+    assert torch.equal(imgs, load_images_tensor(tmp_path / "toon", progress=False))
+    assert torch.equal(load_images(tmp_path / "toon", resolution=16, shard=(1, 2)), imgs[1::2])
+    with pytest.raises(GanlensError, match="this run needs 32x32"):
+        load_images(tmp_path / "toon", resolution=32)
 
 
 def test_epoch_sampler_covers_each_epoch_once():

@@ -35,6 +35,8 @@ from ganlens.errors import GanlensError
 #: base seeds of the evaluation renders; the training sets use base seed 0 (images 0 … n−1)
 REAL_SEED_A = 10_000_000
 REAL_SEED_B = 20_000_000
+#: the untrained ceiling model is initialised with ``torch.manual_seed(seed + this)``
+CEILING_SEED_OFFSET = 7919
 
 
 def quantize(images: Tensor) -> Tensor:
@@ -149,7 +151,7 @@ def realism_report(
     """Model vs floor vs ceiling (see the module docstring).
 
     Args:
-        G: the generator (its config also builds the untrained ceiling model, seeded by ``seed``).
+        G: the generator (its config also builds the untrained ceiling model).
         classifier: :class:`~ganlens.classifier.model.AttributeClassifier`.
         n: images per set (when ``real_a``/``real_b`` are given, at most their size).
         real_a, real_b: real images (N, 3, H, W) in [-1, 1]; default: fresh renders at G's
@@ -170,7 +172,7 @@ def realism_report(
     t0 = time.perf_counter()
     fake = quantize(generate(G, n, seed=seed, batch_size=batch_size, progress=progress))
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+        torch.manual_seed(int(seed) + CEILING_SEED_OFFSET)
         G0 = type(G)(G.config).eval().requires_grad_(False)
     ceil = quantize(generate(G0, n, seed=seed, batch_size=batch_size, progress=progress))
     t["generate"] = time.perf_counter() - t0

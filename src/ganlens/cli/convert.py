@@ -150,6 +150,11 @@ def check_out_path(out: str | os.PathLike[str], target: str, *, overwrite: bool)
     """Validate the destination: the suffix the target's loader needs, no silent overwrite."""
     out = Path(out)
     if target == "ganlens":
+        if out.suffix.lower() in set(SUFFIXES.values()) | {".tar", ".safetensors", ".json"}:
+            raise GanlensError(
+                f"output {str(out)!r} looks like a file name; the ganlens format is a folder "
+                f"(config.json + model.safetensors), give a name without {out.suffix}"
+            )
         if out.exists() and not out.is_dir():
             raise GanlensError(
                 f"output {str(out)!r} exists and is not a folder; the ganlens format is a folder"

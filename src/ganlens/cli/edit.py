@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ganlens.cli.common import add_command
 from ganlens.errors import GanlensError
 
@@ -113,9 +115,10 @@ def run(args) -> int:
     else:
         before = synthesize(G, G.normalize_code(codes) if not G.style_based else codes)
         after = synthesize(G, edited)
-    for name, b, a in zip(cf.names, before, after):
-        save_image(out / "images" / f"{name}_before.png", b)
-        save_image(out / "images" / f"{name}_after.png", a)
+    for i, (name, b, a) in enumerate(zip(cf.names, before, after)):
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or f"code_{i:04d}"
+        save_image(out / "images" / f"{safe}_before.png", b)
+        save_image(out / "images" / f"{safe}_after.png", a)
     pairs = torch.stack([before, after], 1).flatten(0, 1)  # rows: (before, after) per code
     grid_path = out / "before_after.png"
     save_image(grid_path, make_grid(pairs, nrow=2, pad_value=1.0))

@@ -218,7 +218,9 @@ def run(args: argparse.Namespace) -> int:
     run_seeds = seeds if need_codes else todo  # codes of every seed are needed for --ws-out
     todo_set = set(todo)
     grid_imgs: dict[int, Tensor] = {}
-    zs, codes = {}, {}
+    grid_seeds = set(seeds[:GRID_MAX])
+    zs: dict[int, Tensor] = {}
+    codes: dict[int, Tensor] = {}
     for batch in generate_batches(
         G,
         run_seeds,
@@ -230,10 +232,11 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     ):
         for i, s in enumerate(batch.seeds):
-            zs[s], codes[s] = batch.z[i], batch.codes[i]
+            if need_codes:
+                zs[s], codes[s] = batch.z[i], batch.codes[i]
             if s in todo_set:
                 save_image(out / _image_name(s), batch.images[i])
-            if len(grid_imgs) < GRID_MAX and s in seeds[:GRID_MAX]:
+            if s in grid_seeds:
                 grid_imgs[s] = batch.images[i].clamp(-1, 1)
     for s in seeds[:GRID_MAX]:  # resumed seeds: read their PNGs back for the grid
         if s not in grid_imgs:

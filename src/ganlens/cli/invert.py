@@ -64,7 +64,12 @@ def add_common_arguments(p: argparse.ArgumentParser, *, default_method: str = "m
     p.add_argument(
         "--steps", type=int, default=None, help="optimisation steps (default per method: 300; projector 1000)"
     )
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.05 Adam, 1.0 SGD)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default Adam 0.05 for z/w/w+, 0.1 for mGANprior; SGD 1.0)",
+    )
     p.add_argument(
         "--optimizer",
         default=None,

@@ -48,6 +48,11 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per synthesis batch (default: 32)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in --out (directions already rendered are reused)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -118,6 +123,7 @@ def run(args) -> int:
         seed=args.seed,
         method=args.mode,
         overwrite=args.overwrite,
+        resume=args.resume,
         viz_size=args.viz_size,
         batch_size=args.batch_size,
         progress=not args.quiet,

@@ -150,7 +150,7 @@ def mganprior_invert(
         n_codes: N, codes per image.
         layer: composition layer ℓ (default :func:`default_layer`).
         steps: optimisation steps.
-        lr: learning rate of the codes (Adam default 0.05; SGD default 1.0 as official).
+        lr: learning rate of the codes (Adam default 0.1, tuned on digiface-dcgan64; SGD 1.0, official).
         alpha_lr: learning rate of α (default: ``lr``).
         optimizer: "adam" or "sgd" (official: SGD, lr 1).
         space: optimised space per code: "z" (projection models, default) or "w"/"w+" (style-based,
@@ -174,7 +174,7 @@ def mganprior_invert(
         raise GanlensError(f"alpha init {alpha_init!r} is not allowed; use one of {', '.join(ALPHA_INITS)}")
     layer = default_layer(G) if layer is None else layer
     G.check_split_layer(layer)
-    lr = check_lr(lr if lr is not None else (1.0 if optimizer == "sgd" else 0.05))
+    lr = check_lr(lr if lr is not None else (1.0 if optimizer == "sgd" else 0.1))
     alpha_lr = check_lr(alpha_lr if alpha_lr is not None else lr)
     device = resolve_device(device, G)
     degradation = default_degradation(degradation).to(device)

@@ -12,8 +12,10 @@ in 8-bit units (0–255), divided by |d|:
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,7 +27,7 @@ from ganlens.errors import GanlensError
 from ganlens.sefa.directions import Directions
 from ganlens.sefa.edit import edit_codes, synthesize
 from ganlens.sefa.factorize import LayerSpec
-from ganlens.utils.io import to_uint8
+from ganlens.utils.io import save_npz, to_uint8
 
 
 @dataclass
@@ -90,6 +92,8 @@ def render_sweep(
     max_size: int = 256,
     noise_mode: str = "const",
     progress: bool = True,
+    cache_dir: str | Path | None = None,
+    cache_key: str = "",
 ) -> Sweep:
     """Render every (direction, sample, distance) image and measure the change.
 
@@ -100,6 +104,9 @@ def render_sweep(
         layers: w+ rows to edit (default: the directions' layers).
         batch_size: images per synthesis call.
         max_size: stored images are downscaled to at most this size.
+        cache_dir: if given, each finished direction is saved there (atomically) and reused by a
+            later call with the same ``cache_key`` (makes long renders resumable).
+        cache_key: identifies the settings; a cached direction with another key is recomputed.
 
     Returns:
         :class:`Sweep`.
@@ -125,6 +132,10 @@ def render_sweep(
     # all (direction, distance) codes for one direction at once, synthesised in batches
     bar = tqdm(total=K * N * S, desc="render", unit="img", disable=not progress, leave=False)
     for a, k in enumerate(idx):
+        part = None if cache_dir is None else Path(cache_dir) / f"direction_{k:04d}.npz"
+        if part is not None and _load_part(part, cache_key, a, images, heat, (plus, minus, both)):
+            bar.update(N * S)
+            continue
         edited = torch.cat(
             [edit_codes(G, codes, directions, index=k, distance=float(d), layers=layers) for d in dist]
         )  # (S·N, *code_shape), distance-major
@@ -147,6 +158,9 @@ def render_sweep(
                 hm = _shrink(delta[torch.from_numpy(ok)].mean(dim=1, keepdim=True), max_size)[:, 0]
                 heat[a] += (hm.numpy() * w[:, None, None]).sum(0)
             bar.update(len(img))
+        if part is not None:
+            save_npz(part, key=np.array(cache_key), images=images[a], heat=heat[a],
+                     sums=np.array([plus[a], minus[a], both[a]]))  # fmt: skip
     bar.close()
     n_nz = max(int(nz.sum()) * N, 1)
     return Sweep(
@@ -159,6 +173,22 @@ def render_sweep(
         change_minus=minus / max(n_minus * N, 1),
         heatmaps=(heat / n_nz).astype(np.float32),
     )
+
+
+def _load_part(path: Path, key: str, a: int, images: np.ndarray, heat: np.ndarray, sums: tuple) -> bool:
+    """Fill row ``a`` from a cached direction if it exists and matches; False otherwise."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if str(f["key"]) != key or f["images"].shape != images[a].shape:
+                return False
+            images[a], heat[a] = f["images"], f["heat"]
+            for arr, v in zip(sums, f["sums"]):
+                arr[a] = float(v)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return False  # a damaged cache file is simply recomputed
+    return True
 
 
 def heatmap_overlay(

@@ -43,7 +43,7 @@ class Directions:
         vectors: (K, d) float32, row k is direction k (unit norm).
         eigenvalues: (K,) float64 ranking scores (SeFa: eigenvalues of AᵀA, descending).
         layers: editable layers the directions belong to; edits move these w+ rows (style-based)
-            or z (projection generators, always ``(0,)``).
+            or z (projection generators, always ``(0,)``); empty means all layers.
         model_id: the model the directions were computed for.
         method: ``sefa``, ``rosinality``, ``ganspace``, ``random`` or ``interfacegan``.
         code_shape: per-sample code shape of that model.
@@ -200,7 +200,7 @@ class Directions:
         return cls(
             vectors=vectors,
             eigenvalues=eig,
-            layers=tuple(meta.get("layers", (0,))),
+            layers=tuple(meta.get("layers", ())),  # no metadata: applies to all layers
             model_id=str(meta.get("model_id", "")),
             method=str(meta.get("method", "")),
             code_shape=tuple(meta.get("code_shape", ())),

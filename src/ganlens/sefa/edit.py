@@ -144,7 +144,7 @@ def edit_codes(
         )
     offset = edit_offset(directions, index=index, distance=distance, device=codes.device).to(codes.dtype)
     if G.style_based:
-        rows = parse_layers(G, directions.layers if layers is None else layers)
+        rows = parse_layers(G, layers if layers is not None else (directions.layers or "all"))
         out = flat.clone()
         out[:, list(rows)] += offset  # only the chosen w+ rows move
     else:

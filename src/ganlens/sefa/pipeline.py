@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ganlens.codes import CodesFile
@@ -67,6 +70,7 @@ def sefa_report(
     seed: int = 0,
     method: str = "sefa",
     overwrite: bool = False,
+    resume: bool = False,
     viz_size: int = 256,
     batch_size: int = 32,
     progress: bool = True,
@@ -76,20 +80,23 @@ def sefa_report(
 
     Raises:
         GanlensError: bad layers, K larger than the latent size, bad ranges, non-empty ``out_dir``
-            without ``overwrite``.
+            without ``overwrite`` or ``resume``. With ``resume``, directions rendered by an
+            interrupted run with the same settings are reused.
     """
     d = latent_dim(G)
     if not (isinstance(num_directions, int) and 1 <= num_directions <= d):
         raise GanlensError(f"-K {num_directions!r} is not allowed; this model's latent size allows 1 to {d}")
     if not (isinstance(num_samples, int) and 1 <= num_samples <= 1000):
         raise GanlensError(f"-N {num_samples!r} is not allowed; use 1 to 1000")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise GanlensError(f"batch size {batch_size!r} must be a positive integer")
     if not (isinstance(viz_size, int) and 8 <= viz_size <= 1024):
         raise GanlensError(f"viz size {viz_size!r} is not allowed; use 8 to 1024")
-    if not 0.0 <= trunc_psi <= 1.0 and G.style_based:
-        raise GanlensError(f"truncation psi {trunc_psi} is not allowed; use 0 to 1")
+    if not -1.0 <= trunc_psi <= 2.0 and G.style_based:  # same range as ganlens generate
+        raise GanlensError(f"truncation psi {trunc_psi} is not allowed; use -1 to 2 (1 = no truncation)")
     distances = check_distances(start, end, steps)
     parse_layers(G, layers)  # fail before touching the output folder
-    out = prepare_out_dir(out_dir, overwrite=overwrite)
+    out = prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
     t = {}
     t0 = time.perf_counter()
     dirs = find_directions(
@@ -103,6 +110,13 @@ def sefa_report(
     t["directions_s"] = time.perf_counter() - t0
     z, codes = sample_codes(G, num_samples, seed=seed, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff)
     t0 = time.perf_counter()
+    cache = out / ".render-cache"  # finished directions; lets an interrupted run continue with resume
+    key = hashlib.sha256()
+    for part in (dirs.vectors[:num_directions], codes.detach().cpu().numpy(), distances):
+        key.update(np.ascontiguousarray(part).tobytes())
+    key.update(f"{model_id}|{method}|{layers}|{viz_size}".encode())
+    if not resume and cache.exists():
+        shutil.rmtree(cache)
     sweep = render_sweep(
         G,
         codes,
@@ -112,6 +126,8 @@ def sefa_report(
         batch_size=batch_size,
         max_size=max(viz_size, 64),
         progress=progress,
+        cache_dir=cache,
+        cache_key=key.hexdigest(),
     )
     t["render_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -141,6 +157,7 @@ def sefa_report(
     }
     title = f"SeFa ({method}) on {model_id}, layers {layers}"
     files = write_report(out, sweep, dirs, prefix=prefix, title=title, settings=settings, viz_size=viz_size)
+    shutil.rmtree(cache, ignore_errors=True)  # the report is complete; the cache is no longer needed
     t["write_s"] = time.perf_counter() - t0
     return SefaResult(
         directions=dirs, sweep=sweep, files=files, directions_path=dirs_path, codes_path=codes_path, timings=t

@@ -1,8 +1,10 @@
 """Training images as one uint8 tensor, and a resumable, shardable minibatch order.
 
-Accepted inputs: a folder of images (PNG/JPEG, searched recursively, sorted by path; for a
-ToonFaces render only its ``images/``), a ``.zip`` of images (a ToonFaces zip: ``images/`` only),
-or a ``.npy`` / ``.npz`` (key ``images``) uint8 array of shape (N, H, W, C) or (N, C, H, W).
+Accepted inputs: a ToonFaces render (folder or zip; read with its cached uint8 loader
+:func:`ganlens.data.toonfaces.load_images_tensor`), a folder of images (PNG/JPEG, searched
+recursively, sorted by path; a folder with ``images/`` beside ``labels/``/``sketches/``, e.g. a
+render still in progress, uses ``images/`` only), a ``.zip`` of images, or a ``.npy`` / ``.npz``
+(key ``images``) uint8 array of shape (N, H, W, C) or (N, C, H, W).
 """
 
 from __future__ import annotations
@@ -33,9 +35,8 @@ def _from_array(arr: np.ndarray, source: str) -> Tensor:
 
 
 def _image_root(path: Path) -> Path:
-    """A ToonFaces render (``schema.json`` + ``images/``) trains on ``images/`` only, not on the
-    label maps and sketches beside it."""
-    if (path / "images").is_dir() and any((path / n).exists() for n in ("schema.json", "labels", "sketches")):
+    """A ToonFaces-like folder trains on ``images/`` only, not on the label maps and sketches."""
+    if (path / "images").is_dir() and any((path / n).exists() for n in ("labels", "sketches")):
         return path / "images"
     return path
 
@@ -74,8 +75,11 @@ def load_images(
     path = Path(path)
     rank, world = shard
     mode = "RGB" if img_channels == 3 else "L"
-    if path.is_dir() and not (path / "schema.json").is_file() and (path / "toonfaces.zip").is_file():
-        path = path / "toonfaces.zip"
+    if _is_toonfaces(path):
+        from ganlens.data.toonfaces import load_images_tensor
+
+        images = load_images_tensor(path, progress=progress)[rank::world]
+        return _check(images, path, resolution=resolution, img_channels=img_channels, shard=shard)
     if not path.exists():
         raise GanlensError(
             f"training data {str(path)!r} does not exist; give an image folder or a .npy/.npz file"
@@ -104,6 +108,22 @@ def load_images(
         if not files:
             raise GanlensError(f"training folder {str(root)!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
         images = _stack(files, lambda f: f, mode=mode, resolution=resolution, progress=progress)
+    return _check(images, path, resolution=resolution, img_channels=img_channels, shard=shard)
+
+
+def _is_toonfaces(path: Path) -> bool:
+    """A finished ToonFaces render (folder with ``schema.json``, or its zip): use its cached loader."""
+    if path.is_dir():
+        return (path / "schema.json").is_file() or (path / "toonfaces.zip").is_file()
+    if path.suffix == ".zip" and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            return "schema.json" in zf.namelist()
+    return False
+
+
+def _check(
+    images: Tensor, path: Path, *, resolution: int, img_channels: int, shard: tuple[int, int]
+) -> Tensor:
     n, c, h, w = images.shape
     if n == 0:
         raise GanlensError(f"training data {str(path)!r} gives no images for shard {shard}")

@@ -10,7 +10,7 @@ from ganlens.utils.io import atomic_path
 PANELS = (
     ("losses", (("loss_G", "G loss"), ("loss_D", "D loss"))),
     ("D scores", (("score_real", "D(x)"), ("score_fake", "D(G(z))"))),
-    ("regularisers", (("r1", "R1 penalty"), ("pl_penalty", "path-length penalty"))),
+    ("regularisers (log)", (("r1", "R1 penalty"), ("pl_penalty", "path-length penalty"))),
     ("speed", (("img_per_s", "images/s"),)),
 )
 
@@ -45,6 +45,8 @@ def plot_stats(rows: list[dict], out_png: str | Path, *, title: str = "") -> Non
                 xs, ys = zip(*pts)
                 ax.plot(xs, ys, label=label, lw=1.2)
         ax.set_title(name, fontsize=10)
+        if name.endswith("(log)") and ax.lines:
+            ax.set_yscale("log")
         ax.set_xlabel("kimg")
         ax.grid(alpha=0.3)
         if ax.lines:
