@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument(
-        "--out", help="also write realism.md, analysis.md, heatmap.png, analysis.json, samples.png here"
+        "--out",
+        help="also write realism.md, samples.png (+ analysis.md, heatmap.png, edits.png, analysis.json)",
     )
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -115,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args) -> int:
     from ganlens.analysis import analyze_directions, realism_report, standard_sets, write_analysis
-    from ganlens.analysis.report import markdown_summary, markdown_table
+    from ganlens.analysis.report import edit_figure, markdown_summary, markdown_table
     from ganlens.classifier import load_classifier
     from ganlens.errors import GanlensError
-    from ganlens.utils.io import prepare_out_dir, write_text
+    from ganlens.utils.io import prepare_out_dir, write_bytes, write_text
 
     torch.set_num_threads(max(1, args.threads))
     progress = not args.no_progress
@@ -207,7 +208,8 @@ def run(args) -> int:
             print(fmt_table(rows))
         print(f"timings: directions {t_sets:.0f}s, analysis {t_an:.0f}s")
         if out is not None:
-            write_analysis(res, out, title=f"{where}: attribute change per direction, d = ±{args.distance:g}")
+            write_analysis(res, out, title=f"attribute change per direction, d = ±{args.distance:g}")
+            write_bytes(out / "edits.png", edit_figure(G, sets, res, per_set=2, samples=3, seed=args.seed))
     print(f"\ntotal {time.perf_counter() - t_all:.0f}s")
     if out is not None:
         print(f"wrote {out}")

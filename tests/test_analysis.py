@@ -226,6 +226,10 @@ def test_analyze_cli(G, clf, tmp_path, capsys):
     assert (
         "| sefa-coarse #1 |" in md and "| random #0 |" in md and "| mine #1 |" in md and "ganspace" not in md
     )
+    from PIL import Image
+
+    fig = Image.open(tmp_path / "o" / "edits.png")  # 2 strongest of 4 sets, 3 samples x (-d, 0, +d)
+    assert fig.height == 4 * 2 * (16 + 4) and fig.width == 230 + 9 * 18 + 2
     assert main(args) == 2  # the folder is not empty now
     assert "--overwrite" in capsys.readouterr().err
     assert main([*common, "--sets", "pca", "--out", str(tmp_path / "p")]) == 2

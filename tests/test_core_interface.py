@@ -67,3 +67,21 @@ def test_models_command_lists_zoo(capsys, no_network):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "digiface-dcgan64" in out and "dcgan" in out
+
+
+def test_atomic_write_permissions_and_no_partial_file(tmp_path):
+    import os
+    import stat
+
+    from ganlens.utils.io import atomic_path, write_text
+
+    write_text(tmp_path / "a.txt", "hello")
+    mode = stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "b.txt") as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("crash mid-write")
+    assert not (tmp_path / "b.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]

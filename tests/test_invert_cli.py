@@ -480,3 +480,36 @@ def test_official_preset(model_dir, photos, tmp_path, monkeypatch):
     assert seen == {"n": 30, "steps": 7, "opt": "sgd", "lr": 1.0}
     assert _run("invert", photos, "--model", model_dir, "--out", tmp_path) == 0
     assert seen == {"n": 20, "steps": None, "opt": "adam", "lr": None}
+
+
+@pytest.mark.parametrize("method", ["projector", "w+", "mganprior"])
+def test_style_based_model_through_the_cli(photos, tmp_path, method):
+    sg2 = pytest.importorskip("ganlens.generators.stylegan2")
+    torch.manual_seed(0)
+    cfg = sg2.StyleGAN2Config(
+        resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128, channel_max=16
+    )
+    sg2.StyleGAN2Generator(cfg).eval().save_pretrained(str(tmp_path / "sg2"))
+    out = tmp_path / method
+    assert (
+        _run(
+            "invert",
+            photos / "p3.png",
+            "--model",
+            tmp_path / "sg2",
+            "--method",
+            method,
+            "--steps",
+            "3",
+            "--codes",
+            "2",
+            "--out",
+            out,
+            "--quiet",
+        )
+        == 0
+    )
+    cf = CodesFile.load(out / "p3.npz")
+    assert cf.codes.shape == (1, 6, 16)
+    m = json.loads((out / "p3.json").read_text())
+    assert m["prior_distance"] > 0 and m["method"] == method

@@ -286,3 +286,16 @@ def test_cli_refuses_non_empty_folder_and_resumes(tmp_path, capsys):
 def test_render_rejects_bad_size():
     with pytest.raises(GanlensError, match="size"):
         render_toonface(_rec(0), size=8)
+
+
+def test_preview_and_factor_sweep(tmp_path, folder_ds):
+    from ganlens.data.toonfaces.preview import factor_sweep, write_preview
+
+    page = write_preview(folder_ds, tmp_path, n=4)
+    html = page.read_text()
+    ds = ToonFacesDataset(folder_ds)
+    assert ds.captions[0][0].replace("'", "&#x27;") in html
+    grid = np.asarray(Image.open(tmp_path / "preview.png"))
+    assert grid.shape[1] >= 2 * 3 * 32 * 2  # two columns of image | label | sketch at zoom 2
+    sweep = factor_sweep(_rec(1) | {"hair_color": "red"}, size=16, factors=["hat", "roll"], steps=4)
+    assert sweep.shape[0] == 2 * 16

@@ -124,3 +124,62 @@ def write_analysis(result: AttributeAnalysis, out_dir: str | Path, *, title: str
     write_bytes(paths["heatmap"], heatmap_png(result, title=title))
     write_json(paths["json"], result.to_dict())
     return paths
+
+
+def edit_figure(
+    G,
+    direction_sets: dict,
+    result: AttributeAnalysis,
+    *,
+    per_set: int = 1,
+    samples: int = 3,
+    seed: int = 0,
+    label_width: int = 230,
+) -> bytes:
+    """PNG bytes: for each direction set, its ``per_set`` strongest directions (largest effect), each
+    shown on ``samples`` codes at −d, 0, +d (d = ``result.distance``, ψ = ``result.trunc_psi``),
+    labelled with the top factor, its change and the effect."""
+    import torch
+    from PIL import Image, ImageDraw
+
+    from ganlens.sefa.edit import edit_codes, sample_codes, synthesize
+    from ganlens.utils.io import make_grid, to_uint8
+
+    _, codes = sample_codes(
+        G, samples, seed=seed, trunc_psi=result.trunc_psi, trunc_cutoff=result.trunc_cutoff
+    )
+    d = result.distance
+    rows: list[tuple[str, np.ndarray]] = []
+    for lab in result.set_labels():
+        rs = sorted((r for r in result.rows if r.label == lab), key=lambda r: -np.nan_to_num(r.effect))[
+            :per_set
+        ]
+        for r in rs:
+            dirs = direction_sets[lab]
+            imgs = []
+            for c in range(samples):
+                one = codes[c : c + 1]
+                trio = torch.cat(
+                    [edit_codes(G, one, dirs, index=r.index, distance=s * d) for s in (-1.0, 0.0, 1.0)]
+                )
+                imgs.append(synthesize(G, trio))
+            grid = make_grid(torch.cat(imgs).clamp(-1, 1), nrow=3 * samples, padding=2)
+            text = (
+                f"{lab} #{r.index}"
+                + (f" ({r.name})" if r.target else "")
+                + f"\n{r.change}\neffect {r.effect:.2f}"
+            )
+            ascii_text = text.replace("↑", "up").replace("↓", "down").replace("→", "->").replace("−", "-")
+            rows.append((ascii_text, to_uint8(grid)))  # the default PIL font has no arrows
+    h = sum(a.shape[0] for _, a in rows)
+    w = label_width + max(a.shape[1] for _, a in rows)
+    canvas = Image.new("RGB", (w, h), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    y = 0
+    for text, arr in rows:
+        canvas.paste(Image.fromarray(arr), (label_width, y))
+        draw.multiline_text((4, y + 4), text, fill=(0, 0, 0), spacing=2)
+        y += arr.shape[0]
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG", optimize=True)
+    return buf.getvalue()

@@ -1,7 +1,8 @@
 """``ganlens analyze``: which attribute each latent direction changes, scored by the attribute classifier.
 
 A thin wrapper over :func:`ganlens.analysis.analyze_directions` and
-:func:`ganlens.analysis.standard_sets`; writes ``analysis.md``, ``heatmap.png`` and ``analysis.json``.
+:func:`ganlens.analysis.standard_sets`; writes ``analysis.md``, ``heatmap.png``, ``edits.png`` (the
+strongest directions of each set at −d, 0, +d) and ``analysis.json``.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ def parse_sets(text: str) -> list[str]:
 
 def run(args) -> int:
     from ganlens.analysis import analyze_directions, markdown_summary, standard_sets, write_analysis
+    from ganlens.analysis.report import edit_figure
     from ganlens.classifier import load_classifier
     from ganlens.sefa import Directions
-    from ganlens.utils.io import prepare_out_dir
+    from ganlens.utils.io import prepare_out_dir, write_bytes
     from ganlens.zoo import load_model, model_id
 
     chosen = parse_sets(args.sets)
@@ -117,6 +119,7 @@ def run(args) -> int:
         progress=not args.no_progress,
     )
     paths = write_analysis(res, out, title=f"{mid}: attribute change per direction, d = ±{args.distance:g}")
+    write_bytes(out / "edits.png", edit_figure(G, sets, res, per_set=2, samples=3, seed=args.seed))
     print(markdown_summary(res))
-    print(f"wrote {paths['markdown']}, {paths['heatmap'].name} and {paths['json'].name}")
+    print(f"wrote {paths['markdown']}, {paths['heatmap'].name}, edits.png and {paths['json'].name}")
     return 0

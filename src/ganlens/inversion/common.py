@@ -32,7 +32,7 @@ def check_target(G: Generator, target: Tensor, degradation: Degradation, device:
         )
     if target.shape[-1] != G.resolution:
         # only a degradation that changes the size may accept another size (it raises otherwise)
-        probe = degradation(torch.zeros(1, G.img_channels, G.resolution, G.resolution))
+        probe = degradation(torch.zeros(target.shape[0], G.img_channels, G.resolution, G.resolution))
         if probe.shape[-1] != target.shape[-1]:
             raise GanlensError(
                 f"target images are {target.shape[-1]} px but {G.arch} makes {G.resolution} px; "

@@ -369,6 +369,8 @@ def run_inversion(cfg: RunConfig, *, G: Generator | None = None) -> dict:
     _crop(cfg)
     crop_box(8, 8, crop=_crop(cfg), offset=_offset(cfg))  # validates crop/offset early
     device = check_device(cfg.device)
+    if device.type == "cuda" and device.index is None and dist_info()[1] > 1:  # one GPU per torchrun process
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     dist = _Dist()
     try:
         out = Path(cfg.out)

@@ -145,9 +145,9 @@ class _Canvas:
         w = max(1, int(round(width * self.unit)))
         self.d_rgb.line(p, fill=tuple(rgb), width=w, joint="curve")
         self.d_part.line(p, fill=PART_ID[part], width=w, joint="curve")
-        # round caps so thick lines end cleanly
+        # round caps so thick lines end cleanly (thin lines need none)
         r = w / 2.0
-        for x, y in (p[0], p[-1]):
+        for x, y in (p[0], p[-1]) if w >= 3 else ():
             box = (x - r + 0.5, y - r + 0.5, x + r - 0.5, y + r - 0.5)
             self.d_rgb.ellipse(box, fill=tuple(rgb))
             self.d_part.ellipse(box, fill=PART_ID[part])
