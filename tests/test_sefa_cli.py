@@ -391,3 +391,36 @@ def test_report_resumes_after_interruption(tmp_path):
     assert np.array_equal(res.sweep.images, full.sweep.images)
     assert np.allclose(res.sweep.change, full.sweep.change)
     assert np.allclose(res.sweep.heatmaps, full.sweep.heatmaps)
+
+
+def test_sefa_cli_renders_saved_directions(models, report, tmp_path, capsys):
+    import shutil
+
+    work = tmp_path / "d"
+    work.mkdir()
+    for ext in ("npz", "json"):
+        shutil.copy(report / f"directions.{ext}", work / f"directions.{ext}")
+    assert main(["sefa-name", str(work / "directions.npz"), "--index", "1", "--name", "turn <b>"]) == 0
+    out = tmp_path / "named"
+    args = ["sefa", str(models[0]), "--directions", str(work / "directions.npz"), "-K", "2", "-N", "2"]
+    args += ["--steps", "3", "--quiet", "--viz-size", "16"]
+    assert main([*args, "--out", str(out)]) == 0
+    index = (out / "index.html").read_text()
+    assert "turn &lt;b&gt;" in index  # the name is shown (and escaped)
+    fresh = Directions.load(report / "directions.npz")
+    again = Directions.load(out / "directions.npz")
+    assert np.array_equal(again.vectors, fresh.vectors) and again.names[1] == "turn <b>"
+    capsys.readouterr()
+    assert main([*args, "--mode", "random", "--out", str(tmp_path / "x")]) == 2
+    assert "exclude each other" in _err(capsys)
+    assert main([*args, "-K", "17", "--out", str(tmp_path / "x")]) == 2
+    assert "the directions file has 16 directions" in _err(capsys)
+    # a file saved under another model id is refused unless asked
+    other = Directions.load(work / "directions.npz")
+    other.model_id = "someone-else"
+    other.save(work / "other")
+    bad = ["sefa", str(models[0]), "--directions", str(work / "other.npz")]
+    bad += ["-K", "1", "-N", "1", "--steps", "2"]
+    assert main([*bad, "--quiet", "--out", str(tmp_path / "y")]) == 2
+    assert "computed for model 'someone-else', not 'tiny-a'" in _err(capsys)
+    assert main([*bad, "--quiet", "--ignore-model-id", "--out", str(tmp_path / "y")]) == 0

@@ -19,14 +19,15 @@ def register(sub) -> None:
         examples="""  ganlens sefa digiface-dcgan64 -L all -K 5 -N 5 --seed 0 --out results/sefa-digiface
   ganlens sefa ffhq.pkl -L 0-1 -K 10 --trunc 0.7 --trunc-cutoff 8 --out results/pose
   ganlens sefa ffhq.pkl -L coarse --mode rosinality --out results/ros --overwrite
-  ganlens sefa digiface-dcgan64 --mode ganspace -K 5 --out results/ganspace""",
+  ganlens sefa digiface-dcgan64 --mode ganspace -K 5 --out results/ganspace
+  ganlens sefa digiface-dcgan64 --directions results/sefa-digiface/directions.npz -K 3 --out results/named""",
     )
     p.add_argument("model", help="zoo name or checkpoint path")
     p.add_argument(
         "-L",
         "--layers",
-        default="all",
-        help="editable layers: all, indices/ranges like 0-1,4, or coarse/middle/fine (default: all)",
+        default=None,
+        help="editable layers: all, 0-1,4, coarse/middle/fine (default: all; with --directions: theirs)",
     )
     p.add_argument("-K", "--num-directions", type=int, default=5, help="directions to show (default: 5)")
     p.add_argument("-N", "--num-samples", type=int, default=5, help="samples per direction (default: 5)")
@@ -43,6 +44,16 @@ def register(sub) -> None:
         default="sefa",
         choices=["sefa", "rosinality", "ganspace", "random"],
         help="sefa (official), rosinality (unnormalised SVD), or a baseline: ganspace, random",
+    )
+    p.add_argument(
+        "--directions",
+        default=None,
+        help="render saved directions (renamed, GANSpace, sefa-boundary, ...) instead of searching",
+    )
+    p.add_argument(
+        "--ignore-model-id",
+        action="store_true",
+        help="with --directions: accept a file saved under another model name (same network)",
     )
     p.add_argument("--viz-size", type=int, default=256, help="image size in the HTML pages (default: 256)")
     p.add_argument("--batch-size", type=int, default=32, help="images per synthesis batch (default: 32)")
@@ -102,17 +113,30 @@ def register(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from ganlens.sefa import sefa_report
+    from ganlens.sefa import Directions, sefa_report
     from ganlens.zoo import check_device, load_model, model_id
 
     device = check_device(args.device)
     torch.set_grad_enabled(False)
+    directions = None
+    if args.directions:
+        directions = Directions.load(args.directions)
+        if args.mode != "sefa":
+            raise GanlensError(
+                "--mode and --directions exclude each other: the file already holds the directions"
+            )
+    elif args.ignore_model_id:
+        raise GanlensError("--ignore-model-id only applies with --directions")
     G = load_model(args.model, device=device)
+    mid = model_id(args.model)
+    if directions is not None and args.ignore_model_id:
+        directions.model_id = mid  # accept directions saved under another name for the same network
     result = sefa_report(
         G,
         args.out,
-        model_id=model_id(args.model),
-        layers=args.layers,
+        model_id=mid,
+        directions=directions,
+        layers=args.layers if (args.layers is not None or directions is not None) else "all",
         num_directions=args.num_directions,
         num_samples=args.num_samples,
         start=args.start,

@@ -59,7 +59,7 @@ def sefa_report(
     out_dir: str | Path,
     *,
     model_id: str,
-    layers: str = "all",
+    layers: str | None = "all",
     num_directions: int = 5,
     num_samples: int = 5,
     start: float = -3.0,
@@ -74,6 +74,7 @@ def sefa_report(
     viz_size: int = 256,
     batch_size: int = 32,
     progress: bool = True,
+    directions: Directions | None = None,
 ) -> SefaResult:
     """Factorize ``G`` (or run a baseline), render N samples × K directions × ``steps`` distances
     and write the full report into ``out_dir`` (see :mod:`ganlens.sefa.report`).
@@ -82,9 +83,20 @@ def sefa_report(
         GanlensError: bad layers, K larger than the latent size, bad ranges, non-empty ``out_dir``
             without ``overwrite`` or ``resume``. With ``resume``, directions rendered by an
             interrupted run with the same settings are reused.
+
+    ``directions`` (e.g. loaded, renamed, or from :func:`interfacegan_boundary`) skips the
+    search: they are checked against ``G``/``model_id`` and rendered as they are; ``layers``
+    then overrides the rows they move (None: their own layers).
     """
     d = latent_dim(G)
-    if not (isinstance(num_directions, int) and 1 <= num_directions <= d):
+    if directions is not None:
+        directions.check_model(G, model_id or None)
+        if not (isinstance(num_directions, int) and 1 <= num_directions <= len(directions)):
+            raise GanlensError(
+                f"-K {num_directions!r} is not allowed; the directions file has {len(directions)} directions"
+            )
+        method = directions.method or "loaded"
+    elif not (isinstance(num_directions, int) and 1 <= num_directions <= d):
         raise GanlensError(f"-K {num_directions!r} is not allowed; this model's latent size allows 1 to {d}")
     if not (isinstance(num_samples, int) and 1 <= num_samples <= 1000):
         raise GanlensError(f"-N {num_samples!r} is not allowed; use 1 to 1000")
@@ -95,18 +107,23 @@ def sefa_report(
     if not -1.0 <= trunc_psi <= 2.0 and G.style_based:  # same range as ganlens generate
         raise GanlensError(f"truncation psi {trunc_psi} is not allowed; use -1 to 2 (1 = no truncation)")
     distances = check_distances(start, end, steps)
-    parse_layers(G, layers)  # fail before touching the output folder
+    if layers is not None or directions is None:
+        parse_layers(G, layers)  # fail before touching the output folder
     out = prepare_out_dir(out_dir, overwrite=overwrite, resume=resume)
     t = {}
     t0 = time.perf_counter()
-    dirs = find_directions(
-        G,
-        layers,
-        method=method,
-        model_id=model_id,
-        seed=seed,
-        num=None if method in ("sefa", "rosinality") else min(max(num_directions, 10), d),
-    )
+    if directions is not None:
+        dirs, render_layers = directions, layers
+    else:
+        dirs = find_directions(
+            G,
+            layers,
+            method=method,
+            model_id=model_id,
+            seed=seed,
+            num=None if method in ("sefa", "rosinality") else min(max(num_directions, 10), d),
+        )
+        render_layers = None
     t["directions_s"] = time.perf_counter() - t0
     z, codes = sample_codes(G, num_samples, seed=seed, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff)
     t0 = time.perf_counter()
@@ -114,7 +131,7 @@ def sefa_report(
     key = hashlib.sha256()
     for part in (dirs.vectors[:num_directions], codes.detach().cpu().numpy(), distances):
         key.update(np.ascontiguousarray(part).tobytes())
-    key.update(f"{model_id}|{method}|{layers}|{viz_size}".encode())
+    key.update(f"{model_id}|{method}|{layers}|{render_layers}|{dirs.layers}|{viz_size}".encode())
     if not resume and cache.exists():
         shutil.rmtree(cache)
     sweep = render_sweep(
@@ -123,6 +140,7 @@ def sefa_report(
         dirs,
         indices=range(num_directions),
         distances=distances,
+        layers=render_layers,
         batch_size=batch_size,
         max_size=max(viz_size, 64),
         progress=progress,
@@ -140,11 +158,12 @@ def sefa_report(
         names=[f"sample_{i:03d}" for i in range(num_samples)],
         z=z.cpu().numpy(),
     ).save(codes_path)
-    prefix = report_prefix(model_id, num_samples, num_directions, layers, seed)
+    layer_label = layers if layers is not None else ",".join(map(str, dirs.layers)) or "all"
+    prefix = report_prefix(model_id, num_samples, num_directions, layer_label, seed)
     settings = {
         "model": model_id,
         "method": method,
-        "layers": f"{layers} → {list(dirs.layers)}",
+        "layers": f"{layer_label} → {list(parse_layers(G, render_layers or dirs.layers or 'all'))}",
         "samples (N)": num_samples,
         "directions (K)": num_directions,
         "distances": f"{start} … {end}, {steps} steps",
@@ -155,7 +174,7 @@ def sefa_report(
         "directions file": dirs_path.name,
         "codes file": codes_path.name,
     }
-    title = f"SeFa ({method}) on {model_id}, layers {layers}"
+    title = f"SeFa ({method}) on {model_id}, layers {layer_label}"
     files = write_report(out, sweep, dirs, prefix=prefix, title=title, settings=settings, viz_size=viz_size)
     shutil.rmtree(cache, ignore_errors=True)  # the report is complete; the cache is no longer needed
     t["write_s"] = time.perf_counter() - t0
