@@ -50,9 +50,10 @@ def resolve_model(arg: str | None, run_dir: Path):
     if run_dir.is_dir() and latest_checkpoint(run_dir) is not None:
         from ganlens.training.export import export_generator
 
-        tmp = Path(tempfile.mkdtemp(prefix="toonfaces-bench-"))
-        res = export_generator(run_dir, tmp / "G")
-        return load_model(tmp / "G"), f"{res.checkpoint} (step {res.step}, {res.kimg:.1f} kimg)"
+        with tempfile.TemporaryDirectory(prefix="toonfaces-bench-") as tmp:
+            res = export_generator(run_dir, Path(tmp) / "G")
+            G = load_model(Path(tmp) / "G")  # in memory now; the folder goes away
+        return G, f"{res.checkpoint} (step {res.step}, {res.kimg:.1f} kimg)"
     raise GanlensError(
         f"no model: pass --model, ship {NAME} in {str(WEIGHTS_DIR)!r}, or train into {str(run_dir)!r}"
     )
@@ -154,12 +155,16 @@ def run(args) -> int:
     print(f"## Realism (n = {rep.n} per set, real = {'fresh renders' if not args.real else args.real})")
     print(rep.table())
     print(f"FD ratio: {rep.ratio:.2f}")
+    print(f"gap closed (ceiling → floor): {100 * rep.gap_closed:.0f}%")
     print()
     print(rep.tv_table())
     print("timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in rep.seconds.items()))
     if out is not None:
         write_text(
-            out / "realism.md", rep.table() + f"\n\nFD ratio: {rep.ratio:.2f}\n\n" + rep.tv_table() + "\n"
+            out / "realism.md",
+            f"{rep.table()}\n\nFD ratio: {rep.ratio:.2f}; gap closed: {100 * rep.gap_closed:.0f}%\n\n"
+            + rep.tv_table()
+            + "\n",
         )
         from ganlens.analysis.realism import generate, render_real
         from ganlens.utils.io import make_grid, save_image

@@ -202,6 +202,8 @@ def test_realism_report_floor_model_ceiling(G, clf):
     assert rep.n == 12
     assert rep.fd_floor > 0 and np.isfinite(rep.fd_model) and np.isfinite(rep.fd_ceiling)
     assert rep.ratio == pytest.approx(rep.fd_model / rep.fd_floor)
+    span = rep.fd_ceiling - rep.fd_floor
+    assert rep.gap_closed == pytest.approx((rep.fd_ceiling - rep.fd_model) / span)
     assert set(rep.tv_model) == set(clf.schema.names)
     assert all(0 <= v <= 1 for v in rep.tv_floor.values() if np.isfinite(v))
     assert "floor" in rep.table() and rep.table().count("\n") == 4 and "ceiling" in rep.tv_table()
@@ -236,3 +238,5 @@ def test_analyze_cli(G, clf, tmp_path, capsys):
     assert "--sets 'pca' is not allowed" in capsys.readouterr().err
     assert main([*common, "--sets", "none", "--out", str(tmp_path / "q")]) == 2
     assert "nothing to analyse" in capsys.readouterr().err
+    assert main([*common, "--trunc", "5", "--out", str(tmp_path / "r")]) == 2
+    assert "truncation psi 5.0 is out of range" in capsys.readouterr().err

@@ -294,3 +294,16 @@ def test_sigterm_checkpoints_before_stopping(noise_data, tmp_path):
     assert out.startswith("stopped:")
     ckpt = latest_checkpoint(run)
     assert ckpt is not None and "stopped by a signal" in (run / "log.txt").read_text()
+
+
+def test_corrupt_checkpoint_is_a_clear_error(noise_data, tmp_path):
+    from ganlens.errors import CheckpointError
+
+    _train(noise_data, tmp_path / "run", 0.004)
+    ckpt = latest_checkpoint(tmp_path / "run")
+    (ckpt / "G.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        _train(noise_data, tmp_path / "run", 0.008)
+    (tmp_path / "run" / "checkpoints" / "latest.json").write_text("{oops")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        latest_checkpoint(tmp_path / "run")

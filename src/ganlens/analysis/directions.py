@@ -95,8 +95,11 @@ def supervised_boundaries(
             what = f"{name} ≠ {f.classes[major]}"
         else:
             med = float(np.median(v)) if len(v) else 0.0
-            y = (v > med).astype(np.float64)
-            what = f"{name} > {med:.3g}"
+            y, what = (v > med).astype(np.float64), f"{name} > {med:.3g}"
+            # ties at the median (e.g. predictions clamped at the range end): maybe split with >=
+            y_ge = (v >= med).astype(np.float64)
+            if min(y_ge.sum(), len(y) - y_ge.sum()) > min(y.sum(), len(y) - y.sum()):
+                y, what = y_ge, f"{name} ≥ {med:.3g}"
         if min(y.sum(), len(y) - y.sum()) < min_per_class:
             rep.skipped[name] = f"only {int(min(y.sum(), len(y) - y.sum()))} samples of one class ({what})"
             continue

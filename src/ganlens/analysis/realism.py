@@ -113,6 +113,12 @@ class RealismReport:
         """model FD / floor FD."""
         return self.fd_model / self.fd_floor if self.fd_floor > 0 else float("inf")
 
+    @property
+    def gap_closed(self) -> float:
+        """(ceiling − model) / (ceiling − floor): 0 = no better than untrained, 1 = as good as real."""
+        span = self.fd_ceiling - self.fd_floor
+        return (self.fd_ceiling - self.fd_model) / span if span > 0 else float("nan")
+
     def table(self) -> str:
         rows = [
             "| images | ToonFD vs real A | ÷ floor | mean marginal TV |",

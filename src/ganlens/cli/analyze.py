@@ -69,6 +69,7 @@ def run(args) -> int:
     from ganlens.analysis import analyze_directions, markdown_summary, standard_sets, write_analysis
     from ganlens.analysis.report import edit_figure
     from ganlens.classifier import load_classifier
+    from ganlens.cli.generate import check_trunc
     from ganlens.sefa import Directions
     from ganlens.utils.io import prepare_out_dir, write_bytes
     from ganlens.zoo import load_model, model_id
@@ -85,6 +86,7 @@ def run(args) -> int:
             raise GanlensError(f"{name} {v} must be at least {lo}")
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     G = load_model(args.model)
+    check_trunc(G, args.trunc, None)
     C = load_classifier(args.classifier)
     mid = model_id(args.model)
     sets: dict = {}

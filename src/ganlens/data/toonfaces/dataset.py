@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -129,9 +130,12 @@ def load_attributes_tensor(path: str | os.PathLike[str]) -> dict[str, torch.Tens
     return schema.encode(records)
 
 
-def _cache_path(store: ToonStore, modality: str, n: int) -> Path:
-    base = store.path.parent if store.is_zip else store.path
-    return base / ".cache" / f"{modality}_u8_{n}.npy"
+def _cache_path(store: ToonStore, modality: str) -> Path:
+    # keyed on the attribute file's digest, so a re-render (other seed, size or n) never reuses it
+    digest = hashlib.sha1(store.read_bytes(ATTRIBUTES_FILE)).hexdigest()[:12]
+    if store.is_zip:
+        return store.path.parent / ".cache" / f"{store.path.stem}_{modality}_u8_{digest}.npy"
+    return store.path / ".cache" / f"{modality}_u8_{digest}.npy"
 
 
 def load_images_tensor(
@@ -158,7 +162,7 @@ def load_images_tensor(
     store = ToonStore(path)
     records = store.read_jsonl(ATTRIBUTES_FILE)
     n = len(records) if limit is None else max(0, min(int(limit), len(records)))
-    cpath = _cache_path(store, modality, len(records))
+    cpath = _cache_path(store, modality)
     if cache and cpath.is_file():
         arr = np.load(cpath, mmap_mode="r")
         if arr.shape[0] == len(records):
