@@ -6,7 +6,8 @@ Prints a table (PSNR on uint8, seconds per image) measured in this run on
 * the real photos in a folder (centre crop, Lanczos resize to 64), default /work/shared/data/faces.
 
 Rows: a random (untrained) encoder, the shipped encoder alone, hybrid 100 steps (IDP: Adam lr 0.01,
-domain weight 2), and plain z optimisation for 100 steps from a random start (no encoder).
+domain weight 2; also lr 0.05 and without the domain term), and plain z optimisation for 100 steps
+from a random start (no encoder, Adam lr 0.01 and 0.05).
 With --grid DIR it also saves comparison grids (target / encoder / hybrid).
 
     .venv/bin/python benchmarks/encoder_quality.py --n 16 --grid docs/images/encoder
@@ -57,11 +58,14 @@ def main() -> None:
     if Path(args.faces).is_dir():
         sets["real photos"] = load_image_folder(args.faces, G.resolution)
 
-    def zopt(t):
+    def zopt(t, lr):
         from ganlens.inversion.optimize import invert
 
         g = torch.Generator().manual_seed(0)
-        return invert(G, t, space="z", steps=args.steps, lr=0.05, generator=g, progress=False).images
+        return invert(G, t, space="z", steps=args.steps, lr=lr, generator=g, progress=False).images
+
+    def hyb(t, **kw):
+        return hybrid_invert(G, E, t, steps=args.steps, progress=False, **kw).images
 
     methods = {
         "random encoder": lambda t: encoder_invert(G, E_rand, t).images,

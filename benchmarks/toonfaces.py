@@ -86,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=500, help="images per set for ToonFD / marginals (default 500)")
     p.add_argument("--sefa", action="store_true", help="also run the direction analysis")
     p.add_argument("--num", type=int, default=10, help="directions per set (default 10)")
-    p.add_argument("--samples", type=int, default=24, help="codes edited per direction (default 24)")
+    p.add_argument("--samples", type=int, default=16, help="codes edited per direction (default 16)")
     p.add_argument("--distance", type=float, default=3.0, help="edit distance ±d (default 3)")
     p.add_argument("--trunc", type=float, default=0.7, help="ψ of the edited codes (default 0.7)")
     p.add_argument(
-        "--boundary-samples", type=int, default=1000, help="labelled codes per boundary (default 1000)"
+        "--boundary-samples", type=int, default=500, help="labelled codes per boundary (default 500)"
     )
     p.add_argument(
         "--ganspace-samples", type=int, default=5000, help="w samples for GANSpace PCA (default 5000)"

@@ -67,7 +67,7 @@ _SHIPPED = MappingProxyType(
         "digiface-dcgan64": ShippedEncoder(
             model_id="digiface-dcgan64",
             folder="digiface-dcgan64-encoder",
-            sha256="",
+            sha256="b87a4461deeb7782506a38b0119578a961b106658a7343d0cc02a75007b2ce5e",
         ),
     }
 )
