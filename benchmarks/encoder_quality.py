@@ -70,10 +70,11 @@ def main() -> None:
     methods = {
         "random encoder": lambda t: encoder_invert(G, E_rand, t).images,
         "encoder": lambda t: encoder_invert(G, E, t).images,
-        f"hybrid {args.steps} steps": lambda t: (
-            hybrid_invert(G, E, t, steps=args.steps, progress=False).images
-        ),
-        f"z optimisation {args.steps} steps": zopt,
+        f"hybrid {args.steps} steps": hyb,
+        f"hybrid {args.steps} steps, lr 0.05": lambda t: hyb(t, lr=0.05),
+        f"hybrid {args.steps} steps, no domain term": lambda t: hyb(t, domain_weight=0.0),
+        f"z optimisation {args.steps} steps, lr 0.01": lambda t: zopt(t, 0.01),
+        f"z optimisation {args.steps} steps, lr 0.05": lambda t: zopt(t, 0.05),
     }
     rows = []
     for set_name, target in sets.items():

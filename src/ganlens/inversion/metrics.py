@@ -15,7 +15,6 @@ import math
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
 
 from ganlens.errors import GanlensError
 from ganlens.utils.io import to_uint8
@@ -59,6 +58,18 @@ def ssim(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float | 
     return ssim_uint8(x, y)
 
 
+def gaussian_filter(v: np.ndarray, *, sigma: float, truncate: float) -> np.ndarray:
+    """2-D separable Gaussian blur with half-sample symmetric borders (scipy.ndimage's "reflect")."""
+    radius = int(truncate * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sigma) ** 2)
+    k /= k.sum()
+    p = np.pad(v, radius, mode="symmetric")
+    n = 2 * radius + 1
+    rows = sum(k[i] * p[i : i + p.shape[0] - n + 1, :] for i in range(n))  # (H, W + 2r)
+    return sum(k[i] * rows[:, i : i + rows.shape[1] - n + 1] for i in range(n))
+
+
 def ssim_uint8(x: np.ndarray, y: np.ndarray, *, data_range: float = 255.0, sigma: float = 1.5) -> float:
     """SSIM of two HWC (or HW) arrays, mean over channels."""
     x = np.asarray(x, np.float64)
@@ -77,7 +88,7 @@ def ssim_uint8(x: np.ndarray, y: np.ndarray, *, data_range: float = 255.0, sigma
         a, b = x[..., ch], y[..., ch]
 
         def f(v: np.ndarray) -> np.ndarray:
-            return gaussian_filter(v, sigma=sigma, truncate=truncate, mode="reflect")
+            return gaussian_filter(v, sigma=sigma, truncate=truncate)
 
         ua, ub = f(a), f(b)
         vaa, vbb, vab = f(a * a) - ua * ua, f(b * b) - ub * ub, f(a * b) - ua * ub
