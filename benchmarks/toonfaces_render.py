@@ -52,8 +52,9 @@ def main() -> None:
     rows.append(("attributes + 6 captions only", *_measure(caps)))
     for w in (int(x) for x in args.workers.split(",")):
         with tempfile.TemporaryDirectory() as d:
-            wall, cpu = _measure(lambda d=d, w=w: render_dataset(d + "/o", n=n, size=args.size, workers=w,
-                                                                 progress=False))
+            wall, cpu = _measure(
+                lambda d=d, w=w: render_dataset(d + "/o", n=n, size=args.size, workers=w, progress=False)
+            )
             rows.append((f"render_dataset (all files), {w} worker(s)", wall, cpu))
     print(f"ToonFaces rendering, {n} images at {args.size} px")
     print(f"| {'what':<44} | wall images/s | images per CPU-s | 50k on 2 idle cores |")

@@ -15,6 +15,8 @@ import torch  # noqa: E402
 def _seed_everything():
     torch.manual_seed(0)
     yield
+    # A test (or the code it calls) must never leave autograd switched off for the next one.
+    assert torch.is_grad_enabled(), "autograd was left disabled (global torch.set_grad_enabled(False))"
 
 
 @pytest.fixture

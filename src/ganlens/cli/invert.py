@@ -26,7 +26,9 @@ def _float_list(text: str) -> tuple[float, ...]:
     return vals
 
 
-def add_common_arguments(p: argparse.ArgumentParser, *, default_method: str = "mganprior") -> None:
+def add_common_arguments(
+    p: argparse.ArgumentParser, *, default_method: str | None = "mganprior", method_help: str | None = None
+) -> None:
     # let values such as "-3,0,3" (--edit-distances) through as arguments, not option names
     p._negative_number_matcher = re.compile(r"^-\d[\d.,\-]*$|^-\.\d[\d.,\-]*$")
     p.add_argument("inputs", metavar="IMG|DIR", help="an image file or a folder of images")
@@ -36,7 +38,13 @@ def add_common_arguments(p: argparse.ArgumentParser, *, default_method: str = "m
         "--method",
         default=default_method,
         choices=("z", "w", "w+", "projector", "encoder", "hybrid", "mganprior"),
-        help=f"inversion method (default {default_method})",
+        help=method_help or f"inversion method (default {default_method})",
+    )
+    p.add_argument(
+        "--init",
+        default=None,
+        choices=("random", "mean", "zero", "encoder"),
+        help="z/w/w+: starting point (default random; encoder = the shipped or --encoder encoder's guess)",
     )
     p.add_argument(
         "--encoder",
@@ -124,6 +132,9 @@ def config_from_args(args, *, task: str):
     from ganlens.inversion.runner import RunConfig
 
     n_codes, steps, optimizer, lr = args.n_codes, args.steps, args.optimizer, args.lr
+    method, init = args.method, args.init
+    if method is None:  # super-resolve: the tuned preset (see ganlens.inversion.superres)
+        method, init, steps, lr = _sr_default(args, init, steps, lr)
     if getattr(args, "preset", None) == "official":
         from ganlens.inversion.mganprior import OFFICIAL_PRESETS
 
@@ -137,7 +148,8 @@ def config_from_args(args, *, task: str):
         inputs=args.inputs,
         model=args.model,
         out=args.out,
-        method=args.method,
+        method=method,
+        init=init or "random",
         task=task,
         n_codes=20 if n_codes is None else n_codes,
         layer=args.layer,
@@ -170,6 +182,22 @@ def config_from_args(args, *, task: str):
         edit_distances=tuple(args.edit_distances),
         warn_psnr=args.warn_psnr,
         progress=not args.quiet,
+    )
+
+
+def _sr_default(args, init, steps, lr):
+    """Encoder-started z optimisation when an encoder is available, else mGANprior."""
+    from ganlens.inversion.encoder import shipped_encoders
+    from ganlens.inversion.superres import SR_PRESET
+    from ganlens.zoo import model_id
+
+    if args.encoder is None and model_id(args.model) not in shipped_encoders():
+        return "mganprior", init, steps, lr
+    return (
+        "z",
+        init or "encoder",
+        SR_PRESET.steps if steps is None else steps,
+        SR_PRESET.lr if lr is None else lr,
     )
 
 

@@ -38,8 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import torch
+
     try:
-        rc = args.func(args)
+        # Commands may switch autograd off for speed; restore the caller's mode afterwards so an
+        # in-process call (tests, notebooks) never leaks global state.
+        with torch.set_grad_enabled(torch.is_grad_enabled()):
+            rc = args.func(args)
     except GanlensError as e:
         print(f"ganlens {args.command}: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code

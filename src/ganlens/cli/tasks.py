@@ -2,7 +2,8 @@
 
 Each frames the input photos like ``ganlens invert``, applies the task's degradation to them (gray,
 ×factor downsampling, mask, noise), inverts the degraded picture with the degradation inside the
-loss (mGANprior by default) and writes NAME.png (result), NAME_degraded.png, NAME_compare.png
+loss (mGANprior by default; super-resolution: z started from the encoder when one is
+shipped, see :mod:`ganlens.inversion.superres`) and writes NAME.png (result), NAME_degraded.png, NAME_compare.png
 (input | degraded | result), NAME.npz, NAME.json (PSNR/SSIM of the result against the input).
 """
 
@@ -45,9 +46,16 @@ def register(sub) -> None:
         examples="""
   ganlens super-resolve /work/shared/data/faces --model digiface-dcgan64 --factor 4 --out sr
   ganlens super-resolve face.png --model digiface-dcgan64 --factor 8 --down bicubic --out sr8
+  ganlens super-resolve faces/ --model digiface-dcgan64 --method mganprior --out sr_mgp
 """,
     )
-    add_common_arguments(p)
+    add_common_arguments(
+        p,
+        default_method=None,
+        method_help="inversion method (default: z started from the encoder's guess for the bicubic-"
+        "upsampled input, 300 Adam steps, lr 0.03, when an encoder is shipped or given with --encoder; "
+        "mganprior otherwise)",
+    )
     p.add_argument("--factor", type=_factor, default=4, help="downsampling factor 2, 4, 8 or 16 (default 4)")
     p.add_argument(
         "--down",

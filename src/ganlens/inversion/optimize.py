@@ -95,6 +95,8 @@ def invert(
     optimizer: str = "adam",
     restarts: int = 1,
     init: str = "random",
+    init_latents: Tensor | None = None,
+    prior_weight: float = 0.0,
     loss: ReconstructionLoss | None = None,
     degradation: Degradation | None = None,
     device: torch.device | str | None = None,
@@ -112,6 +114,10 @@ def invert(
         optimizer: "adam" or "sgd".
         restarts: random initialisations per image; the best is kept.
         init: "random", "mean" (w_avg / zero z) or "zero".
+        init_latents: start the first restart here instead, (N, *latent_shape) of ``space`` (e.g.
+            an encoder's guess, see :func:`encoder_latents`); the other restarts use ``init``.
+        prior_weight: z space only: adds ``prior_weight · (mean(z²) − 1)²`` per image, which keeps
+            ‖z‖ near the √z_dim shell where N(0, I) puts its mass (0 turns it off).
         loss: reconstruction loss (default pixel MSE).
         degradation: task degradation applied to prediction and target (default identity).
         device: where to run (default: G's device).
@@ -135,7 +141,19 @@ def invert(
     tgt_rep = tgt.repeat(restarts, *([1] * (tgt.ndim - 1)))  # (restarts·N, ...), restart-major
     deg = _repeat_degradation(degradation, restarts)
 
+    if not (isinstance(prior_weight, (int, float)) and prior_weight >= 0):
+        raise GanlensError(f"prior_weight {prior_weight!r} must be a number ≥ 0")
+    if prior_weight and space != "z":
+        raise GanlensError(f"prior_weight applies to z space only, not {space!r}")
     latents = initial_latents(G, space, restarts * n, init=init, generator=generator, device=device)
+    if init_latents is not None:
+        start = torch.as_tensor(init_latents).detach().float().to(device)
+        if tuple(start.shape) != (n, *latents.shape[1:]):
+            raise GanlensError(
+                f"init_latents have shape {tuple(start.shape)}; expected {(n, *latents.shape[1:])} "
+                f"for {n} image(s) in {space} space"
+            )
+        latents[:n] = start  # restart-major: the first restart of every image
     latents.requires_grad_(True)
     opt = make_optimizer(optimizer, [latents], lr)
     best_loss = torch.full((restarts * n,), float("inf"), device=device)
@@ -145,6 +163,8 @@ def invert(
         opt.zero_grad(set_to_none=True)
         img = G.synthesis(latents_to_codes(G, space, latents), noise_mode="const")
         per = loss.per_sample(deg(img), tgt_rep)  # (restarts·N,)
+        if prior_weight:
+            per = per + prior_weight * z_shell_penalty(latents)
         with torch.no_grad():
             better = per < best_loss
             best_loss = torch.where(better, per.detach(), best_loss)
@@ -155,6 +175,8 @@ def invert(
     with torch.no_grad():  # the final state too
         img = G.synthesis(latents_to_codes(G, space, latents), noise_mode="const")
         per = loss.per_sample(deg(img), tgt_rep)
+        if prior_weight:
+            per = per + prior_weight * z_shell_penalty(latents)
         better = per < best_loss
         best_loss = torch.where(better, per, best_loss)
         best[better] = latents.detach()[better]
@@ -179,8 +201,39 @@ def invert(
             "optimizer": optimizer,
             "lr": lr,
             "restarts": restarts,
+            "prior_weight": float(prior_weight),
+            "init": "latents" if init_latents is not None else init,
         },
     )
+
+
+def z_shell_penalty(z: Tensor) -> Tensor:
+    """Per-image ``(mean(z²) − 1)²``: 0 on the shell ‖z‖ = √z_dim where N(0, I) samples lie."""
+    return (z.pow(2).flatten(1).mean(dim=1) - 1).pow(2)
+
+
+def encoder_latents(G: Generator, encoder, space: str, observed: Tensor, degradation: Degradation | None = None):
+    """An encoder's guess as the optimised variable of ``space``: (N, *latent_shape).
+
+    The encoder sees the degradation's full-resolution first guess of the observation (bicubic
+    upsampling for super-resolution). Its codes are z itself on projection models (DCGAN, PGGAN),
+    w+ rows on style-based models (``space="w"`` takes their mean; ``space="z"`` is not possible
+    there because the mapping network cannot be inverted).
+    """
+    check_space(G, space)
+    if space == "z" and G.style_based:
+        raise GanlensError(
+            f"an encoder gives w+ codes for {G.arch}; z space cannot start from them, "
+            "use space 'w' or 'w+'"
+        )
+    degradation = default_degradation(degradation)
+    device = encoder.device
+    with torch.no_grad():
+        obs = check_target(G, observed, degradation, device)
+        codes = encoder(degradation.initial_image(obs, G.resolution)).float()
+    if space == "w":
+        return codes.mean(dim=1)
+    return codes
 
 
 def _repeat_degradation(degradation: Degradation, restarts: int) -> Degradation:

@@ -56,6 +56,7 @@ from ganlens.inversion.result import InversionResult
 from ganlens.utils.io import make_grid, prepare_out_dir, save_image, write_json
 
 METHODS = ("z", "w", "w+", "projector", "encoder", "hybrid", "mganprior")
+INITS = ("random", "mean", "zero", "encoder")
 RUN_FILE = "run.json"
 MANIFEST = "manifest.json"
 
@@ -80,6 +81,7 @@ class RunConfig:
     lr: float | None = None
     optimizer: str = "adam"
     restarts: int = 1
+    init: str = "random"  # z/w/w+ start: random, mean, zero, or encoder (the encoder's guess)
     crop: float | None = None
     offset: tuple[float, float] | None = None
     rgba: str = "white"
@@ -121,6 +123,7 @@ class RunConfig:
             "n_codes",
             "layer",
             "steps",
+            "init",
             "crop",
             "offset",
             "factor",
@@ -279,8 +282,11 @@ def run_method(
     steps = cfg.steps if cfg.steps is not None else default_steps(cfg.method)
     common = dict(loss=loss, degradation=degradation, device=device, generator=generator, progress=False)
     if cfg.method in ("z", "w", "w+"):
-        from ganlens.inversion.optimize import invert
+        from ganlens.inversion.optimize import encoder_latents, invert
 
+        start = None
+        if cfg.init == "encoder":
+            start = encoder_latents(G, encoder, cfg.method, target, degradation)
         return invert(
             G,
             target,
@@ -289,6 +295,8 @@ def run_method(
             lr=cfg.lr,
             optimizer=cfg.optimizer,
             restarts=cfg.restarts,
+            init="random" if cfg.init == "encoder" else cfg.init,
+            init_latents=start,
             **common,
         )
     if cfg.method == "projector":
@@ -362,6 +370,10 @@ def run_inversion(cfg: RunConfig, *, G: Generator | None = None) -> dict:
 
     if cfg.method not in METHODS:
         raise GanlensError(f"method {cfg.method!r} is not allowed; use one of {', '.join(METHODS)}")
+    if cfg.init not in INITS:
+        raise GanlensError(f"init {cfg.init!r} is not allowed; use one of {', '.join(INITS)}")
+    if cfg.init != "random" and cfg.method not in ("z", "w", "w+"):
+        raise GanlensError(f"--init {cfg.init} needs --method z, w or w+ (got {cfg.method!r})")
     if cfg.batch_size < 1:
         raise GanlensError(f"batch size {cfg.batch_size!r} must be ≥ 1")
     files = list_images(cfg.inputs)
@@ -382,7 +394,7 @@ def run_inversion(cfg: RunConfig, *, G: Generator | None = None) -> dict:
         G = G.to(device)
         mid = model_id(cfg.model)
         encoder = None
-        if cfg.method in ("encoder", "hybrid"):
+        if cfg.method in ("encoder", "hybrid") or cfg.init == "encoder":
             from ganlens.inversion.encoder import load_encoder
 
             encoder = load_encoder(cfg.encoder or mid, device=device)
