@@ -7,7 +7,10 @@ shipped for the model), mGANprior — PSNR, SSIM and seconds per image at the sa
 
 Table 2 (tasks): colorization (baseline: the gray input), ×4 super-resolution (baseline: bicubic
 upsampling of the low-resolution input) and inpainting with the masks in ``--masks`` (baseline:
-OpenCV Telea) — mGANprior against the baseline on the photos and the first ``--task-samples`` samples.
+OpenCV Telea) — the GAN prior against the baseline on the photos and the first ``--task-samples``
+samples. Colorization and inpainting use mGANprior; super-resolution uses the library default
+(:func:`ganlens.inversion.superres.super_resolve`: z started from the encoder's guess, when an
+encoder is shipped) and, for comparison, mGANprior too (``--sr-methods``).
 
 Seconds are CPU seconds of this process per image with one thread (``time.process_time``), which
 is what an idle core would take; the wall-clock total is printed too (the machine may be shared).
@@ -39,6 +42,7 @@ from ganlens.inversion.images import (
 from ganlens.inversion.metrics import psnr, ssim
 from ganlens.inversion.mganprior import default_layer, mganprior_invert
 from ganlens.inversion.optimize import invert
+from ganlens.inversion.superres import super_resolve
 from ganlens.utils.io import make_grid, save_image, to_uint8, write_json
 from ganlens.zoo import load_model, model_id
 
@@ -74,6 +78,11 @@ def parse_args(argv=None):
     p.add_argument("--offset", default=",".join(str(v) for v in DEFAULT_FACE_OFFSET))
     p.add_argument("--methods", default="z,w,w+,encoder,hybrid,mganprior", help="comma list")
     p.add_argument("--tasks", default="colorization,super-resolution,inpainting", help="comma list")
+    p.add_argument(
+        "--sr-methods",
+        default="default,mganprior",
+        help="super-resolution methods: default (super_resolve) and/or mganprior (comma list)",
+    )
     p.add_argument("--images-out", default=None, help="write example images and results.json here")
     p.add_argument("--quick", action="store_true", help="4 in-domain samples, 60 steps")
     p.add_argument("--seed", type=int, default=0)
@@ -221,13 +230,21 @@ def main(argv=None) -> int:
         for f in mask_files
     ]
     print(
-        f"\n## GAN-prior tasks — mGANprior ({args.task_steps} steps, N={args.codes}) vs classical baselines\n"
+        f"\n## GAN-prior tasks ({args.task_steps} steps; mGANprior N={args.codes}) vs classical baselines\n"
     )
     print(
-        "| task | set | baseline | baseline PSNR | baseline SSIM | mGANprior PSNR | mGANprior SSIM "
-        "| CPU s/img |"
+        "| task | set | baseline | baseline PSNR | baseline SSIM | GAN prior | PSNR | SSIM "
+        "| CPU s/img | wall s/img |"
     )
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
+    sr_encoder = None
+    if "super-resolution" in tasks and "default" in args.sr_methods.split(","):
+        try:
+            from ganlens.inversion.encoder import load_encoder
+
+            sr_encoder = encoder if encoder is not None else load_encoder(mid)
+        except Exception as e:  # no encoder: super_resolve falls back to mGANprior
+            print(f"note: super-resolution default runs without an encoder: {e}", file=sys.stderr)
     task_examples: dict[str, dict[str, torch.Tensor]] = {}
     task_sets = {"real photos": real, f"in-domain ({args.task_samples} samples)": fake[: args.task_samples]}
     for task in tasks:
@@ -251,50 +268,77 @@ def main(argv=None) -> int:
             else:
                 raise SystemExit(f"unknown task {task!r}")
 
-            def fn(chunk, i, deg=deg, task=task):
-                g = torch.Generator().manual_seed(args.seed + i)
-                d = deg.select(slice(i, i + len(chunk))) if isinstance(deg, Inpaint) else deg
-                lay = args.layer if args.layer is not None else default_layer(G, task)
-                return mganprior_invert(
-                    G,
-                    chunk,
-                    n_codes=args.codes,
-                    layer=lay,
-                    steps=args.task_steps,
-                    lr=args.lr,
-                    degradation=d,
-                    generator=g,
-                    progress=False,
-                ).images
+            gan_methods = (
+                [s for s in args.sr_methods.split(",") if s] if task == "super-resolution" else ["mganprior"]
+            )
+            for gm in gan_methods:
 
-            ours, cpu, wall = _batched(fn, observed, args.batch)
-            bp, bs = _scores(base, x)
-            op, os_ = _scores(ours, x)
-            results["tasks"].append(
-                {
-                    "task": task,
-                    "set": set_name,
-                    "baseline": base_name,
-                    "baseline_psnr": bp,
-                    "baseline_ssim": bs,
-                    "psnr": op,
-                    "ssim": os_,
-                    "cpu_s": cpu / len(x),
-                    "wall_s": wall / len(x),
+                def fn(chunk, i, deg=deg, task=task, gm=gm):
+                    g = torch.Generator().manual_seed(args.seed + i)
+                    if gm == "default":  # the tuned super-resolution preset
+                        return super_resolve(
+                            G,
+                            chunk,
+                            encoder=sr_encoder,
+                            factor=4,
+                            steps=args.task_steps,
+                            generator=g,
+                            progress=False,
+                        ).images
+                    d = deg.select(slice(i, i + len(chunk))) if isinstance(deg, Inpaint) else deg
+                    lay = args.layer if args.layer is not None else default_layer(G, task)
+                    return mganprior_invert(
+                        G,
+                        chunk,
+                        n_codes=args.codes,
+                        layer=lay,
+                        steps=args.task_steps,
+                        lr=args.lr,
+                        degradation=d,
+                        generator=g,
+                        progress=False,
+                    ).images
+
+                ours, cpu, wall = _batched(fn, observed, args.batch)
+                bp, bs = _scores(base, x)
+                op, os_ = _scores(ours, x)
+                label = (
+                    "mGANprior"
+                    if gm == "mganprior"
+                    else ("encoder → z" if sr_encoder is not None else "mGANprior (no encoder)")
+                )
+                results["tasks"].append(
+                    {
+                        "task": task,
+                        "set": set_name,
+                        "baseline": base_name,
+                        "baseline_psnr": bp,
+                        "baseline_ssim": bs,
+                        "method": label,
+                        "psnr": op,
+                        "ssim": os_,
+                        "cpu_s": cpu / len(x),
+                        "wall_s": wall / len(x),
+                    }
+                )
+                print(
+                    f"| {task} | {set_name} | {base_name} | {bp:.2f} | {bs:.4f} | {label} | {op:.2f} "
+                    f"| {os_:.4f} | {cpu / len(x):.2f} | {wall / len(x):.2f} |",
+                    flush=True,
+                )
+                disp = (
+                    deg.to_display(observed, R) if task != "inpainting" else observed + m * 1.0
+                )  # holes white
+                key = f"{task}|{set_name}" if gm != "mganprior" or task != "super-resolution" else None
+                if key is None and f"{task}|{set_name}" in task_examples:
+                    task_examples[f"{task}|{set_name}"]["mganprior"] = ours
+                    continue
+                task_examples[f"{task}|{set_name}"] = {
+                    "input": x,
+                    "degraded": disp.clamp(-1, 1),
+                    "baseline": base,
+                    "ours": ours,
                 }
-            )
-            print(
-                f"| {task} | {set_name} | {base_name} | {bp:.2f} | {bs:.4f} | {op:.2f} | {os_:.4f} | "
-                f"{cpu / len(x):.2f} |",
-                flush=True,
-            )
-            disp = deg.to_display(observed, R) if task != "inpainting" else observed + m * 1.0  # holes white
-            task_examples[f"{task}|{set_name}"] = {
-                "input": x,
-                "degraded": disp.clamp(-1, 1),
-                "baseline": base,
-                "ours": ours,
-            }
     total = time.perf_counter() - t_start
     print(f"\ntotal wall time {total:.0f} s (CPU time of this process {time.process_time():.0f} s)")
     results["wall_total_s"] = total
@@ -325,12 +369,19 @@ def _write_examples(out: Path, examples, task_examples, methods, results, n: int
         save_image(out / f"reconstruction_{key}.png", make_grid(tiles, nrow=len(cols)))
     for name, d in task_examples.items():
         task, set_name = name.split("|")
-        if not set_name.startswith("real"):
+        if not set_name.startswith("real") and task != "super-resolution":
             continue
-        cols = ["input", "degraded", "baseline", "ours"]
+        cols = ["input", "degraded", "baseline", "ours", *(["mganprior"] if "mganprior" in d else [])]
         tiles = torch.stack([d[c][i] for i in range(min(n, len(d["input"]))) for c in cols])
-        save_image(out / f"{task}_real.png", make_grid(tiles, nrow=len(cols)))
+        key = "real" if set_name.startswith("real") else "indomain"
+        save_image(out / f"{task}_{key}.png", make_grid(tiles, nrow=len(cols)))
     write_json(out / "results.json", json.loads(json.dumps(results)))
+    # the example images themselves, so that grids of runs split over processes can be merged
+    keep = {
+        name: {k: v[:n].clone() for k, v in d.items()}
+        for name, d in [*examples.items(), *task_examples.items()]
+    }
+    torch.save(keep, out / "examples.pt")
 
 
 if __name__ == "__main__":

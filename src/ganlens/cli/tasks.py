@@ -2,9 +2,10 @@
 
 Each frames the input photos like ``ganlens invert``, applies the task's degradation to them (gray,
 ×factor downsampling, mask, noise), inverts the degraded picture with the degradation inside the
-loss (mGANprior by default; super-resolution: z started from the encoder when one is
-shipped, see :mod:`ganlens.inversion.superres`) and writes NAME.png (result), NAME_degraded.png, NAME_compare.png
-(input | degraded | result), NAME.npz, NAME.json (PSNR/SSIM of the result against the input).
+loss (mGANprior by default; super-resolution: z started from the encoder when one is shipped,
+see :mod:`ganlens.inversion.superres`) and writes NAME.png (result), NAME_degraded.png,
+NAME_compare.png (input | degraded | result), NAME.npz, NAME.json (PSNR/SSIM of the result
+against the input).
 """
 
 from __future__ import annotations

@@ -212,7 +212,9 @@ def z_shell_penalty(z: Tensor) -> Tensor:
     return (z.pow(2).flatten(1).mean(dim=1) - 1).pow(2)
 
 
-def encoder_latents(G: Generator, encoder, space: str, observed: Tensor, degradation: Degradation | None = None):
+def encoder_latents(
+    G: Generator, encoder, space: str, observed: Tensor, degradation: Degradation | None = None
+):
     """An encoder's guess as the optimised variable of ``space``: (N, *latent_shape).
 
     The encoder sees the degradation's full-resolution first guess of the observation (bicubic
@@ -223,8 +225,7 @@ def encoder_latents(G: Generator, encoder, space: str, observed: Tensor, degrada
     check_space(G, space)
     if space == "z" and G.style_based:
         raise GanlensError(
-            f"an encoder gives w+ codes for {G.arch}; z space cannot start from them, "
-            "use space 'w' or 'w+'"
+            f"an encoder gives w+ codes for {G.arch}; z space cannot start from them, use space 'w' or 'w+'"
         )
     degradation = default_degradation(degradation)
     device = encoder.device
