@@ -86,6 +86,18 @@ _MODELS = MappingProxyType(
             install="pip install --no-deps gan-face-generate==1.1.1",
             description="DCGAN trained on DigiFace-1M synthetic faces (MIT, from the gan-face-generate package)",
         ),
+        "toonfaces-stylegan2-64": ModelInfo(
+            name="toonfaces-stylegan2-64",
+            arch="stylegan2",
+            resolution=64,
+            z_dim=256,
+            w_dim=256,
+            num_ws=10,
+            source="shipped",
+            sha256="cdb4f97367fecb079bc8a6770934eea0b04a6a24f6357d89d27891163e866671",
+            loader="ganlens.generators.native:load_generator",
+            description="StyleGAN2 trained by us on ToonFaces renders; EARLY snapshot, still training (see MODEL_CARD.md)",
+        ),
     }
 )
 
