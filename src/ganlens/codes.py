@@ -66,7 +66,9 @@ class CodesFile:
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
             raise GanlensError(f"codes file {str(path)!r} is not a readable .npz: {e}") from None
         if "codes" not in d:
-            raise GanlensError(f"{str(path)!r} has no 'codes' array; it was not written by ganlens generate/invert")
+            raise GanlensError(
+                f"{str(path)!r} has no 'codes' array; it was not written by ganlens generate/invert"
+            )
         return cls(
             codes=d["codes"],
             model=str(d.get("model", "")),

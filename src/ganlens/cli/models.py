@@ -20,7 +20,18 @@ def run(args) -> int:
     rows = [("name", "arch", "res", "z", "w", "num_ws", "available", "description")]
     for m in list_models():
         avail = "yes" if m.available else f"no ({m.install or 'reinstall ganlens'})"
-        rows.append((m.name, m.arch, str(m.resolution), str(m.z_dim), str(m.w_dim or "-"), str(m.num_ws or "-"), avail, m.description))
+        rows.append(
+            (
+                m.name,
+                m.arch,
+                str(m.resolution),
+                str(m.z_dim),
+                str(m.w_dim or "-"),
+                str(m.num_ws or "-"),
+                avail,
+                m.description,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1])

@@ -82,7 +82,9 @@ class GeneratorConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise GanlensError(f"unknown config fields {unknown} for {cls.__name__}; allowed: {sorted(names)}")
+            raise GanlensError(
+                f"unknown config fields {unknown} for {cls.__name__}; allowed: {sorted(names)}"
+            )
         for f in dataclasses.fields(cls):  # JSON turns tuples into lists
             if f.name in d and isinstance(d[f.name], list):
                 d[f.name] = tuple(d[f.name])
@@ -231,7 +233,9 @@ class Generator(nn.Module):
         """Average w (w_dim,) used for truncation; style-based models only."""
         raise GanlensError(f"{self.arch} has no w space")
 
-    def synthesis(self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None) -> Tensor:
+    def synthesis(
+        self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None
+    ) -> Tensor:
         """code → image (N, C, R, R). ``noise_mode`` is random, const or none (style-based only)."""
         raise NotImplementedError
 
@@ -243,7 +247,9 @@ class Generator(nn.Module):
         trunc_cutoff: int | None = None,
         noise_mode: str = "const",
     ) -> Tensor:
-        return self.synthesis(self.mapping(z, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff), noise_mode=noise_mode)
+        return self.synthesis(
+            self.mapping(z, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff), noise_mode=noise_mode
+        )
 
     def normalize_code(self, codes: Tensor) -> Tensor:
         """Project codes onto the set the generator actually sees (PGGAN: pixel-normalised z).
@@ -290,7 +296,12 @@ class Generator(nn.Module):
         raise NotImplementedError
 
     def synthesis_head(
-        self, codes: Tensor, layer: int, *, noise_mode: str = "const", generator: torch.Generator | None = None
+        self,
+        codes: Tensor,
+        layer: int,
+        *,
+        noise_mode: str = "const",
+        generator: torch.Generator | None = None,
     ) -> Tensor:
         """Run synthesis layers ``[0, layer)`` and return the feature (N, C, H, W)."""
         raise NotImplementedError

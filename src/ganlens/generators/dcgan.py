@@ -46,7 +46,9 @@ class DCGANConfig(GeneratorConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.first_layer not in ("convtranspose", "linear"):
-            raise GanlensError(f"first_layer {self.first_layer!r} is not allowed; use convtranspose or linear")
+            raise GanlensError(
+                f"first_layer {self.first_layer!r} is not allowed; use convtranspose or linear"
+            )
         if self.norm not in ("batch", "none"):
             raise GanlensError(f"norm {self.norm!r} is not allowed; use batch or none")
         if self.ngf <= 0 or self.channel_max <= 0:
@@ -98,7 +100,9 @@ class DCGANGenerator(Generator):
             return torch.relu(self.norms[i](self.ups[i - 1](x)))
         return torch.tanh(self.to_rgb(x))  # (N, 3, R, R)
 
-    def synthesis(self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None) -> Tensor:
+    def synthesis(
+        self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None
+    ) -> Tensor:
         x = self.check_codes(codes)
         for i in range(self.num_split_layers):
             x = self._run_layer(i, x)
@@ -109,14 +113,18 @@ class DCGANGenerator(Generator):
         r = 4 * 2 ** (layer - 1)
         return (self.config.channels(r), r, r)
 
-    def synthesis_head(self, codes: Tensor, layer: int, *, noise_mode: str = "const", generator=None) -> Tensor:
+    def synthesis_head(
+        self, codes: Tensor, layer: int, *, noise_mode: str = "const", generator=None
+    ) -> Tensor:
         self.check_split_layer(layer)
         x = self.check_codes(codes)
         for i in range(layer):
             x = self._run_layer(i, x)
         return x
 
-    def synthesis_tail(self, feature: Tensor, codes: Tensor, layer: int, *, noise_mode: str = "const", generator=None) -> Tensor:
+    def synthesis_tail(
+        self, feature: Tensor, codes: Tensor, layer: int, *, noise_mode: str = "const", generator=None
+    ) -> Tensor:
         self.check_split_layer(layer)
         x = feature
         for i in range(layer, self.num_split_layers):

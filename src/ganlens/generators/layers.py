@@ -81,7 +81,9 @@ class EqualizedConv2d(nn.Module):
         padding: int | None = None,
     ) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))  # (O, I, k, k)
+        self.weight = nn.Parameter(
+            torch.randn(out_channels, in_channels, kernel_size, kernel_size)
+        )  # (O, I, k, k)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.weight_gain = gain / math.sqrt(in_channels * kernel_size * kernel_size)
         self.padding = kernel_size // 2 if padding is None else padding

@@ -56,7 +56,9 @@ def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tenso
 def save_generator(G: Generator, directory: str | Path, *, overwrite: bool = False) -> Path:
     directory = Path(directory)
     if (directory / WEIGHTS_NAME).exists() and not overwrite:
-        raise GanlensError(f"{str(directory / WEIGHTS_NAME)!r} exists; pass overwrite=True (--overwrite) to replace it")
+        raise GanlensError(
+            f"{str(directory / WEIGHTS_NAME)!r} exists; pass overwrite=True (--overwrite) to replace it"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     save_state(G, directory / WEIGHTS_NAME, metadata={"format": "ganlens", "arch": G.arch})
     write_json(directory / CONFIG_NAME, {"format_version": FORMAT_VERSION, **G.config.to_dict()})
@@ -66,7 +68,9 @@ def save_generator(G: Generator, directory: str | Path, *, overwrite: bool = Fal
 def read_config(directory: str | Path) -> dict:
     path = Path(directory) / CONFIG_NAME
     if not path.is_file():
-        raise CheckpointError(f"{str(directory)!r} has no {CONFIG_NAME}; a ganlens model folder needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+        raise CheckpointError(
+            f"{str(directory)!r} has no {CONFIG_NAME}; a ganlens model folder needs {CONFIG_NAME} and {WEIGHTS_NAME}"
+        )
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -16,7 +16,9 @@ from ganlens.errors import CheckpointError
 from ganlens.generators.dcgan import DCGANConfig, DCGANGenerator
 from ganlens.generators.native import load_state_dict_strict
 
-DIGIFACE_CONFIG = DCGANConfig(resolution=64, z_dim=100, ngf=64, first_layer="convtranspose", norm="batch", bias=False)
+DIGIFACE_CONFIG = DCGANConfig(
+    resolution=64, z_dim=100, ngf=64, first_layer="convtranspose", norm="batch", bias=False
+)
 
 
 def _rename(key: str) -> str:
@@ -42,10 +44,14 @@ def load_digiface_dcgan(path: str | Path) -> DCGANGenerator:
     try:
         ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt zips/pickles
-        raise CheckpointError(f"cannot read DigiFace checkpoint {str(path)!r}: {type(e).__name__}: {e}") from None
+        raise CheckpointError(
+            f"cannot read DigiFace checkpoint {str(path)!r}: {type(e).__name__}: {e}"
+        ) from None
     if not isinstance(ckpt, dict) or "netG_state_dict" not in ckpt:
         raise CheckpointError(f"{str(path)!r} is not a gan_face_generate checkpoint (no 'netG_state_dict')")
-    state = {_rename(k): v.float() if v.is_floating_point() else v for k, v in ckpt["netG_state_dict"].items()}
+    state = {
+        _rename(k): v.float() if v.is_floating_point() else v for k, v in ckpt["netG_state_dict"].items()
+    }
     G = DCGANGenerator(DIGIFACE_CONFIG)
     load_state_dict_strict(G, state, source=str(path))
     return G.eval().requires_grad_(False)

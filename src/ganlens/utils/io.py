@@ -55,9 +55,8 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def prepare_out_dir(out: str | os.PathLike[str], *, overwrite: bool, resume: bool = False) -> Path:
@@ -70,9 +69,7 @@ def prepare_out_dir(out: str | os.PathLike[str], *, overwrite: bool, resume: boo
     if out.exists() and not out.is_dir():
         raise GanlensError(f"output path {str(out)!r} exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not (overwrite or resume):
-        raise GanlensError(
-            f"output folder {str(out)!r} is not empty; pass --overwrite to replace its files"
-        )
+        raise GanlensError(f"output folder {str(out)!r} is not empty; pass --overwrite to replace its files")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
