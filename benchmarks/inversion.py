@@ -10,13 +10,14 @@ upsampling of the low-resolution input) and inpainting with the masks in ``--mas
 OpenCV Telea) — the GAN prior against the baseline on the photos and the first ``--task-samples``
 samples. Colorization and inpainting use mGANprior; super-resolution uses the library default
 (:func:`ganlens.inversion.superres.super_resolve`: z started from the encoder's guess, when an
-encoder is shipped) and, for comparison, mGANprior too (``--sr-methods``).
+encoder is shipped); ``--sr-methods default,mganprior`` adds mGANprior rows for comparison.
 
 Seconds are CPU seconds of this process per image with one thread (``time.process_time``), which
 is what an idle core would take; the wall-clock total is printed too (the machine may be shared).
 
     .venv/bin/python benchmarks/inversion.py                 # full run
     .venv/bin/python benchmarks/inversion.py --quick         # a smoke run (minutes)
+    .venv/bin/python benchmarks/inversion.py --methods= --tasks super-resolution --sr-methods default,mganprior
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ def parse_args(argv=None):
     p.add_argument("--tasks", default="colorization,super-resolution,inpainting", help="comma list")
     p.add_argument(
         "--sr-methods",
-        default="default,mganprior",
-        help="super-resolution methods: default (super_resolve) and/or mganprior (comma list)",
+        default="default",
+        help="super-resolution methods: default (super_resolve) and/or mganprior (comma list; "
+        "default,mganprior adds the earlier mGANprior rows, ~2 CPU min more)",
     )
     p.add_argument("--images-out", default=None, help="write example images and results.json here")
     p.add_argument("--quick", action="store_true", help="4 in-domain samples, 60 steps")

@@ -192,6 +192,9 @@ def test_super_resolve_cli_falls_back_and_init_is_checked(setup, tmp_path, monke
         main(["super-resolve", str(photos), "--model", "digiface-dcgan64", "--out", str(tmp_path / "b")]) == 0
     )
     assert seen == {"method": "z", "init": "encoder", "steps": SR_PRESET.steps}
+    official = ["--preset", "official", "--out", str(tmp_path / "o")]
+    assert main(["super-resolve", str(photos), "--model", "digiface-dcgan64", *official]) == 0
+    assert seen == {"method": "mganprior", "init": "random", "steps": 2000}
     assert (
         main(
             [

@@ -191,7 +191,8 @@ def _sr_default(args, init, steps, lr):
     from ganlens.inversion.superres import SR_PRESET
     from ganlens.zoo import model_id
 
-    if args.encoder is None and model_id(args.model) not in shipped_encoders():
+    no_encoder = args.encoder is None and model_id(args.model) not in shipped_encoders()
+    if no_encoder or getattr(args, "preset", None) == "official":  # the official preset is mGANprior's
         return "mganprior", init, steps, lr
     return (
         "z",

@@ -27,6 +27,7 @@ _EXPORTS = {
     "invert": "optimize",
     "project": "projector",
     "mganprior_invert": "mganprior",
+    "super_resolve": "superres",
     "load_image": "images",
     "frame_image": "images",
 }
