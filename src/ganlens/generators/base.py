@@ -237,6 +237,28 @@ class Generator(nn.Module):
         self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None
     ) -> Tensor:
         """code → image (N, C, R, R). ``noise_mode`` is random, const or none (style-based only)."""
+        codes = self.check_codes(codes)
+        check_noise_mode(noise_mode)
+        return self._run_layers(
+            None, codes, 0, self.num_split_layers, noise_mode=noise_mode, generator=generator
+        )
+
+    def _run_layers(
+        self,
+        x: Tensor | None,
+        codes: Tensor,
+        start: int,
+        stop: int,
+        *,
+        noise_mode: str,
+        generator: torch.Generator | None,
+    ) -> Tensor:
+        """Run synthesis layers ``[start, stop)`` on checked inputs; the one method architectures write.
+
+        ``x`` is None when ``start == 0`` (the input comes from ``codes``), else a feature shaped as
+        :meth:`feature_shape` says. Returns the feature after layer ``stop - 1``, or the image when
+        ``stop == num_split_layers``.
+        """
         raise NotImplementedError
 
     def forward(
@@ -304,7 +326,10 @@ class Generator(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """Run synthesis layers ``[0, layer)`` and return the feature (N, C, H, W)."""
-        raise NotImplementedError
+        self.check_split_layer(layer)
+        codes = self.check_codes(codes)
+        check_noise_mode(noise_mode)
+        return self._run_layers(None, codes, 0, layer, noise_mode=noise_mode, generator=generator)
 
     def synthesis_tail(
         self,
@@ -317,7 +342,18 @@ class Generator(nn.Module):
     ) -> Tensor:
         """Run synthesis layers ``[layer, end)`` from ``feature``; ``codes`` supplies the styles those
         layers need (ignored by projection generators). ``tail(head(c, l), c, l) == synthesis(c)``."""
-        raise NotImplementedError
+        self.check_split_layer(layer)
+        codes = self.check_codes(codes)
+        check_noise_mode(noise_mode)
+        want = self.feature_shape(layer)
+        if feature.ndim != 4 or tuple(feature.shape[1:]) != want:
+            raise GanlensError(
+                f"feature has shape {tuple(feature.shape)}; layer {layer} expects "
+                f"(N, {', '.join(map(str, want))})"
+            )
+        return self._run_layers(
+            feature, codes, layer, self.num_split_layers, noise_mode=noise_mode, generator=generator
+        )
 
     # ------------------------------------------------------------------ noise (style-based)
     def noise_buffers(self) -> list[Tensor]:

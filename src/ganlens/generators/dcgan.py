@@ -100,11 +100,9 @@ class DCGANGenerator(Generator):
             return torch.relu(self.norms[i](self.ups[i - 1](x)))
         return torch.tanh(self.to_rgb(x))  # (N, 3, R, R)
 
-    def synthesis(
-        self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None
-    ) -> Tensor:
-        x = self.check_codes(codes)
-        for i in range(self.num_split_layers):
+    def _run_layers(self, x, codes, start, stop, *, noise_mode, generator) -> Tensor:
+        x = codes if x is None else x
+        for i in range(start, stop):
             x = self._run_layer(i, x)
         return x
 
@@ -112,24 +110,6 @@ class DCGANGenerator(Generator):
         self.check_split_layer(layer)
         r = 4 * 2 ** (layer - 1)
         return (self.config.channels(r), r, r)
-
-    def synthesis_head(
-        self, codes: Tensor, layer: int, *, noise_mode: str = "const", generator=None
-    ) -> Tensor:
-        self.check_split_layer(layer)
-        x = self.check_codes(codes)
-        for i in range(layer):
-            x = self._run_layer(i, x)
-        return x
-
-    def synthesis_tail(
-        self, feature: Tensor, codes: Tensor, layer: int, *, noise_mode: str = "const", generator=None
-    ) -> Tensor:
-        self.check_split_layer(layer)
-        x = feature
-        for i in range(layer, self.num_split_layers):
-            x = self._run_layer(i, x)
-        return x
 
     # --------------------------------------------------------------- SeFa
     def projection_weights(self) -> dict[int, Tensor]:

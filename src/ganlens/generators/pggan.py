@@ -137,49 +137,16 @@ class PGGANGenerator(Generator):
         x = self.to_rgb(pixel_norm(x))  # (N, C, R, R)
         return torch.tanh(x) if self.config.final_tanh else x
 
-    def _run(self, x: Tensor, start: int, stop: int) -> Tensor:
+    def _run_layers(self, x, codes, start, stop, *, noise_mode, generator) -> Tensor:
+        x = codes if x is None else x
         for i in range(start, stop):
             x = self._layer(i, x)
         return x
-
-    def synthesis(
-        self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None
-    ) -> Tensor:
-        return self._run(self.check_codes(codes), 0, self.num_split_layers)
 
     def feature_shape(self, layer: int) -> tuple[int, int, int]:
         self.check_split_layer(layer)
         r = 4 * 2 ** ((layer - 1) // 2)
         return (self.config.nf(r), r, r)
-
-    def synthesis_head(
-        self,
-        codes: Tensor,
-        layer: int,
-        *,
-        noise_mode: str = "const",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        self.check_split_layer(layer)
-        return self._run(self.check_codes(codes), 0, layer)
-
-    def synthesis_tail(
-        self,
-        feature: Tensor,
-        codes: Tensor,
-        layer: int,
-        *,
-        noise_mode: str = "const",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        self.check_split_layer(layer)
-        want = self.feature_shape(layer)
-        if feature.ndim != 4 or tuple(feature.shape[1:]) != want:
-            raise GanlensError(
-                f"feature has shape {tuple(feature.shape)}; layer {layer} expects "
-                f"(N, {', '.join(map(str, want))})"
-            )
-        return self._run(feature, layer, self.num_split_layers)
 
     # ------------------------------------------------------------------ SeFa
     def projection_weights(self) -> dict[int, Tensor]:

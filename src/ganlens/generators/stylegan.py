@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlens.errors import GanlensError
-from ganlens.generators.base import Generator, GeneratorConfig, check_noise_mode
+from ganlens.generators.base import Generator, GeneratorConfig
 from ganlens.generators.layers import (
     SQRT2,
     EqualizedConv2d,
@@ -275,7 +275,7 @@ class StyleGANGenerator(Generator):
         return out
 
     # ------------------------------------------------------------------ synthesis
-    def _run(self, x, codes, start, stop, noise_mode, generator):
+    def _run_layers(self, x, codes, start, stop, *, noise_mode, generator) -> Tensor:
         for i in range(start, stop):
             if i < self.num_ws:
                 x = self.layers[i](x, codes[:, i], noise_mode=noise_mode, generator=generator)
@@ -285,13 +285,6 @@ class StyleGANGenerator(Generator):
                     x = torch.tanh(x)
         return x
 
-    def synthesis(
-        self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None
-    ) -> Tensor:
-        self.check_codes(codes)
-        check_noise_mode(noise_mode)
-        return self._run(None, codes, 0, self.num_split_layers, noise_mode, generator)  # (N, C, R, R)
-
     @property
     def num_split_layers(self) -> int:
         return self.num_ws + 1  # style layers, then ToRGB
@@ -300,39 +293,6 @@ class StyleGANGenerator(Generator):
         self.check_split_layer(layer)
         r = 4 * 2 ** ((layer - 1) // 2)
         return (self.config.nf(r), r, r)
-
-    def synthesis_head(
-        self,
-        codes: Tensor,
-        layer: int,
-        *,
-        noise_mode: str = "const",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        self.check_split_layer(layer)
-        self.check_codes(codes)
-        check_noise_mode(noise_mode)
-        return self._run(None, codes, 0, layer, noise_mode, generator)
-
-    def synthesis_tail(
-        self,
-        feature: Tensor,
-        codes: Tensor,
-        layer: int,
-        *,
-        noise_mode: str = "const",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        self.check_split_layer(layer)
-        self.check_codes(codes)
-        check_noise_mode(noise_mode)
-        want = self.feature_shape(layer)
-        if feature.ndim != 4 or tuple(feature.shape[1:]) != want:
-            raise GanlensError(
-                f"feature has shape {tuple(feature.shape)}; layer {layer} expects "
-                f"(N, {', '.join(map(str, want))})"
-            )
-        return self._run(feature, codes, layer, self.num_split_layers, noise_mode, generator)
 
     # ------------------------------------------------------------------ SeFa, noise
     def projection_weights(self) -> dict[int, Tensor]:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlens.errors import GanlensError
-from ganlens.generators.base import Generator, GeneratorConfig, check_noise_mode
+from ganlens.generators.base import Generator, GeneratorConfig
 from ganlens.generators.layers import SQRT2, EqualizedLinear, MappingNetwork
 
 ARCHITECTURES = ("skip",)
@@ -351,16 +351,19 @@ class StyleGAN2Generator(Generator):
         return self.truncate(ws, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff)
 
     # ------------------------------------------------------------------ synthesis
-    def synthesis(
-        self, codes: Tensor, *, noise_mode: str = "const", generator: torch.Generator | None = None
-    ) -> Tensor:
-        """w+ (N, num_ws, w_dim) → image (N, C, R, R), float32, nominal range [-1, 1]."""
-        ws = self.check_codes(codes)
-        check_noise_mode(noise_mode)
-        _, img = self.synthesis_network.run(
-            None, None, ws, 0, self.num_split_layers, noise_mode=noise_mode, generator=generator
+    def _run_layers(self, x, codes, start, stop, *, noise_mode, generator) -> Tensor:
+        """Features cross the split as ``cat([features, running image], 1)``: the skip architecture
+        carries the RGB image alongside the features. The last layer returns the image alone."""
+        img = None
+        if x is not None:
+            c = self.config.nf(x.shape[2])
+            x, img = x[:, :c], x[:, c:].float()
+        x, img = self.synthesis_network.run(
+            x, img, codes, start, stop, noise_mode=noise_mode, generator=generator
         )
-        return img
+        if stop == self.num_split_layers:
+            return img  # (N, C, R, R), float32
+        return torch.cat([x, img.to(x.dtype)], dim=1)  # (N, C_r + img_ch, r, r)
 
     @property
     def num_split_layers(self) -> int:
@@ -370,48 +373,6 @@ class StyleGAN2Generator(Generator):
         self.check_split_layer(layer)
         r, _ = self.synthesis_network.layers[layer - 1]
         return (self.config.nf(r) + self.img_channels, r, r)
-
-    def synthesis_head(
-        self,
-        codes: Tensor,
-        layer: int,
-        *,
-        noise_mode: str = "const",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Conv layers ``[0, layer)`` → ``cat([features, running image], 1)``, (N, C_r + img_ch, r, r)."""
-        self.check_split_layer(layer)
-        ws = self.check_codes(codes)
-        check_noise_mode(noise_mode)
-        x, img = self.synthesis_network.run(
-            None, None, ws, 0, layer, noise_mode=noise_mode, generator=generator
-        )
-        return torch.cat([x, img.to(x.dtype)], dim=1)
-
-    def synthesis_tail(
-        self,
-        feature: Tensor,
-        codes: Tensor,
-        layer: int,
-        *,
-        noise_mode: str = "const",
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Conv layers ``[layer, end)`` from a :meth:`synthesis_head` feature → image (N, C, R, R)."""
-        self.check_split_layer(layer)
-        ws = self.check_codes(codes)
-        check_noise_mode(noise_mode)
-        shape = self.feature_shape(layer)
-        if feature.ndim != 4 or tuple(feature.shape[1:]) != shape:
-            raise GanlensError(
-                f"feature has shape {tuple(feature.shape)}; layer {layer} expects "
-                f"(N, {shape[0]}, {shape[1]}, {shape[2]})"
-            )
-        c = self.config.nf(shape[1])
-        x, img = feature[:, :c], feature[:, c:].float()
-        net = self.synthesis_network
-        _, img = net.run(x, img, ws, layer, self.num_split_layers, noise_mode=noise_mode, generator=generator)
-        return img
 
     # ------------------------------------------------------------------ SeFa, noise
     def projection_weights(self) -> dict[int, Tensor]:
