@@ -91,7 +91,9 @@ def test_demo_job_runs_offline(tmp_path, capsys, no_network):
     """What `make demo` runs (SeFa on the built-in model, shrunk) never opens a connection."""
     pytest.importorskip("gan_face_generate")
     out = tmp_path / "report"
-    rc = main(["sefa", "digiface-dcgan64", "-L", "all", "-K", "2", "-N", "2", "--steps", "3", "--out", str(out)])
+    rc = main(
+        ["sefa", "digiface-dcgan64", "-L", "all", "-K", "2", "-N", "2", "--steps", "3", "--out", str(out)]
+    )
     assert rc == 0
     assert (out / "index.html").is_file()
     assert str(out / "index.html") in capsys.readouterr().out
