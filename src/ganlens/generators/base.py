@@ -155,13 +155,13 @@ class Generator(nn.Module):
 
     @property
     def w_dim(self) -> int:
-        """Size of one w vector; 0 for projection generators."""
-        return 0
+        """Size of one w vector (the config's ``w_dim``); 0 for projection generators."""
+        return self.config.w_dim if self.style_based else 0
 
     @property
     def num_ws(self) -> int:
-        """Number of w+ rows; 0 for projection generators."""
-        return 0
+        """Number of w+ rows (the config's ``num_ws``); 0 for projection generators."""
+        return self.config.num_ws if self.style_based else 0
 
     @property
     def latent_spaces(self) -> tuple[str, ...]:

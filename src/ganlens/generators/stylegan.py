@@ -222,14 +222,6 @@ class StyleGANGenerator(Generator):
 
     # ------------------------------------------------------------------ sizes
     @property
-    def w_dim(self) -> int:
-        return self.config.w_dim
-
-    @property
-    def num_ws(self) -> int:
-        return self.config.num_ws
-
-    @property
     def latent_spaces(self) -> tuple[str, ...]:
         """``repeat_w=False`` models have no single-w space: their mapping outputs a native w+."""
         return ("z", "w", "w+") if self.config.repeat_w else ("z", "w+")

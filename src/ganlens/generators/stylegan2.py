@@ -321,14 +321,6 @@ class StyleGAN2Generator(Generator):
 
     # ------------------------------------------------------------------ spaces
     @property
-    def w_dim(self) -> int:
-        return self.config.w_dim
-
-    @property
-    def num_ws(self) -> int:
-        return self.config.num_ws
-
-    @property
     def w_avg(self) -> Tensor:
         return self.mapping_network.w_avg
 
