@@ -78,6 +78,29 @@ def test_cli_train_classifier_errors(tiny_data, tmp_path, capsys):
         )
         == 2
     )
+    base = ["train", "classifier", "--data", str(tiny_data), "--out", str(tmp_path / "o")]
+    capsys.readouterr()
+    assert cli_main([*base, "--channels", "8,x"]) == 2
+    assert "--channels '8,x' must be comma-separated integers" in capsys.readouterr().err
+    assert cli_main([*base, "--channels", "8"]) == 2
+    assert "channels (8,) downsample" in capsys.readouterr().err
+
+
+def test_stem_stride_1_bf16_training_runs(tiny_data, tmp_path):
+    """The full-resolution stem (stride 1) with bf16 autocast trains and keeps float32 weights."""
+    torch.set_num_threads(1)
+    arch = {"channels": (8, 16, 24, 24), "stem_stride": 1, "feature_dim": 32}
+    s = train_classifier(
+        tiny_data, out=tmp_path / "s1", steps=30, batch_size=16, lr=3e-3, arch=arch, bf16=True,
+        log_every=1, progress=False, val_fraction=0.1,
+    )  # fmt: skip
+    losses = [v for _, v in s.losses]
+    assert np.mean(losses[-5:]) < 0.85 * np.mean(losses[:3])
+    m = load_classifier(tmp_path / "s1")
+    assert m.config.stem_stride == 1 and m.config.final_side == 4
+    assert all(p.dtype == torch.float32 for p in m.parameters())
+    with pytest.raises(GanlensError, match="either config or arch"):
+        train_classifier(tiny_data, out=tmp_path / "x", steps=2, config=m.config, arch=arch, progress=False)
 
 
 def test_frechet_distance_matches_direct_formula():

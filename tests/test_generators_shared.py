@@ -157,3 +157,24 @@ def test_config_json_round_trip(G):
     assert {k: tuple(v.shape) for k, v in G2.state_dict().items()} == {
         k: tuple(v.shape) for k, v in G.state_dict().items()
     }
+
+
+@pytest.mark.parametrize(
+    ("arch", "base", "cap"),
+    [("pggan", "fmaps_base", "fmaps_max"), ("stylegan", "fmaps_base", "fmaps_max"),
+     ("stylegan2", "channel_base", "channel_max")],
+)  # fmt: skip
+def test_channel_rule_and_its_errors(arch, base, cap):
+    """One channel rule, min(base // r, max), with the same checks for every NVIDIA-style config."""
+    from ganlens.generators import get_architecture
+
+    def config_from_dict(d):
+        return get_architecture(arch).config_class.from_dict(d)
+
+    cfg = config_from_dict({"arch": arch, "resolution": 64, "z_dim": 8, base: 1024, cap: 32})
+    assert [cfg.nf(r) for r in (4, 16, 32, 64)] == [32, 32, 32, 16]
+    with pytest.raises(GanlensError, match=f"{base} 32 gives no channels at resolution 64; use at least 64"):
+        config_from_dict({"arch": arch, "resolution": 64, "z_dim": 8, base: 32, cap: 32})
+    for bad in (0, -4, 2.5, True):
+        with pytest.raises(GanlensError, match=f"{cap} {bad!r} must be a positive integer"):
+            config_from_dict({"arch": arch, "resolution": 64, "z_dim": 8, base: 1024, cap: bad})

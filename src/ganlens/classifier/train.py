@@ -89,6 +89,7 @@ def train_classifier(
     val_fraction: float = 0.02,
     limit: int | None = None,
     config: ClassifierConfig | None = None,
+    arch: dict[str, Any] | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     checkpoint_every: int = 500,
@@ -97,6 +98,7 @@ def train_classifier(
     overwrite: bool = False,
     evaluate: bool = True,
     progress: bool = True,
+    bf16: bool = False,
 ) -> ClassifierTrainSummary:
     """Train an :class:`AttributeClassifier` on a ToonFaces dataset.
 
@@ -108,7 +110,11 @@ def train_classifier(
         val: a separately rendered held-out dataset; otherwise the last ``val_fraction`` of ``data``
             is held out (never trained on).
         limit: use only the first ``limit`` images of ``data``.
+        config: the architecture (default: ``ClassifierConfig`` at the data's resolution, with the
+            fields in ``arch`` replaced, e.g. ``{"stem_stride": 1, "channels": (32, 64, 128, 192, 192)}``).
         resume: continue from ``out/checkpoint.pt``; ``overwrite``: start afresh in a non-empty ``out``.
+        bf16: run forward and backward under bfloat16 autocast (weights and optimiser stay float32);
+            about 3x faster on CPUs with bf16 support.
 
     Raises:
         GanlensError: bad arguments or data; a non-empty ``out`` without ``resume``/``overwrite``.
@@ -135,9 +141,14 @@ def train_classifier(
         raise GanlensError(f"dataset {str(data)!r} has {n_all} images; need at least 2 to train on")
 
     schema, _ = load_records(data)
-    config = config or ClassifierConfig(
-        resolution=max(16, 1 << (images.shape[-1] - 1).bit_length()), schema=schema.to_dict()
-    )
+    if config is None:
+        config = ClassifierConfig(
+            resolution=max(16, 1 << (images.shape[-1] - 1).bit_length()),
+            schema=schema.to_dict(),
+            **(arch or {}),
+        )
+    elif arch:
+        raise GanlensError("pass either config or arch, not both")
     torch.manual_seed(seed)
     model = AttributeClassifier(config).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -180,7 +191,9 @@ def train_classifier(
             g["lr"] = _lr_at(step, steps, lr, warmup)
         idx = torch.randint(0, n_train, (batch_size,), generator=gen)
         x = images[idx].to(device).float().div_(127.5).sub_(1.0)  # (B, 3, H, W) in [-1, 1]
-        out_ = model(x)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out_ = model(x)
+        out_ = {k: v.float() for k, v in out_.items()}
         loss, parts = classifier_loss(model, out_, {k: v[idx] for k, v in targets.items()})
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -9,6 +9,8 @@ EXAMPLES = """
   ganlens train classifier --data data/toon64 --steps 8000 --out runs/classifier
   ganlens train classifier --data data/toon64 --steps 12000 --out runs/classifier --resume  # extend
   ganlens train classifier --data data/toon64 --val data/toon64_val --steps 200 --out runs/quick --overwrite
+  ganlens train classifier --data data/toon64 --stem-stride 1 --channels 32,64,128,192,192 --bf16 \
+      --steps 8000 --batch-size 32 --out runs/classifier-s1
 """
 
 
@@ -34,6 +36,21 @@ def register_train(sub) -> None:
     p.add_argument(
         "--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)"
     )
+    p.add_argument(
+        "--stem-stride",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="stride of the first conv; 1 keeps full-resolution detail (thin lines) at ~3x the cost (default 2)",
+    )
+    p.add_argument(
+        "--channels",
+        default="32,64,128,192",
+        help="comma-separated widths of the stem and each stride-2 stage (default 32,64,128,192)",
+    )
+    p.add_argument(
+        "--bf16", action="store_true", help="bfloat16 autocast for forward/backward (faster on CPU)"
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="start afresh in a non-empty output folder")
     p.set_defaults(func=run)
@@ -49,8 +66,18 @@ def run(args) -> int:
         if args.threads < 1:
             raise GanlensError(f"--threads {args.threads!r} must be >= 1")
         torch.set_num_threads(args.threads)
+    try:
+        channels = tuple(int(c) for c in args.channels.split(","))
+    except ValueError:
+        raise GanlensError(
+            f"--channels {args.channels!r} must be comma-separated integers, e.g. 32,64,128,192"
+        ) from None
+    if any(c < 1 for c in channels):
+        raise GanlensError(f"--channels {args.channels!r}: every width must be >= 1")
     s = train_classifier(
         args.data,
+        arch={"channels": channels, "stem_stride": args.stem_stride},
+        bf16=args.bf16,
         out=args.out,
         steps=args.steps,
         batch_size=args.batch_size,

@@ -48,6 +48,8 @@ class GeneratorConfig:
     """
 
     arch: ClassVar[str] = ""
+    #: names of the (base, max) fields behind :meth:`nf`, for configs with the NVIDIA channel rule
+    channel_fields: ClassVar[tuple[str, str] | None] = None
 
     resolution: int = 64
     z_dim: int = 512
@@ -61,6 +63,23 @@ class GeneratorConfig:
             raise GanlensError(f"z_dim {self.z_dim!r} must be positive")
         if self.img_channels not in (1, 3):
             raise GanlensError(f"img_channels {self.img_channels!r} must be 1 or 3")
+        if self.channel_fields is not None:
+            for name in self.channel_fields:
+                v = getattr(self, name)
+                if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                    raise GanlensError(f"{name} {v!r} must be a positive integer")
+            base = self.channel_fields[0]
+            if self.nf(r) < 1:
+                raise GanlensError(
+                    f"{base} {getattr(self, base)} gives no channels at resolution {r}; use at least {r}"
+                )
+
+    def nf(self, r: int) -> int:
+        """Feature maps at resolution ``r``: ``min(base // r, max)`` over :attr:`channel_fields`."""
+        if self.channel_fields is None:
+            raise NotImplementedError(f"{type(self).__name__} has no base/max channel rule")
+        base, cap = (getattr(self, n) for n in self.channel_fields)
+        return min(base // r, cap)
 
     @property
     def log2_resolution(self) -> int:

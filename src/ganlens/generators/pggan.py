@@ -48,6 +48,7 @@ class PGGANConfig(GeneratorConfig):
     """
 
     arch: ClassVar[str] = "pggan"
+    channel_fields: ClassVar[tuple[str, str]] = ("fmaps_base", "fmaps_max")
 
     resolution: int = 1024
     z_dim: int = 512
@@ -60,19 +61,10 @@ class PGGANConfig(GeneratorConfig):
         super().__post_init__()
         if not isinstance(self.fused_scale, bool):
             raise GanlensError(f"fused_scale {self.fused_scale!r} is not allowed; use true or false")
-        if self.fmaps_base <= 0 or self.fmaps_max <= 0 or self.nf(self.resolution) < 1:
-            raise GanlensError(
-                f"fmaps_base {self.fmaps_base!r} / fmaps_max {self.fmaps_max!r} leave no channels at "
-                f"resolution {self.resolution}; need fmaps_base ≥ resolution"
-            )
 
     @property
     def num_conv_layers(self) -> int:
         return 2 * self.log2_resolution - 2
-
-    def nf(self, r: int) -> int:
-        """Feature maps at resolution ``r``."""
-        return min(self.fmaps_base // r, self.fmaps_max)
 
 
 class PGConv(nn.Module):

@@ -57,6 +57,7 @@ class StyleGANConfig(GeneratorConfig):
     """
 
     arch: ClassVar[str] = "stylegan"
+    channel_fields: ClassVar[tuple[str, str]] = ("fmaps_base", "fmaps_max")
 
     resolution: int = 1024
     z_dim: int = 512
@@ -83,19 +84,10 @@ class StyleGANConfig(GeneratorConfig):
             raise GanlensError(f"mapping_layers {self.mapping_layers!r} must be an integer ≥ 1")
         if self.mapping_lr_mul <= 0:
             raise GanlensError(f"mapping_lr_mul {self.mapping_lr_mul!r} must be positive")
-        if self.fmaps_base <= 0 or self.fmaps_max <= 0 or self.nf(self.resolution) < 1:
-            raise GanlensError(
-                f"fmaps_base {self.fmaps_base!r} / fmaps_max {self.fmaps_max!r} leave no channels at "
-                f"resolution {self.resolution}; need fmaps_base ≥ resolution"
-            )
 
     @property
     def num_ws(self) -> int:
         return 2 * self.log2_resolution - 2
-
-    def nf(self, r: int) -> int:
-        """Feature maps at resolution ``r``."""
-        return min(self.fmaps_base // r, self.fmaps_max)
 
     def is_fused(self, r: int) -> bool:
         """Whether the upsampling layer producing resolution ``r`` uses a transposed conv."""

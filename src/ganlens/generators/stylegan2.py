@@ -102,6 +102,7 @@ class StyleGAN2Config(GeneratorConfig):
     """
 
     arch: ClassVar[str] = "stylegan2"
+    channel_fields: ClassVar[tuple[str, str]] = ("channel_base", "channel_max")
 
     resolution: int = 1024
     z_dim: int = 512
@@ -124,25 +125,16 @@ class StyleGAN2Config(GeneratorConfig):
             )
         if self.architecture not in ARCHITECTURES:
             raise GanlensError(f"StyleGAN2 architecture {self.architecture!r} is unknown; allowed: skip")
-        for name in ("w_dim", "mapping_layers", "channel_base", "channel_max"):
+        for name in ("w_dim", "mapping_layers"):
             v = getattr(self, name)
             if not isinstance(v, int) or v <= 0:
                 raise GanlensError(f"{name} {v!r} must be a positive integer")
-        if self.channel_base // self.resolution < 1:
-            raise GanlensError(
-                f"channel_base {self.channel_base} gives no channels at resolution {self.resolution}; "
-                f"use at least {self.resolution}"
-            )
         if not self.mapping_lr_mul > 0:
             raise GanlensError(f"mapping_lr_mul {self.mapping_lr_mul!r} must be positive")
         if self.conv_clamp is not None and not self.conv_clamp > 0:
             raise GanlensError(f"conv_clamp {self.conv_clamp!r} must be positive or None")
         if not 0.0 <= self.w_avg_beta <= 1.0:
             raise GanlensError(f"w_avg_beta {self.w_avg_beta!r} must be in [0, 1]")
-
-    def nf(self, r: int) -> int:
-        """Feature maps at resolution r."""
-        return min(self.channel_base // r, self.channel_max)
 
     @property
     def num_ws(self) -> int:
