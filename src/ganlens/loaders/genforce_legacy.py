@@ -23,14 +23,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
 from ganlens.errors import CheckpointError, GanlensError
+from ganlens.generators.base import Generator
 from ganlens.generators.native import load_state_dict_strict
 from ganlens.generators.pggan import PGGANConfig, PGGANGenerator
 from ganlens.generators.stylegan import StyleGANConfig, StyleGANGenerator
+
+_G = TypeVar("_G", bound=Generator)
 
 _WRAPPER_KEYS = ("generator_smooth", "generator")
 
@@ -71,6 +75,19 @@ def _check_lod(state: dict[str, Tensor], key: str) -> None:
             f"checkpoint has {key} = {float(state[key].reshape(-1)[0])}; "
             "only fully grown models (lod 0) are supported"
         )
+
+
+def _build(
+    G: Generator, ours: dict[str, Tensor], state: dict[str, Tensor], known: str, what: str
+) -> Generator:
+    """Refuse entries of the genforce ``state`` outside the ``known`` pattern, then load the
+    converted tensors ``ours`` strictly into ``G`` (an untrained generator of the right config)."""
+    pattern = re.compile(known)
+    unknown = sorted(k for k in state if not pattern.fullmatch(k))
+    if unknown:
+        raise CheckpointError(f"genforce {what} state has unexpected entries {unknown[:5]}")
+    load_state_dict_strict(G, ours, source=f"genforce {what} state")
+    return G.eval().requires_grad_(False)
 
 
 def _indices(state: dict[str, Tensor], pattern: str) -> list[int]:
@@ -256,16 +273,11 @@ def stylegan_from_genforce(
         raise CheckpointError(
             f"genforce StyleGAN state lacks the tensor for {missing[0]!r} ({len(missing)} missing)"
         )
-    known = re.compile(
+    known = (
         r"mapping\.dense\d+\.(weight|bias)|truncation\.w_avg|synthesis\.lod|synthesis\.output\d+\.(weight|bias)"
         r"|synthesis\.layer\d+\.(const|weight|bias|apply_noise\.(weight|noise)|style\.(weight|bias)|blur\.kernel)"
     )
-    unknown = sorted(k for k in s if not known.fullmatch(k))
-    if unknown:
-        raise CheckpointError(f"genforce StyleGAN state has unexpected entries {unknown[:5]}")
-    G = StyleGANGenerator(cfg)
-    load_state_dict_strict(G, ours, source="genforce StyleGAN state")
-    return G.eval().requires_grad_(False)
+    return _build(StyleGANGenerator(cfg), ours, s, known, "StyleGAN")
 
 
 def to_genforce_stylegan_state(G: StyleGANGenerator) -> dict[str, Tensor]:
@@ -405,13 +417,7 @@ def pggan_from_genforce(
     last = n // 2 - 1
     ours["to_rgb.weight"] = s[f"output{last}.weight"]
     ours["to_rgb.bias"] = _need(s, f"output{last}.bias", "PGGAN")
-    known = re.compile(r"lod|(layer|output)\d+\.(weight|bias)")
-    unknown = sorted(k for k in s if not known.fullmatch(k))
-    if unknown:
-        raise CheckpointError(f"genforce PGGAN state has unexpected entries {unknown[:5]}")
-    G = PGGANGenerator(cfg)
-    load_state_dict_strict(G, ours, source="genforce PGGAN state")
-    return G.eval().requires_grad_(False)
+    return _build(PGGANGenerator(cfg), ours, s, r"lod|(layer|output)\d+\.(weight|bias)", "PGGAN")
 
 
 def to_genforce_pggan_state(G: PGGANGenerator) -> dict[str, Tensor]:
