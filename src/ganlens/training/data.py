@@ -10,6 +10,7 @@ render still in progress, uses ``images/`` only), a ``.zip`` of images, or a ``.
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -31,7 +32,10 @@ def _from_array(arr: np.ndarray, source: str) -> Tensor:
         )
     if arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
         arr = arr.transpose(0, 3, 1, 2)
-    return torch.from_numpy(np.ascontiguousarray(arr))  # (N, C, H, W)
+    arr = np.ascontiguousarray(arr)
+    with warnings.catch_warnings():  # a read-only memory map is fine: training never writes to the images
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(arr)  # (N, C, H, W)
 
 
 def _image_root(path: Path) -> Path:
