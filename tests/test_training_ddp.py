@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from fixtures.training import TINY_G_ARGS
 from ganlens.training.checkpoint import latest_checkpoint
 
 # Both CLI calls run inside the same two torchrun processes (one start-up instead of two): the
@@ -55,16 +56,7 @@ def test_two_process_training_and_resume(tmp_path):
         str(run),
         "--batch",
         "8",
-        "--channel-base",
-        "256",
-        "--channel-max",
-        "32",
-        "--map-layers",
-        "2",
-        "--w-dim",
-        "32",
-        "--z-dim",
-        "32",
+        *TINY_G_ARGS,
         "--tick-kimg",
         "0.008",
         "--snapshot-kimg",

@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from fixtures.training import TINY_G_ARGS
 from ganlens.cli.main import main as cli_main
 from ganlens.errors import GanlensError
 from ganlens.generators.native import load_generator
@@ -206,16 +207,7 @@ def test_cli_train_and_export(noise_data, tmp_path, capsys):
         "0.008",
         "--batch",
         "4",
-        "--channel-base",
-        "256",
-        "--channel-max",
-        "32",
-        "--map-layers",
-        "2",
-        "--w-dim",
-        "32",
-        "--z-dim",
-        "32",
+        *TINY_G_ARGS,
         "--no-progress",
         "--tick-kimg",
         "0.004",
@@ -262,16 +254,7 @@ def test_sigterm_checkpoints_before_stopping(noise_data, tmp_path):
         "1000",
         "--batch",
         "4",
-        "--channel-base",
-        "256",
-        "--channel-max",
-        "32",
-        "--map-layers",
-        "2",
-        "--w-dim",
-        "32",
-        "--z-dim",
-        "32",
+        *TINY_G_ARGS,
         "--threads",
         "1",
         "--no-progress",
