@@ -67,6 +67,23 @@ def test_generator_learns_a_constant_colour(const_data, tmp_path):
     assert after < 0.6 * before, (before, after)
 
 
+def test_diversity_stats_and_the_collapse_warning(noise_data, tmp_path):
+    """Each step logs the per-pixel std over the batch of real and generated images; a tick where
+    generated images vary less than half as much as real ones (after 4 kimg) writes a warning."""
+    (tmp_path / "run").mkdir()
+    t = StyleGAN2Trainer(TrainConfig(data=str(noise_data), out=str(tmp_path / "run"), batch=8, **TINY))
+    stats = t.train_step()
+    real = t.images[t.sampler.indices(0)].float() / 127.5 - 1.0
+    assert stats["real_std"] == pytest.approx(float(real.std(0).mean()), rel=1e-5)
+    assert 0.0 < stats["fake_std"] < 2.0
+    log = tmp_path / "run" / "log.txt"
+    t.write_tick({"kimg": 2.0, "real_std": 0.4, "fake_std": 0.1})  # too early to judge
+    t.write_tick({"kimg": 5.0, "real_std": 0.4, "fake_std": 0.3})  # healthy
+    assert "collapsing" not in log.read_text()
+    t.write_tick({"kimg": 6.0, "real_std": 0.4, "fake_std": 0.1})
+    assert "pixel std 0.100 vs 0.400): the generator may be collapsing" in log.read_text()
+
+
 def _train(data, out, kimg, **kw):
     cfg = TrainConfig(
         data=str(data),

@@ -10,6 +10,7 @@ from ganlens.utils.io import atomic_path
 PANELS = (
     ("losses", (("loss_G", "G loss"), ("loss_D", "D loss"))),
     ("D scores", (("score_real", "D(x)"), ("score_fake", "D(G(z))"))),
+    ("diversity: pixel std over the batch", (("real_std", "real"), ("fake_std", "generated"))),
     ("regularisers (log)", (("r1", "R1 penalty"), ("pl_penalty", "path-length penalty"))),
     ("speed", (("img_per_s", "images/s"),)),
 )
@@ -31,7 +32,7 @@ def read_stats(path: str | Path) -> list[dict]:
 
 
 def plot_stats(rows: list[dict], out_png: str | Path, *, title: str = "") -> None:
-    """Draw the four panels (losses, D scores, regularisers, speed) against kimg."""
+    """Draw the panels (losses, D scores, diversity, regularisers, speed) against kimg."""
     import matplotlib
 
     matplotlib.use("Agg")

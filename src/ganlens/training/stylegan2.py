@@ -427,6 +427,9 @@ class StyleGAN2Trainer:
         stats["loss_D"] = float(loss.detach())
         stats["score_real"] = float(real_logits.detach().float().mean())
         stats["score_fake"] = float(fake_logits.detach().float().mean())
+        # mode-collapse alarm: per-pixel std across the batch (generated far below real = collapse)
+        stats["real_std"] = float(real.std(0).mean())
+        stats["fake_std"] = float(fake.detach().float().std(0).mean())
 
         # Dreg: lazy R1
         if self.r1_every and self.step % self.r1_every == 0:
@@ -503,6 +506,12 @@ class StyleGAN2Trainer:
         plot_stats(read_stats(self.run_dir / STATS_NAME), self.run_dir / PLOT_NAME, title=self.run_dir.name)
         parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()]
         self.log("tick: " + ", ".join(parts))
+        real_std, fake_std = row.get("real_std"), row.get("fake_std")
+        if real_std and fake_std is not None and row["kimg"] >= 4 and fake_std < 0.5 * real_std:
+            self.log(
+                f"warning: generated images vary far less than real ones (pixel std {fake_std:.3f} vs "
+                f"{real_std:.3f}): the generator may be collapsing; consider a larger --r1-gamma"
+            )
 
     def trim_stats(self) -> None:
         """Drop stats rows beyond the resumed checkpoint (they belong to lost, redone work)."""
