@@ -80,6 +80,14 @@ def test_atomic_write_permissions_and_no_partial_file(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+    # safetensors writes weights as a 0600 file; saved weights get the same plain permissions
+    import torch
+
+    from ganlens.generators.native import save_state
+
+    save_state(torch.nn.Linear(2, 2), tmp_path / "w.safetensors")
+    assert stat.S_IMODE(os.stat(tmp_path / "w.safetensors").st_mode) == 0o666 & ~umask
+    (tmp_path / "w.safetensors").unlink()
     with pytest.raises(RuntimeError), atomic_path(tmp_path / "b.txt") as tmp:
         tmp.write_text("partial")
         raise RuntimeError("crash mid-write")
