@@ -11,7 +11,13 @@ from ganlens.classifier.metrics import (
     toon_fd,
 )
 from ganlens.classifier.model import AttributeClassifier, ClassifierConfig
-from ganlens.classifier.train import ClassifierTrainSummary, classifier_loss, scores_table, train_classifier
+from ganlens.classifier.train import (
+    ClassifierTrainSummary,
+    classifier_loss,
+    plot_training_log,
+    scores_table,
+    train_classifier,
+)
 
 __all__ = [
     "SHIPPED_DIR",
@@ -25,6 +31,7 @@ __all__ = [
     "frechet_distance",
     "load_classifier",
     "marginal_tv",
+    "plot_training_log",
     "save_classifier",
     "scores_table",
     "toon_fd",

@@ -16,7 +16,7 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights" / "toonfaces-classifier"
 #: sha256 of the shipped ``model.safetensors`` (checked on load).
-SHIPPED_SHA256 = "0ef382d329e0d0fb56100efdfd4aac6d185c51b0a9a6c14685ecd15cd8d194dc"
+SHIPPED_SHA256 = "52565f2360edc5ceac0ed794789bd48ef12dc7d0ba90abac48b5a08989b94cde"
 
 
 def save_classifier(

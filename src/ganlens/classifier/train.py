@@ -23,6 +23,7 @@ from ganlens.utils.io import atomic_path, prepare_out_dir, write_json, write_tex
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
+PLOT = "loss.png"
 
 
 @dataclass
@@ -105,7 +106,8 @@ def train_classifier(
     Args:
         data: dataset folder or zip (``ganlens data toonfaces``).
         out: output folder; holds ``checkpoint.pt`` (every ``checkpoint_every`` steps), the final
-            ``config.json`` + ``model.safetensors``, ``metrics.json`` and ``log.jsonl``.
+            ``config.json`` + ``model.safetensors``, ``metrics.json``, ``log.jsonl`` and ``loss.png``
+            (per-factor losses, redrawn at every checkpoint).
         steps: total optimisation steps (a resumed run continues up to this number).
         val: a separately rendered held-out dataset; otherwise the last ``val_fraction`` of ``data``
             is held out (never trained on).
@@ -219,8 +221,11 @@ def train_classifier(
             save_checkpoint(step + 1)
             _append_log(out / LOG, log_lines)
             log_lines = []
+            plot_training_log(out / LOG, out / PLOT, window=max(log_every, checkpoint_every // 2))
     bar.close()
     _append_log(out / LOG, log_lines)
+    if (out / LOG).is_file():
+        plot_training_log(out / LOG, out / PLOT, window=max(log_every, min(250, steps // 10)))
     save_checkpoint(steps)
 
     scores: dict[str, dict[str, Any]] = {}
@@ -236,6 +241,56 @@ def train_classifier(
         scores=scores,
         seconds=time.perf_counter() - t_start,
     )
+
+
+def plot_training_log(
+    log: str | os.PathLike[str],
+    out_png: str | os.PathLike[str],
+    *,
+    factors: list[str] | None = None,
+    top: int = 8,
+    window: int = 250,
+    title: str = "",
+) -> list[str]:
+    """Plot per-factor training losses from a run's ``log.jsonl`` (window means, log scale).
+
+    ``factors`` default to the ``top`` factors with the highest loss in the last window (the ones
+    still being learnt). Returns the factors drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in Path(log).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("parts")]
+    if not rows:
+        raise GanlensError(f"{str(log)!r} has no per-factor losses to plot")
+    bins: dict[int, list[dict[str, float]]] = {}
+    for r in rows:
+        bins.setdefault((r["step"] - 1) // window, []).append(r["parts"])
+    steps = [(b + 1) * window for b in sorted(bins)]
+    names = list(rows[-1]["parts"])
+    means = {n: [sum(p[n] for p in bins[b]) / len(bins[b]) for b in sorted(bins)] for n in names}
+    if factors is None:
+        factors = sorted(names, key=lambda n: -means[n][-1])[:top]
+    unknown = [f for f in factors if f not in means]
+    if unknown:
+        raise GanlensError(f"factors {unknown} are not in {str(log)!r}; allowed: {', '.join(names)}")
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    for n in factors:
+        ax.plot(steps, [max(v, 1e-6) for v in means[n]], label=n, lw=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"training loss ({window}-step mean)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(title or "per-factor training loss", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
+    return factors
 
 
 def _append_log(path: Path, lines: list[str]) -> None:
@@ -263,6 +318,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "ClassifierTrainSummary",
     "classifier_loss",
+    "plot_training_log",
     "scores_table",
     "train_classifier",
 ]
