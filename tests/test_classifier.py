@@ -50,7 +50,14 @@ def test_training_loss_decreases_and_resumes(tiny_data, tmp_path):
     losses = [v for _, v in s.losses]
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:3])
     assert set(s.scores) == set(TOONFACES_SCHEMA.names)
-    for name in ("config.json", "model.safetensors", "checkpoint.pt", "metrics.json", "log.jsonl", "loss.png"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "checkpoint.pt",
+        "metrics.json",
+        "log.jsonl",
+        "loss.png",
+    ):
         assert (out / name).is_file()
     with pytest.raises(GanlensError, match="not empty"):
         train_classifier(tiny_data, out=out, steps=45, config=cfg, progress=False)

@@ -84,6 +84,30 @@ def test_diversity_stats_and_the_collapse_warning(noise_data, tmp_path):
     assert "pixel std 0.100 vs 0.400): the generator may be collapsing" in log.read_text()
 
 
+def test_training_without_noise_inputs_keeps_their_strengths_at_zero(noise_data, tmp_path):
+    (tmp_path / "run").mkdir()
+    cfg = TrainConfig(data=str(noise_data), out=str(tmp_path / "run"), batch=4, noise="none", **TINY)
+    t = StyleGAN2Trainer(cfg)
+    for _ in range(3):
+        t.train_step()
+    strengths = {n: float(p) for n, p in t.G.named_parameters() if n.endswith("noise_strength")}
+    assert strengths and set(strengths.values()) == {0.0}
+    (tmp_path / "fresh").mkdir()
+    fresh = StyleGAN2Trainer(TrainConfig(**{**cfg.to_dict(), "out": str(tmp_path / "fresh")}))
+    init = dict(fresh.G.named_parameters())
+    moved = [
+        n for n, p in t.G.named_parameters() if n.endswith("conv1.weight") and not torch.equal(p, init[n])
+    ]
+    assert moved  # the rest of G did train (same seed, so a fresh trainer holds the initial weights)
+    with torch.no_grad():
+        ws = t.G_ema.mapping(t.grid_z[:2])
+        a = t.G_ema.synthesis(ws, noise_mode="random")
+        b = t.G_ema.synthesis(ws, noise_mode="none")
+    assert torch.equal(a, b)
+    with pytest.raises(GanlensError, match="noise 'off' is not allowed; use random or none"):
+        TrainConfig(data=str(noise_data), out=str(tmp_path / "x"), noise="off", **TINY)
+
+
 def _train(data, out, kimg, **kw):
     cfg = TrainConfig(
         data=str(data),

@@ -89,6 +89,12 @@ def register_train(sub) -> None:
     o.add_argument("--pl-interval", type=int, default=4, help="lazy path length every N minibatches (4)")
     o.add_argument("--mixing", type=float, default=0.9, help="style-mixing probability (default 0.9)")
     o.add_argument(
+        "--noise",
+        choices=("random", "none"),
+        default="random",
+        help="per-pixel noise inputs while training; 'none' keeps their strengths at 0 (default random)",
+    )
+    o.add_argument(
         "--ema-kimg", type=float, default=None, help="G_ema half-life in kimg (default batch*10/32)"
     )
     o.add_argument("--ema-rampup", type=float, default=0.05, help="EMA ramp-up, 0 disables (default 0.05)")
@@ -136,6 +142,7 @@ def config_from_args(args: argparse.Namespace):
         pl_weight=args.pl_weight,
         pl_interval=args.pl_interval,
         mixing=args.mixing,
+        noise=args.noise,
         ema_kimg=args.ema_kimg,
         ema_rampup=args.ema_rampup or None,
         xflip=args.xflip,

@@ -79,6 +79,9 @@ class TrainConfig:
         r1_interval, pl_interval: lazy regularisation intervals (0 disables the regulariser).
         pl_weight, pl_batch_shrink, pl_decay: path-length regularisation (weight 0 disables it).
         mixing: style-mixing probability.
+        noise: ``"random"`` (StyleGAN2's per-pixel noise inputs) or ``"none"``: the generator is
+            trained without them, so its noise strengths stay exactly 0 and every noise mode gives
+            the same image (for data with no stochastic detail, such as ToonFaces renders).
         ema_kimg: G_ema half-life in kimg (None: ``batch · 10 / 32``); ema_rampup: ADA's ramp-up.
         xflip: randomly mirror real images.
         bf16: run the main forward passes under bf16 autocast (regularisers stay fp32).
@@ -117,6 +120,7 @@ class TrainConfig:
     pl_batch_shrink: int = 2
     pl_decay: float = 0.01
     mixing: float = 0.9
+    noise: str = "random"
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
     xflip: bool = False
@@ -137,6 +141,7 @@ class TrainConfig:
             (self.kimg > 0, f"kimg {self.kimg} must be positive"),
             (self.batch >= 1, f"batch {self.batch} must be at least 1"),
             (0.0 <= self.mixing <= 1.0, f"mixing probability {self.mixing} must be in [0, 1]"),
+            (self.noise in ("random", "none"), f"noise {self.noise!r} is not allowed; use random or none"),
             (self.r1_gamma is None or self.r1_gamma >= 0, f"r1_gamma {self.r1_gamma} must be >= 0"),
             (self.pl_weight >= 0, f"pl_weight {self.pl_weight} must be >= 0"),
             (self.r1_interval >= 0 and self.pl_interval >= 0, "regularisation intervals must be >= 0"),
@@ -358,7 +363,9 @@ class StyleGAN2Trainer:
             if cutoff < num_ws:
                 ws2 = self.mapping(z2, update_w_avg=False)
                 ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
-        img = self.G.synthesis(ws, noise_mode="random", generator=gen if self.device.type == "cpu" else None)
+        img = self.G.synthesis(
+            ws, noise_mode=self.cfg.noise, generator=gen if self.device.type == "cpu" else None
+        )
         return img, ws
 
     def reals(self, gen: torch.Generator) -> Tensor:
