@@ -22,8 +22,8 @@ import torch
 from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig
 
 CONFIGS = {
-    # name: generator / discriminator size at 64 px. The first is the shipped toonfaces-stylegan2-64.
-    "G 4096/128 D 2048/128 (shipped)": dict(
+    # name: generator / discriminator size at 64 px. The second is the shipped toonfaces-stylegan2-64 (run 3).
+    "G 4096/128 D 2048/128 (run 1)": dict(
         channel_base=4096,
         channel_max=128,
         d_channel_base=2048,
@@ -32,7 +32,9 @@ CONFIGS = {
         z_dim=256,
         map_layers=4,
     ),
-    "G 4096/128 D 4096/128": dict(channel_base=4096, channel_max=128, w_dim=256, z_dim=256, map_layers=4),
+    "G 4096/128 D 4096/128 (shipped)": dict(
+        channel_base=4096, channel_max=128, w_dim=256, z_dim=256, map_layers=4
+    ),
     "G 8192/256 D 8192/256": dict(channel_base=8192, channel_max=256, w_dim=256, z_dim=256, map_layers=4),
 }
 

@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="cdb4f97367fecb079bc8a6770934eea0b04a6a24f6357d89d27891163e866671",
+            sha256="40b1e768c4cf3af13925027b6d2a465ec40959e5640c250506a221f7c9a086d4",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces renders; EARLY snapshot, still training (see MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces; early 16.7-kimg snapshot, still training (MODEL_CARD.md)",
         ),
     }
 )
