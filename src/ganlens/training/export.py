@@ -49,8 +49,6 @@ def export_generator(
         raise GanlensError(f"G_ema has {n_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
     G.save_pretrained(str(out_dir), overwrite=overwrite)
     weights = Path(out_dir) / WEIGHTS_NAME
-    for f in (weights, Path(out_dir) / "config.json"):
-        f.chmod(0o644)  # temporary files are created 0600; shipped weights must be readable by all
     return ExportResult(
         directory=Path(out_dir),
         checkpoint=ck.path,
