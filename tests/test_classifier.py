@@ -91,6 +91,8 @@ def test_cli_train_classifier_errors(tiny_data, tmp_path, capsys):
     assert "--channels '8,x' must be comma-separated integers" in capsys.readouterr().err
     assert cli_main([*base, "--channels", "8"]) == 2
     assert "channels (8,) downsample" in capsys.readouterr().err
+    assert cli_main([*base, "--channels", "8,0,16"]) == 2
+    assert "channels (8, 0, 16): every width must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_stem_stride_1_bf16_training_runs(tiny_data, tmp_path):

@@ -40,6 +40,8 @@ class ClassifierConfig:
             raise GanlensError(f"classifier resolution {r!r} must be a power of two >= 16")
         if self.stem_stride not in (1, 2):
             raise GanlensError(f"stem_stride {self.stem_stride!r} must be 1 or 2")
+        if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in self.channels):
+            raise GanlensError(f"channels {self.channels!r}: every width must be an integer >= 1")
         if len(self.channels) < 2 or self.final_side < 2:
             raise GanlensError(f"channels {self.channels!r} downsample {r} px below 2x2; use fewer entries")
         if self.feature_dim <= 0:

@@ -181,6 +181,7 @@ def train_classifier(
             torch.save(state, tmp)
 
     losses: list[tuple[int, float]] = []
+    plot_window = max(log_every, min(250, steps // 10))
     warmup = min(200, steps // 10 + 1)
     model.train()
     bar = tqdm(
@@ -221,11 +222,11 @@ def train_classifier(
             save_checkpoint(step + 1)
             _append_log(out / LOG, log_lines)
             log_lines = []
-            plot_training_log(out / LOG, out / PLOT, window=max(log_every, checkpoint_every // 2))
+            plot_training_log(out / LOG, out / PLOT, window=plot_window)
     bar.close()
     _append_log(out / LOG, log_lines)
     if (out / LOG).is_file():
-        plot_training_log(out / LOG, out / PLOT, window=max(log_every, min(250, steps // 10)))
+        plot_training_log(out / LOG, out / PLOT, window=plot_window)
     save_checkpoint(steps)
 
     scores: dict[str, dict[str, Any]] = {}

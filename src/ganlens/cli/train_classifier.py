@@ -72,8 +72,6 @@ def run(args) -> int:
         raise GanlensError(
             f"--channels {args.channels!r} must be comma-separated integers, e.g. 32,64,128,192"
         ) from None
-    if any(c < 1 for c in channels):
-        raise GanlensError(f"--channels {args.channels!r}: every width must be >= 1")
     s = train_classifier(
         args.data,
         arch={"channels": channels, "stem_stride": args.stem_stride},
