@@ -513,3 +513,23 @@ def test_style_based_model_through_the_cli(photos, tmp_path, method):
     assert cf.codes.shape == (1, 6, 16)
     m = json.loads((out / "p3.json").read_text())
     assert m["prior_distance"] > 0 and m["method"] == method
+
+
+def test_super_resolve_default_on_a_style_based_model_starts_w_plus_from_the_encoder(photos, tmp_path):
+    """The encoder-started preset optimises z on projection models and w+ on style-based ones (a
+    StyleGAN encoder gives w+ rows; z cannot start from them)."""
+    from ganlens.generators import build_generator
+    from ganlens.inversion.encoder import Encoder, EncoderConfig
+
+    torch.manual_seed(0)
+    G = build_generator(
+        {"arch": "stylegan2", "resolution": 16, "z_dim": 16, "w_dim": 16, "mapping_layers": 2,
+         "channel_base": 128, "channel_max": 16}
+    ).eval()  # fmt: skip
+    G.save_pretrained(str(tmp_path / "G"))
+    Encoder(EncoderConfig.for_generator(G, base_channels=4, max_channels=8)).save_pretrained(tmp_path / "E")
+    out = tmp_path / "sr"
+    args = ("super-resolve", photos / "p0.png", "--model", tmp_path / "G", "--encoder", tmp_path / "E")
+    assert _run(*args, "--steps", "2", "--out", out, "--quiet") == 0
+    rec = json.loads((out / "p0.json").read_text())
+    assert rec["method"] == "w+"

@@ -127,14 +127,16 @@ def add_common_arguments(
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def config_from_args(args, *, task: str):
+def config_from_args(args, *, task: str, G=None):
+    """The RunConfig for a task command. ``G``: the loaded model, needed only by the
+    super-resolution default (its latent space depends on the architecture)."""
     from ganlens.inversion.images import parse_offset
     from ganlens.inversion.runner import RunConfig
 
     n_codes, steps, optimizer, lr = args.n_codes, args.steps, args.optimizer, args.lr
     method, init = args.method, args.init
     if method is None:  # super-resolve: the tuned preset (see ganlens.inversion.superres)
-        method, init, steps, lr = _sr_default(args, init, steps, lr)
+        method, init, steps, lr = _sr_default(args, init, steps, lr, G)
     if getattr(args, "preset", None) == "official":
         from ganlens.inversion.mganprior import OFFICIAL_PRESETS
 
@@ -185,17 +187,18 @@ def config_from_args(args, *, task: str):
     )
 
 
-def _sr_default(args, init, steps, lr):
-    """Encoder-started z optimisation when an encoder is available, else mGANprior."""
+def _sr_default(args, init, steps, lr, G):
+    """Encoder-started optimisation (z, or w+ on style-based models) when an encoder is
+    available, else mGANprior."""
     from ganlens.inversion.encoder import shipped_encoders
-    from ganlens.inversion.superres import SR_PRESET
-    from ganlens.zoo import model_id
+    from ganlens.inversion.superres import SR_PRESET, sr_space
+    from ganlens.zoo import load_model, model_id
 
     no_encoder = args.encoder is None and model_id(args.model) not in shipped_encoders()
     if no_encoder or getattr(args, "preset", None) == "official":  # the official preset is mGANprior's
         return "mganprior", init, steps, lr
     return (
-        "z",
+        sr_space(G if G is not None else load_model(args.model)),
         init or "encoder",
         SR_PRESET.steps if steps is None else steps,
         SR_PRESET.lr if lr is None else lr,
@@ -214,7 +217,12 @@ def run_task(args, *, task: str) -> int:
     from ganlens.inversion.runner import run_inversion
 
     check_ints(args)
-    manifest = run_inversion(config_from_args(args, task=task))
+    G = None
+    if getattr(args, "method", "") is None:  # the super-resolution default depends on the model: load it once
+        from ganlens.zoo import load_model
+
+        G = load_model(args.model)
+    manifest = run_inversion(config_from_args(args, task=task, G=G), G=G)
     if manifest:
         m = manifest["mean"]
         n = len(manifest["images"])

@@ -50,6 +50,12 @@ class SuperResolutionPreset:
 SR_PRESET = SuperResolutionPreset()
 
 
+def sr_space(G: Generator) -> str:
+    """The latent space the encoder-started preset optimises: z on projection models, w+ on
+    style-based ones (their encoder gives w+ rows, and the mapping network cannot be inverted)."""
+    return "w+" if G.style_based else "z"
+
+
 def super_resolve(
     G: Generator,
     observed: Tensor,
@@ -103,7 +109,7 @@ def super_resolve(
         )
     from ganlens.inversion.optimize import encoder_latents, invert
 
-    space = "w+" if G.style_based else "z"
+    space = sr_space(G)
     start = encoder_latents(G, encoder, space, observed, degradation)
     return invert(
         G,
