@@ -2,8 +2,10 @@
 
 Times whole training steps (Gmain, Dmain and the lazy regularisers amortised over their intervals:
 the timed window is a multiple of 16 steps) on random uint8 images, so data loading is not the
-bottleneck being measured. fp32 and bf16 trainers of one config alternate in rounds of
-``--round`` steps, so both see the same background load on a shared machine. Prints one table.
+bottleneck being measured. Three trainers of one config alternate in rounds of ``--round`` steps,
+so all see the same background load on a shared machine: fp32; "bf16 before", bf16 autocast as
+it ran until session 3 (NCHW tensors, strided FIR filters in bf16); and "bf16", today's trainer
+(channels-last tensors, strided FIR filters in float32). Prints one table.
 
     .venv/bin/python benchmarks/train_throughput.py --threads 1 --steps 16
 """
@@ -11,6 +13,7 @@ bottleneck being measured. fp32 and bf16 trainers of one config alternate in rou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import time
@@ -18,8 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from ganlens.generators import fir
 from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig
+
+PRECISIONS = ("fp32", "bf16 before", "bf16")
 
 CONFIGS = {
     # name: generator / discriminator size at 64 px. The second is the shipped toonfaces-stylegan2-64 (run 3).
@@ -43,23 +50,56 @@ def count_params(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def measure_pair(cfgs: list[TrainConfig], *, warmup: int, steps: int, round_steps: int) -> list[float]:
-    """Images/s of each config, timed in alternating rounds (same load for all)."""
-    trainers = [StyleGAN2Trainer(c) for c in cfgs]
-    for t in trainers:
-        for _ in range(warmup):
-            t.train_step()
-    spent = [0.0] * len(trainers)
+@contextlib.contextmanager
+def before_speedups(trainer: StyleGAN2Trainer):
+    """Run ``trainer`` as session 2 did: NCHW tensors and the strided FIR filters in bf16."""
+    fast = fir._depthwise
+
+    def bf16_depthwise(x: torch.Tensor, k: torch.Tensor, stride: int) -> torch.Tensor:
+        c = x.shape[1]
+        return F.conv2d(x, k.to(x.dtype)[None, None].expand(c, 1, *k.shape), groups=c, stride=stride)
+
+    fir._depthwise = bf16_depthwise
+    try:
+        yield
+    finally:
+        fir._depthwise = fast
+
+
+def make_trainer(data: Path, out: str, batch: int, name: str, *, bf16: bool) -> StyleGAN2Trainer:
+    cfg = TrainConfig(
+        data=str(data), out=out, resolution=64, batch=batch, bf16=bf16, progress=False, **CONFIGS[name]
+    )
+    return StyleGAN2Trainer(cfg)
+
+
+def nchw(trainer: StyleGAN2Trainer) -> StyleGAN2Trainer:
+    trainer.memory_format = torch.contiguous_format
+    for m in (trainer.G, trainer.D, trainer.G_ema):
+        m.to(memory_format=torch.contiguous_format)
+    return trainer
+
+
+def measure(
+    variants: list[tuple[StyleGAN2Trainer, bool]], *, warmup: int, steps: int, round_steps: int
+) -> list[float]:
+    """Images/s of each (trainer, before_speedups) variant, timed in alternating rounds (same load for all)."""
+    for t, before in variants:
+        with before_speedups(t) if before else contextlib.nullcontext():
+            for _ in range(warmup):
+                t.train_step()
+    spent = [0.0] * len(variants)
     done = 0
     while done < steps:
         k = min(round_steps, steps - done)
-        for i, t in enumerate(trainers):
-            t0 = time.perf_counter()
-            for _ in range(k):
-                t.train_step()
-            spent[i] += time.perf_counter() - t0
+        for i, (t, before) in enumerate(variants):
+            with before_speedups(t) if before else contextlib.nullcontext():
+                t0 = time.perf_counter()
+                for _ in range(k):
+                    t.train_step()
+                spent[i] += time.perf_counter() - t0
         done += k
-    return [steps * c.batch / s for c, s in zip(cfgs, spent)]
+    return [steps * t.cfg.batch / s for (t, _), s in zip(variants, spent)]
 
 
 def main() -> None:
@@ -81,22 +121,14 @@ def main() -> None:
         rows = []
         load0 = os.getloadavg()[0]
         for name in names:
-            cfgs = [
-                TrainConfig(
-                    data=str(data),
-                    out=tmp,
-                    resolution=64,
-                    batch=args.batch,
-                    bf16=bf16,
-                    progress=False,
-                    **CONFIGS[name],
-                )
-                for bf16 in (False, True)
+            variants = [
+                (make_trainer(data, tmp, args.batch, name, bf16=False), False),
+                (nchw(make_trainer(data, tmp, args.batch, name, bf16=True)), True),
+                (make_trainer(data, tmp, args.batch, name, bf16=True), False),
             ]
-            speeds = measure_pair(cfgs, warmup=args.warmup, steps=args.steps, round_steps=args.round)
-            trainer = StyleGAN2Trainer(cfgs[0])
-            g_params, d_params = count_params(trainer.G), count_params(trainer.D)
-            for prec, ips in zip(("fp32", "bf16"), speeds):
+            speeds = measure(variants, warmup=args.warmup, steps=args.steps, round_steps=args.round)
+            g_params, d_params = count_params(variants[0][0].G), count_params(variants[0][0].D)
+            for prec, ips in zip(PRECISIONS, speeds):
                 rows.append((name, prec, g_params, d_params, ips, ips / speeds[0]))
                 print(f"  measured {name} {prec}: {ips:.2f} img/s", flush=True)
         load1 = os.getloadavg()[0]
@@ -106,12 +138,12 @@ def main() -> None:
         f"load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} cores"
     )
     print(
-        f"{'config':34s} {'precision':9s} {'G params':>9s} {'D params':>9s} "
+        f"{'config':34s} {'precision':11s} {'G params':>9s} {'D params':>9s} "
         f"{'img/s':>7s} {'kimg/h':>7s} {'vs fp32':>7s}"
     )
     for name, prec, gp, dp, ips, rel in rows:
         print(
-            f"{name:34s} {prec:9s} {gp / 1e6:8.2f}M {dp / 1e6:8.2f}M {ips:7.2f} {ips * 3.6:7.1f} {rel:6.2f}x"
+            f"{name:34s} {prec:11s} {gp / 1e6:8.2f}M {dp / 1e6:8.2f}M {ips:7.2f} {ips * 3.6:7.1f} {rel:6.2f}x"
         )
 
 

@@ -12,14 +12,9 @@ import torch
 
 from ganlens.errors import GanlensError
 from ganlens.generators import build_generator, get_architecture
+from ganlens.generators.fir import downsample2d, setup_filter, upfirdn2d, upsample2d
 from ganlens.generators.native import load_generator
-from ganlens.generators.stylegan2 import (
-    StyleGAN2Config,
-    StyleGAN2Generator,
-    setup_filter,
-    upfirdn2d,
-    upsample2d,
-)
+from ganlens.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 
 FIX = Path(__file__).parent / "fixtures" / "stylegan2"
 TINY = StyleGAN2Config(resolution=16, z_dim=16, w_dim=16, channel_base=128, channel_max=16)
@@ -220,6 +215,24 @@ def test_upfirdn2d_reference():
     imp[0, 0, 2, 2] = 1
     out = upfirdn2d(imp, f, padding=(2, 1, 2, 1))
     assert torch.allclose(out[0, 0, 1:5, 1:5], f.flip([0, 1]))
+
+
+def test_downsample2d_is_the_strided_filter_in_any_precision():
+    f = setup_filter()
+    x = torch.randn(2, 3, 10, 10)
+    full = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, [1] * 4), f[None, None].expand(3, 1, 4, 4), groups=3
+    )  # every pixel of the low-passed map
+    down = downsample2d(x, f, pad=1, stride=2)
+    assert down.shape == (2, 3, 5, 5)
+    assert torch.allclose(down, full[:, :, ::2, ::2], atol=1e-6)
+    # bf16 input (the CPU fast path filters in float32) keeps the dtype and agrees to bf16 rounding
+    low = downsample2d(x.bfloat16(), f, pad=1, stride=2)
+    assert low.dtype == torch.bfloat16
+    assert (low.float() - down).abs().max() < 0.05
+    x.requires_grad_(True)
+    downsample2d(x.bfloat16(), f, pad=1, stride=2).float().sum().backward()
+    assert torch.allclose(x.grad[:, :, 2:-2, 2:-2], torch.full((2, 3, 6, 6), 0.25), atol=1e-2)
 
 
 # ---------------------------------------------------------------------- official references

@@ -126,11 +126,12 @@ def _train(data, out, kimg, **kw):
     return train_stylegan2(cfg)
 
 
-def test_resume_is_bit_exact(noise_data, tmp_path):
-    straight = _train(noise_data, tmp_path / "a", 0.032)  # 8 steps
-    half = _train(noise_data, tmp_path / "b", 0.016)  # 4 steps ...
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-channels-last"])
+def test_resume_is_bit_exact(noise_data, tmp_path, bf16):
+    straight = _train(noise_data, tmp_path / "a", 0.032, bf16=bf16)  # 8 steps
+    half = _train(noise_data, tmp_path / "b", 0.016, bf16=bf16)  # 4 steps ...
     assert half.step == 4
-    resumed = _train(noise_data, tmp_path / "b", 0.032)  # ... + 4 more after --resume
+    resumed = _train(noise_data, tmp_path / "b", 0.032, bf16=bf16)  # ... + 4 more after --resume
     assert straight.step == resumed.step == 8
     ca, cb = latest_checkpoint(tmp_path / "a"), latest_checkpoint(tmp_path / "b")
     for name in ("G", "D", "G_ema", "opt_G", "opt_D"):
@@ -159,6 +160,11 @@ def test_resume_changes_nothing_when_already_done(noise_data, tmp_path):
 def test_training_with_bf16_and_xflip_runs(noise_data, tmp_path):
     r = _train(noise_data, tmp_path / "bf", 0.016, bf16=True, xflip=True)
     assert r.step == 4 and np.isfinite(r.last_stats["loss_G"]) and np.isfinite(r.last_stats["loss_D"])
+    cfg = TrainConfig(data=str(noise_data), out=str(tmp_path / "cl"), bf16=True, batch=4, **TINY)
+    t = StyleGAN2Trainer(cfg)  # bf16 trains on channels-last tensors
+    conv = t.D.b16.conv0.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert t.reals(torch.Generator().manual_seed(0)).is_contiguous(memory_format=torch.channels_last)
 
 
 def test_export_writes_native_model(noise_data, tmp_path):

@@ -29,58 +29,11 @@ from torch import Tensor, nn
 
 from ganlens.errors import GanlensError
 from ganlens.generators.base import Generator, GeneratorConfig
+from ganlens.generators.fir import setup_filter, upfirdn2d, upsample2d
 from ganlens.generators.layers import SQRT2, EqualizedLinear, MappingNetwork
 
 ARCHITECTURES = ("skip",)
 NOT_YET = ("orig", "resnet")
-
-
-# ---------------------------------------------------------------------- FIR resampling (upfirdn2d)
-def setup_filter(taps: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)) -> Tensor:
-    """Separable FIR taps → normalised 2-D filter (sum 1), float32 (kh, kw)."""
-    k = torch.tensor(taps, dtype=torch.float32)
-    f = torch.outer(k, k)
-    return f / f.sum()
-
-
-def upfirdn2d(
-    x: Tensor,
-    f: Tensor,
-    *,
-    up: int = 1,
-    down: int = 1,
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0),
-    gain: float = 1.0,
-) -> Tensor:
-    """Upsample (zero insertion), pad (negative = crop), FIR-filter, downsample. Pure PyTorch.
-
-    Args:
-        x: (N, C, H, W).
-        f: (kh, kw) filter; applied as a true convolution (flipped), scaled by ``gain``.
-        up, down: integer factors.
-        padding: (x0, x1, y0, y1) with respect to the upsampled image.
-
-    Returns:
-        (N, C, (H·up + y0 + y1 − kh) // down + 1, …).
-    """
-    n, c, h, w = x.shape
-    px0, px1, py0, py1 = padding
-    if up > 1:
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, (0, up - 1, 0, 0, 0, up - 1))
-        x = x.reshape(n, c, h * up, w * up)
-    x = F.pad(x, (max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)))
-    x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
-    k = (f * gain).flip([0, 1]).to(device=x.device, dtype=x.dtype)
-    x = F.conv2d(x, k[None, None].expand(c, 1, *k.shape), groups=c)
-    return x[:, :, ::down, ::down] if down > 1 else x
-
-
-def upsample2d(x: Tensor, f: Tensor, *, up: int = 2) -> Tensor:
-    """×``up`` FIR upsampling with gain ``up²`` (ADA ``upsample2d``; pads (2, 1) for 4 taps)."""
-    fh, fw = f.shape
-    p = ((fw + up - 1) // 2, (fw - up) // 2, (fh + up - 1) // 2, (fh - up) // 2)
-    return upfirdn2d(x, f, up=up, padding=p, gain=up * up)
 
 
 # ---------------------------------------------------------------------- config

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganlens.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator, setup_filter
+from ganlens.generators.fir import setup_filter
+from ganlens.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from ganlens.utils.io import atomic_path
 
 # conversion name -> (ours -> theirs, theirs -> ours)

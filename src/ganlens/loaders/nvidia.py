@@ -28,8 +28,9 @@ import torch
 from torch import Tensor
 
 from ganlens.errors import CheckpointError, GanlensError, UnsafePickleError
+from ganlens.generators.fir import setup_filter
 from ganlens.generators.native import load_state_dict_strict
-from ganlens.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator, setup_filter
+from ganlens.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from ganlens.loaders.export import ada_keymap, import_state
 
 

@@ -25,12 +25,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlens.errors import CheckpointError, GanlensError
-from ganlens.generators.layers import EqualizedLinear
+from ganlens.generators.fir import downsample2d, setup_filter
+from ganlens.generators.layers import SQRT2, EqualizedLinear
 from ganlens.utils.io import write_json
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-SQRT2 = math.sqrt(2.0)
 
 
 @dataclass(frozen=True)
@@ -94,21 +94,6 @@ class DiscriminatorConfig:
         return cls(**d)
 
 
-def fir_filter(taps: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)) -> Tensor:
-    """Separable 2-D low-pass filter ``outer(k, k) / sum``, shape (k, k)."""
-    k = torch.tensor(taps, dtype=torch.float32)
-    f = torch.outer(k, k)
-    return f / f.sum()
-
-
-def fir_downsample(x: Tensor, f: Tensor, *, pad: int, stride: int) -> Tensor:
-    """Pad every side by ``pad``, filter each channel with ``f`` (symmetric, so convolution equals
-    correlation) and keep every ``stride``-th pixel. (N, C, H, W) → (N, C, H', W')."""
-    c = x.shape[1]
-    w = f.to(x.dtype)[None, None].expand(c, 1, *f.shape)  # (C, 1, k, k)
-    return F.conv2d(F.pad(x, [pad] * 4), w, groups=c, stride=stride)
-
-
 class DConv(nn.Module):
     """Equalised-lr conv with optional ×2 FIR down-sampling, bias and (leaky ReLU · √2) activation.
 
@@ -138,17 +123,17 @@ class DConv(nn.Module):
         self.activation = activation
         self.down = down
         self.conv_clamp = conv_clamp
-        self.register_buffer("resample_filter", fir_filter(), persistent=False)
+        self.register_buffer("resample_filter", setup_filter(), persistent=False)
 
     def forward(self, x: Tensor, *, gain: float = 1.0) -> Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain
         k = self.kernel_size
         if self.down == 2 and k == 1:
-            x = fir_downsample(x, self.resample_filter, pad=1, stride=2)  # (N, I, H/2, W/2)
+            x = downsample2d(x, self.resample_filter, pad=1, stride=2)  # (N, I, H/2, W/2)
             x = F.conv2d(x, w)
         elif self.down == 2:
             # low-pass on a padded map, then a valid stride-2 conv: H + 4 - 3 + 1 - 3 → H/2 after stride
-            x = fir_downsample(x, self.resample_filter, pad=(k - 1) // 2 + 1, stride=1)
+            x = downsample2d(x, self.resample_filter, pad=(k - 1) // 2 + 1, stride=1)
             x = F.conv2d(x, w, stride=2)
         else:
             x = F.conv2d(x, w, padding=k // 2)

@@ -287,8 +287,10 @@ class StyleGAN2Trainer:
             raise GanlensError(
                 f"per-process batch {self.local_batch} must be a multiple of the mbstd group {g}"
             )
-        self.G = G.to(self.device).train().requires_grad_(False)
-        self.D = D.to(self.device).train().requires_grad_(False)
+        # bf16 convolutions run 10-30 % faster on channels-last tensors (benchmarks/train_throughput.py)
+        self.memory_format = torch.channels_last if cfg.bf16 else torch.contiguous_format
+        self.G = G.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
+        self.D = D.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
         ddp.broadcast_module(self.G, info)
         ddp.broadcast_module(self.D, info)
         self.G_ema = copy.deepcopy(self.G).eval()
@@ -371,6 +373,7 @@ class StyleGAN2Trainer:
     def reals(self, gen: torch.Generator) -> Tensor:
         idx = self.sampler.indices(self.step)
         x = self.images[idx].to(self.device).float() / 127.5 - 1.0  # (B, C, R, R)
+        x = x.contiguous(memory_format=self.memory_format)
         if self.cfg.xflip:
             flip = (torch.rand(len(x), generator=gen) < 0.5).to(self.device)
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
