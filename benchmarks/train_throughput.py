@@ -7,14 +7,17 @@ so all see the same background load on a shared machine: fp32; "bf16 before", bf
 it ran until session 3 (NCHW tensors, strided FIR filters in bf16); and "bf16", today's trainer
 (channels-last tensors, strided FIR filters in float32). Prints one table.
 
-    .venv/bin/python benchmarks/train_throughput.py --threads 1 --steps 16
+    .venv/bin/python benchmarks/train_throughput.py --threads 2 --steps 16 --configs 0,1 --processes 2
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -102,6 +105,39 @@ def measure(
     return [steps * t.cfg.batch / s for (t, _), s in zip(variants, spent)]
 
 
+def cli_speed(
+    data: Path, out: Path, name: str, *, processes: int, threads: int, kimg: float, batch: int
+) -> float:
+    """img/s of ``ganlens train stylegan2`` (bf16) in ``processes`` torchrun ranks × ``threads`` threads,
+    averaged over the ticks after the first (which holds start-up and warm-up)."""
+    c = CONFIGS[name]
+    args = [
+        "train", "stylegan2", "--data", str(data), "--res", "64", "--out", str(out), "--kimg", str(kimg),
+        "--batch", str(batch), "--z-dim", str(c["z_dim"]), "--w-dim", str(c["w_dim"]),
+        "--map-layers", str(c["map_layers"]), "--channel-base", str(c["channel_base"]),
+        "--channel-max", str(c["channel_max"]), "--tick-kimg", str(kimg / 4), "--snapshot-kimg", "1000",
+        "--noise", "none", "--bf16", "--threads", str(threads), "--no-progress", "--overwrite",
+    ]  # fmt: skip
+    if "d_channel_base" in c:
+        args += ["--d-channel-base", str(c["d_channel_base"]), "--d-channel-max", str(c["d_channel_max"])]
+    cli = [str(Path(sys.executable).parent / "ganlens")]
+    if processes > 1:
+        cli = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(processes),
+            cli[0],
+        ]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+    subprocess.run(cli + args, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
+    ticks = [(r["nimg"] - p["nimg"], r["img_per_s"]) for p, r in zip(rows, rows[1:])]
+    return sum(n for n, _ in ticks) / sum(n / speed for n, speed in ticks)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1)
@@ -110,6 +146,14 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--round", type=int, default=4, help="steps per alternation round (default 4)")
     ap.add_argument("--configs", default="0", help="comma-separated indices into the config list, or 'all'")
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="also time the CLI (shipped config, bf16) as 1 process × N threads vs N torchrun processes "
+        "× 1 thread, N = this (0: skip)",
+    )
+    ap.add_argument("--cli-kimg", type=float, default=0.64, help="kimg per CLI run (default 0.64)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     names = list(CONFIGS)
@@ -145,6 +189,40 @@ def main() -> None:
         print(
             f"{name:34s} {prec:11s} {gp / 1e6:8.2f}M {dp / 1e6:8.2f}M {ips:7.2f} {ips * 3.6:7.1f} {rel:6.2f}x"
         )
+
+    if args.processes > 1:
+        procs_table(args)
+
+
+def procs_table(args: argparse.Namespace) -> None:
+    """One process with N threads vs N single-thread torchrun processes, in A B A B order."""
+    name = list(CONFIGS)[1]
+    n = args.processes
+    speeds: dict[str, list[float]] = {f"1 process × {n} threads": [], f"{n} processes × 1 thread": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data.npy"
+        np.save(data, np.random.RandomState(0).randint(0, 256, (512, 64, 64, 3), dtype=np.uint8))
+        for _ in range(2):
+            for label, (procs, threads) in zip(speeds, ((1, n), (n, 1))):
+                ips = cli_speed(
+                    data,
+                    Path(tmp) / "run",
+                    name,
+                    processes=procs,
+                    threads=threads,
+                    kimg=args.cli_kimg,
+                    batch=args.batch,
+                )
+                speeds[label].append(ips)
+                print(f"  measured {label}: {ips:.2f} img/s", flush=True)
+    base = sum(speeds[next(iter(speeds))]) / 2
+    print(
+        f"\n`ganlens train stylegan2`, {name}, bf16, batch {args.batch}, {args.cli_kimg} kimg per run, two runs each"
+    )
+    print(f"{'layout':26s} {'img/s':>7s} {'kimg/h':>7s} {'speed-up':>8s}")
+    for label, v in speeds.items():
+        ips = sum(v) / len(v)
+        print(f"{label:26s} {ips:7.2f} {ips * 3.6:7.1f} {ips / base:7.2f}x")
 
 
 if __name__ == "__main__":
