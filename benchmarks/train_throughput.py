@@ -5,7 +5,9 @@ the timed window is a multiple of 16 steps) on random uint8 images, so data load
 bottleneck being measured. Three trainers of one config alternate in rounds of ``--round`` steps,
 so all see the same background load on a shared machine: fp32; "bf16 before", bf16 autocast as
 it ran until session 3 (NCHW tensors, strided FIR filters in bf16); and "bf16", today's trainer
-(channels-last tensors, strided FIR filters in float32). Prints one table.
+(channels-last tensors, strided FIR filters in float32). Prints one table. With ``--processes N``
+a second table times the CLI itself as one process with N threads against N single-thread
+``torchrun`` ranks (gloo), the same run split in two.
 
     .venv/bin/python benchmarks/train_throughput.py --threads 2 --steps 16 --configs 0,1 --processes 2
 """
