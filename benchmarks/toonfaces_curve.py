@@ -1,0 +1,208 @@
+"""Realism of a ToonFaces StyleGAN2 run over training: toon-FD ratio and mean marginal TV per snapshot.
+
+Snapshots are exported G_ema folders ``SNAPSHOTS/kimg-XXXX.XX/`` (``ganlens train stylegan2-export``
+writes them; ``--run`` does it for you). Each is measured once, like ``benchmarks/toonfaces.py``
+(n fresh renders as real set A, a disjoint set B for the floor, the same seed for the generated
+images) and its figures are kept in ``realism.json`` beside the weights. Prints one table, writes
+``SNAPSHOTS/curve.csv`` and, with ``--plot``, a PNG of FD ratio and mean TV against kimg.
+
+    .venv/bin/python benchmarks/toonfaces_curve.py --snapshots /root/ganlens-runs/v3-snapshots \\
+        --plot docs/images/training/fd_curve.png
+    # while a run trains: export and measure every 10 kimg, until stopped
+    .venv/bin/python benchmarks/toonfaces_curve.py --snapshots DIR --run RUN --every 10 --watch
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+GOAL_RATIO = 3.0
+GOAL_TV = 0.1
+
+
+class Meter:
+    """Real-set features computed once; :meth:`measure` scores one generator against them."""
+
+    def __init__(self, n: int, seed: int, batch_size: int, resolution: int = 64) -> None:
+        from ganlens.analysis.realism import REAL_SEED_A, REAL_SEED_B, render_real
+        from ganlens.classifier import load_classifier
+
+        self.C = load_classifier(None)
+        self.n, self.seed, self.batch_size = n, seed, batch_size
+        a = render_real(n, size=resolution, base_seed=REAL_SEED_A, progress=False)
+        b = render_real(n, size=resolution, base_seed=REAL_SEED_B, progress=False)
+        self.feats_a, self.preds_a = self.C.extract_features(a), self.C.predict(a)
+        self.fd_floor, _ = self._score(b)
+
+    def _score(self, images: torch.Tensor) -> tuple[float, dict[str, float]]:
+        from ganlens.analysis.realism import marginal_tv, toon_fd
+
+        fd = toon_fd(self.C.extract_features(images), self.feats_a)
+        tv = marginal_tv(self.C.predict(images), self.preds_a, schema=self.C.schema)
+        return fd, tv
+
+    def measure(self, G) -> dict:
+        from ganlens.analysis.realism import generate, quantize
+
+        fake = quantize(generate(G, self.n, seed=self.seed, batch_size=self.batch_size, progress=False))
+        fd, tv = self._score(fake)
+        return {
+            "n": self.n,
+            "toon_fd": fd,
+            "fd_floor": self.fd_floor,
+            "fd_ratio": fd / self.fd_floor,
+            "mean_tv": float(np.mean(list(tv.values()))),
+            "max_tv": max(tv.values()),
+            "tv": tv,
+        }
+
+
+def snapshot_kimg(path: Path) -> float:
+    return float(path.name.removeprefix("kimg-"))
+
+
+def export_due(run: Path, snapshots: Path, every: float) -> Path | None:
+    """Export the run's latest checkpoint when it passed a multiple of ``every`` kimg not yet exported."""
+    from ganlens.training.checkpoint import latest_checkpoint, read_checkpoint_state
+    from ganlens.training.export import export_generator
+
+    ckpt = latest_checkpoint(run)
+    if ckpt is None:
+        return None
+    kimg = read_checkpoint_state(ckpt).nimg / 1000
+    have = {int(snapshot_kimg(p) // every) for p in snapshots.glob("kimg-*")}
+    if kimg < every or int(kimg // every) in have:
+        return None
+    out = snapshots / f"kimg-{kimg:07.2f}"
+    export_generator(run, out, overwrite=True)
+    return out
+
+
+def measure_all(snapshots: Path, meter_args: dict, meter: list) -> list[tuple[float, dict]]:
+    from ganlens.zoo import load_model
+
+    rows = []
+    for p in sorted(snapshots.glob("kimg-*"), key=snapshot_kimg):
+        res_path = p / "realism.json"
+        if res_path.is_file():
+            res = json.loads(res_path.read_text())
+        elif (p / "model.safetensors").is_file():
+            if not meter:
+                meter.append(Meter(**meter_args))
+            t0 = time.perf_counter()
+            res = meter[0].measure(load_model(p))
+            res["seconds"] = round(time.perf_counter() - t0, 1)
+            from ganlens.utils.io import write_json
+
+            write_json(res_path, res)
+            print(f"  measured {p.name}: FD ratio {res['fd_ratio']:.2f} ({res['seconds']:.0f}s)", flush=True)
+        else:
+            continue
+        rows.append((snapshot_kimg(p), res))
+    return rows
+
+
+def report(rows: list[tuple[float, dict]], snapshots: Path, plot: str | None) -> None:
+    from ganlens.utils.io import write_text
+
+    lines = ["kimg,toon_fd,fd_ratio,mean_tv,max_tv"]
+    print(f"\n{'kimg':>8s} {'toon-FD':>8s} {'FD ratio':>8s} {'mean TV':>8s} {'max TV':>7s}")
+    for kimg, r in rows:
+        print(f"{kimg:8.2f} {r['toon_fd']:8.1f} {r['fd_ratio']:8.2f} {r['mean_tv']:8.3f} {r['max_tv']:7.3f}")
+        lines.append(
+            f"{kimg:.2f},{r['toon_fd']:.1f},{r['fd_ratio']:.3f},{r['mean_tv']:.4f},{r['max_tv']:.4f}"
+        )
+    write_text(snapshots / "curve.csv", "\n".join(lines) + "\n")
+    if rows:
+        best = min(rows, key=lambda kr: kr[1]["fd_ratio"])
+        print(f"best: {best[0]:.2f} kimg, FD ratio {best[1]['fd_ratio']:.2f} (goal ≤ {GOAL_RATIO:g})")
+    if plot and rows:
+        plot_curve(rows, plot)
+        print(f"plot: {plot}")
+
+
+def plot_curve(rows: list[tuple[float, dict]], path: str) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ganlens.utils.io import write_bytes
+
+    k = [r[0] for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    a1.plot(k, [r[1]["fd_ratio"] for r in rows], "o-", label="model")
+    a1.axhline(GOAL_RATIO, color="g", ls="--", label=f"goal ≤ {GOAL_RATIO:g}")
+    a1.axhline(1.0, color="gray", ls=":", label="floor (real vs real)")
+    a1.set(xlabel="kimg", ylabel="toon-FD ÷ floor", title="FD ratio", ylim=(0, None))
+    a1.legend(fontsize=8)
+    a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", label="mean over factors")
+    a2.plot(k, [r[1]["max_tv"] for r in rows], "s--", alpha=0.6, label="worst factor")
+    a2.axhline(GOAL_TV, color="g", ls="--", label=f"goal ≤ {GOAL_TV:g} (every factor)")
+    a2.set(xlabel="kimg", ylabel="TV distance", title="attribute marginals vs real", ylim=(0, None))
+    a2.legend(fontsize=8)
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    write_bytes(Path(path), buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--snapshots", required=True, help="folder of kimg-XXXX.XX/ exported snapshots")
+    p.add_argument("--run", help="training run folder: export its latest checkpoint every --every kimg")
+    p.add_argument("--every", type=float, default=10.0, help="kimg between exported snapshots (default 10)")
+    p.add_argument("--watch", action="store_true", help="keep exporting and measuring until interrupted")
+    p.add_argument("--plot", help="write the curve as a PNG here")
+    p.add_argument("--n", type=int, default=500, help="images per set (default 500)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    args = p.parse_args(argv)
+
+    from ganlens.errors import GanlensError, one_line
+
+    torch.set_num_threads(max(1, args.threads))
+    snapshots = Path(args.snapshots)
+    meter_args = dict(n=args.n, seed=args.seed, batch_size=args.batch_size)
+    meter: list = []  # built on first use (renders and classifies the real sets)
+    try:
+        if args.every <= 0:
+            raise GanlensError(f"--every {args.every} must be positive")
+        if args.run and not Path(args.run).is_dir():
+            raise GanlensError(f"--run {args.run!r} is not a folder")
+        snapshots.mkdir(parents=True, exist_ok=True)
+        reported = -1
+        while True:
+            if args.run:
+                new = export_due(Path(args.run), snapshots, args.every)
+                if new is not None:
+                    print(f"exported {new.name}", flush=True)
+            rows = measure_all(snapshots, meter_args, meter)
+            if len(rows) != reported:  # every new point updates curve.csv and the plot
+                report(rows, snapshots, args.plot)
+                reported = len(rows)
+            if not args.watch:
+                return 0
+            time.sleep(30)
+    except GanlensError as e:
+        print(f"toonfaces curve: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
