@@ -126,12 +126,20 @@ def _train(data, out, kimg, **kw):
     return train_stylegan2(cfg)
 
 
-@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16-channels-last"])
-def test_resume_is_bit_exact(noise_data, tmp_path, bf16):
-    straight = _train(noise_data, tmp_path / "a", 0.032, bf16=bf16)  # 8 steps
-    half = _train(noise_data, tmp_path / "b", 0.016, bf16=bf16)  # 4 steps ...
+RESUME_CASES = {
+    "fp32": {},
+    "bf16-channels-last": {"bf16": True},
+    "ada": {"aug": "ada", "aug_p": 0.5, "ada_kimg": 0.05, "ada_interval": 2},  # p moves 0.16 per adjustment
+}
+
+
+@pytest.mark.parametrize("case", list(RESUME_CASES))
+def test_resume_is_bit_exact(noise_data, tmp_path, case):
+    kw = RESUME_CASES[case]
+    straight = _train(noise_data, tmp_path / "a", 0.032, **kw)  # 8 steps
+    half = _train(noise_data, tmp_path / "b", 0.016, **kw)  # 4 steps ...
     assert half.step == 4
-    resumed = _train(noise_data, tmp_path / "b", 0.032, bf16=bf16)  # ... + 4 more after --resume
+    resumed = _train(noise_data, tmp_path / "b", 0.032, **kw)  # ... + 4 more after --resume
     assert straight.step == resumed.step == 8
     ca, cb = latest_checkpoint(tmp_path / "a"), latest_checkpoint(tmp_path / "b")
     for name in ("G", "D", "G_ema", "opt_G", "opt_D"):
@@ -142,6 +150,11 @@ def test_resume_is_bit_exact(noise_data, tmp_path, bf16):
     sa = json.loads((ca / "state.json").read_text())
     sb = json.loads((cb / "state.json").read_text())
     assert sa["pl_mean"] == sb["pl_mean"] and sa["nimg"] == sb["nimg"] == 32
+    assert sa["augment"] == sb["augment"]
+    if case == "ada":  # the controller moved p (4 adjustments of ±0.16 from 0.5) and logged it
+        assert sa["augment"]["p"] != 0.5 and 0 <= sa["augment"]["p"] <= 1
+        rows = [json.loads(line) for line in (tmp_path / "b" / "stats.jsonl").read_text().splitlines()]
+        assert all("aug_p" in r and "ada_rt" in r for r in rows[1:])
     # the run folder has what a user looks at
     run = tmp_path / "b"
     for f in ("loss.png", "stats.jsonl", "log.txt", "samples/reals.png", "samples/latest.png"):

@@ -16,6 +16,9 @@ EXAMPLES = """\
   torchrun --nproc_per_node 2 -m ganlens.cli.main train stylegan2 --data toonfaces64/ --res 64 \\
       --out runs/toon64 --kimg 200 --batch 32 --resume
 
+  # a small dataset: ADA augmentation, p tuned on the fly (see loss.png's augmentation panel)
+  ganlens train stylegan2 --data my2k_faces/ --res 64 --out runs/few --kimg 500 --aug ada --resume
+
   # tiny smoke test on a .npy array of uint8 images
   ganlens train stylegan2 --data faces16.npy --res 16 --out /tmp/run16 --kimg 1 --batch 8 \\
       --channel-base 512 --channel-max 64 --map-layers 2 --w-dim 64 --z-dim 64
@@ -99,6 +102,26 @@ def register_train(sub) -> None:
     )
     o.add_argument("--ema-rampup", type=float, default=0.05, help="EMA ramp-up, 0 disables (default 0.05)")
     o.add_argument("--xflip", action="store_true", help="randomly mirror real images")
+    a = p.add_argument_group("augmentation of what D sees (ADA, Karras et al. 2020)")
+    a.add_argument(
+        "--aug",
+        choices=("none", "ada", "fixed"),
+        default="none",
+        help="none; ada: p adapts to keep E[sign D(real)] at --ada-target; fixed: p = --aug-p (default none)",
+    )
+    a.add_argument(
+        "--aug-p", type=float, default=0.0, help="starting (ada) or constant (fixed) p (default 0)"
+    )
+    a.add_argument(
+        "--augpipe",
+        choices=("blit", "geom", "color", "bg", "bgc"),
+        default="bgc",
+        help="transformations: blit (flip, 90°, integer shift), geom, color, or combined (default bgc)",
+    )
+    a.add_argument("--ada-target", type=float, default=0.6, help="ADA's r_t target (default 0.6)")
+    a.add_argument(
+        "--ada-kimg", type=float, default=500.0, help="kimg for p to move by 1 at the full rate (default 500)"
+    )
     o.add_argument("--bf16", action="store_true", help="bf16 autocast for the main forward passes")
     p.set_defaults(func=run)
 
@@ -146,6 +169,11 @@ def config_from_args(args: argparse.Namespace):
         ema_kimg=args.ema_kimg,
         ema_rampup=args.ema_rampup or None,
         xflip=args.xflip,
+        aug=args.aug,
+        aug_p=args.aug_p,
+        augpipe=args.augpipe,
+        ada_target=args.ada_target,
+        ada_kimg=args.ada_kimg,
         bf16=args.bf16,
         tick_kimg=args.tick_kimg,
         snapshot_kimg=args.snapshot_kimg,

@@ -7,11 +7,13 @@ from pathlib import Path
 
 from ganlens.utils.io import atomic_path
 
+AUG_PANEL = "augmentation (ADA)"
 PANELS = (
     ("losses", (("loss_G", "G loss"), ("loss_D", "D loss"))),
     ("D scores", (("score_real", "D(x)"), ("score_fake", "D(G(z))"))),
     ("diversity: pixel std over the batch", (("real_std", "real"), ("fake_std", "generated"))),
     ("regularisers (log)", (("r1", "R1 penalty"), ("pl_penalty", "path-length penalty"))),
+    (AUG_PANEL, (("aug_p", "p"), ("ada_rt", "r_t = E[sign D(real)]"))),
     ("speed", (("img_per_s", "images/s"),)),
 )
 
@@ -32,14 +34,19 @@ def read_stats(path: str | Path) -> list[dict]:
 
 
 def plot_stats(rows: list[dict], out_png: str | Path, *, title: str = "") -> None:
-    """Draw the panels (losses, D scores, diversity, regularisers, speed) against kimg."""
+    """Draw the panels (losses, D scores, diversity, regularisers, augmentation, speed) against kimg.
+
+    The augmentation panel is left out for runs that never augmented.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.2 * len(PANELS), 3.2))
-    for ax, (name, series) in zip(axes, PANELS):
+    augmented = any(r.get("aug_p") is not None for r in rows)
+    panels = [pn for pn in PANELS if pn[0] != AUG_PANEL or augmented]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
+    for ax, (name, series) in zip(axes, panels):
         for key, label in series:
             pts = [(r["kimg"], r[key]) for r in rows if r.get(key) is not None]
             if pts:

@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import inspect
 import json
+import math
 import shutil
 import signal
 import threading
@@ -35,6 +36,7 @@ from ganlens.errors import GanlensError
 from ganlens.generators import build_generator
 from ganlens.generators.base import Generator, z_from_seeds
 from ganlens.training import ddp
+from ganlens.training.augment import PIPELINES, AdaptiveP, augment
 from ganlens.training.checkpoint import (
     latest_checkpoint,
     load_checkpoint,
@@ -58,6 +60,7 @@ STATS_NAME = "stats.jsonl"
 PLOT_NAME = "loss.png"
 LOG_NAME = "log.txt"
 OPTIONS_NAME = "training_options.json"
+AUG_MODES = ("none", "ada", "fixed")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,12 @@ class TrainConfig:
             the same image (for data with no stochastic detail, such as ToonFaces renders).
         ema_kimg: G_ema half-life in kimg (None: ``batch · 10 / 32``); ema_rampup: ADA's ramp-up.
         xflip: randomly mirror real images.
+        aug: augmentation of everything D sees (:mod:`ganlens.training.augment`): ``"none"``,
+            ``"ada"`` (p adapted to keep ``E[sign(D(real))]`` at ``ada_target``) or ``"fixed"``.
+        aug_p: the starting (``ada``) or constant (``fixed``) probability of each transformation.
+        augpipe: which transformations: ``blit``, ``geom``, ``color``, ``bg`` or ``bgc``.
+        ada_target, ada_kimg, ada_interval: ADA's r_t target (0.6), the kimg for p to move by 1
+            (500) and the steps between adjustments (4).
         bf16: run the main forward passes under bf16 autocast (regularisers stay fp32).
         tick_kimg: how often to log stats / redraw the plot; snapshot_kimg: checkpoint + sample grid.
         keep_checkpoints: newest checkpoints kept on disk.
@@ -124,6 +133,12 @@ class TrainConfig:
     ema_kimg: float | None = None
     ema_rampup: float | None = 0.05
     xflip: bool = False
+    aug: str = "none"
+    aug_p: float = 0.0
+    augpipe: str = "bgc"
+    ada_target: float = 0.6
+    ada_kimg: float = 500.0
+    ada_interval: int = 4
     bf16: bool = False
     tick_kimg: float = 1.0
     snapshot_kimg: float = 10.0
@@ -150,6 +165,13 @@ class TrainConfig:
             (self.keep_checkpoints >= 1, f"keep_checkpoints {self.keep_checkpoints} must be >= 1"),
             (self.g_lr > 0 and self.d_lr > 0, "learning rates must be positive"),
             (self.grid_seeds >= 1, f"grid_seeds {self.grid_seeds} must be >= 1"),
+            (self.aug in AUG_MODES, f"aug {self.aug!r} is not allowed; use {', '.join(AUG_MODES)}"),
+            (
+                self.augpipe in PIPELINES,
+                f"augpipe {self.augpipe!r} is not allowed; use {', '.join(PIPELINES)}",
+            ),
+            (0.0 <= self.aug_p <= 1.0, f"aug_p {self.aug_p} must be in [0, 1]"),
+            (self.ada_kimg > 0 and self.ada_interval >= 1, "ada_kimg must be positive, ada_interval >= 1"),
             (
                 self.num_threads is None or self.num_threads >= 1,
                 f"num_threads {self.num_threads} must be >= 1",
@@ -306,6 +328,9 @@ class StyleGAN2Trainer:
             self.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
         )
         self.pl = PathLengthRegularizer(decay=cfg.pl_decay)
+        self.ada = AdaptiveP(
+            cfg.aug_p, target=cfg.ada_target, ada_kimg=cfg.ada_kimg, interval=cfg.ada_interval
+        )  # p stays at aug_p unless aug == "ada"
         self.step = 0
         self.nimg = 0
         self.elapsed = 0.0
@@ -318,6 +343,8 @@ class StyleGAN2Trainer:
             self.step, self.nimg = ck.step, ck.nimg
             self.pl.mean = torch.tensor(float(ck.state.get("pl_mean", 0.0)), dtype=torch.float32)
             self.elapsed = float(ck.state.get("elapsed_s", 0.0))
+            if cfg.aug == "ada" and "augment" in ck.state:
+                self.ada.load_state_dict(ck.state["augment"])  # a run without it starts at aug_p
             if (
                 int(ck.state.get("world_size", 1)) != info.world_size
                 or int(ck.state.get("batch", cfg.batch)) != cfg.batch
@@ -379,6 +406,12 @@ class StyleGAN2Trainer:
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         return x
 
+    def d_input(self, images: Tensor, gen: torch.Generator) -> Tensor:
+        """What D sees: ``images`` through the augmentation pipeline (unchanged while p is 0)."""
+        if self.cfg.aug == "none" or self.ada.p <= 0:
+            return images
+        return augment(images, self.ada.p, pipeline=self.cfg.augpipe, generator=gen)
+
     def z(self, n: int, gen: torch.Generator) -> Tensor:
         return torch.randn(n, self.G.z_dim, generator=gen).to(self.device)
 
@@ -403,7 +436,7 @@ class StyleGAN2Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         with self.autocast():
             img, _ = self.run_generator(self.z(B, gen), gen)
-            logits = self.D(img)
+            logits = self.D(self.d_input(img, gen))
         loss = g_nonsaturating_loss(logits).mean()
         loss.backward()
         self.optimizer_step(self.G, self.opt_G)
@@ -429,8 +462,8 @@ class StyleGAN2Trainer:
         with self.autocast():
             with torch.no_grad():
                 fake, _ = self.run_generator(self.z(B, gen), gen)
-            fake_logits = self.D(fake)
-            real_logits = self.D(real)
+            fake_logits = self.D(self.d_input(fake, gen))
+            real_logits = self.D(self.d_input(real, gen))
         loss = d_logistic_loss(real_logits, fake_logits).mean()
         loss.backward()
         self.optimizer_step(self.D, self.opt_D)
@@ -440,12 +473,14 @@ class StyleGAN2Trainer:
         # mode-collapse alarm: per-pixel std across the batch (generated far below real = collapse)
         stats["real_std"] = float(real.std(0).mean())
         stats["fake_std"] = float(fake.detach().float().std(0).mean())
+        if cfg.aug == "ada":
+            self.ada.accumulate(real_logits)
 
         # Dreg: lazy R1
         if self.r1_every and self.step % self.r1_every == 0:
             self.opt_D.zero_grad(set_to_none=True)
             x = real.detach().requires_grad_(True)
-            logits = self.D(x)
+            logits = self.D(self.d_input(x, gen))  # R1 on the un-augmented reals, through the pipeline
             pen = r1_penalty(logits, x)
             (logits.float().flatten() * 0 + pen * (self.r1_gamma / 2)).mean().mul(self.r1_every).backward()
             self.optimizer_step(self.D, self.opt_D)
@@ -462,6 +497,13 @@ class StyleGAN2Trainer:
         update_ema(self.G_ema, self.G, beta)
         self.step += 1
         self.nimg += cfg.batch
+        if cfg.aug == "ada" and self.step % cfg.ada_interval == 0:
+            reduce = (lambda t: ddp.all_reduce_mean(t, self.info)) if self.info.distributed else None
+            self.ada.adjust(cfg.batch, reduce=reduce)
+        if cfg.aug != "none":
+            stats["aug_p"] = self.ada.p
+            if cfg.aug == "ada" and not math.isnan(self.ada.last_rt):
+                stats["ada_rt"] = self.ada.last_rt
         return stats
 
     # ------------------------------------------------------------------ outputs (rank 0)
@@ -494,6 +536,7 @@ class StyleGAN2Trainer:
                     "world_size": self.info.world_size,
                     "seed": self.cfg.seed,
                     "pl_mean": float(self.pl.mean),
+                    "augment": self.ada.state_dict(),
                     "elapsed_s": self.elapsed,
                     "g_config": self.G.config.to_dict(),
                     "d_config": self.D.config.to_dict(),
