@@ -64,6 +64,7 @@ def test_two_process_training_and_resume(tmp_path):
         "--threads",
         "1",
         "--bf16",  # as the shipped run trains: bf16 autocast on channels-last tensors
+        *("--aug", "ada", "--aug-p", "0.3", "--ada-kimg", "0.05"),  # r_t all-reduced over the ranks
         "--no-progress",
         "--resume",
     ]
@@ -81,6 +82,7 @@ def test_two_process_training_and_resume(tmp_path):
     ckpt = latest_checkpoint(run)
     state = json.loads((ckpt / "state.json").read_text())
     assert state["world_size"] == 2 and state["nimg"] == 32 and state["step"] == 4
+    assert state["augment"]["p"] != 0.3 and state["augment"]["count"] == 0  # adjusted at step 4
     assert (run / "samples" / "fakes000000.png").is_file()
     assert "done: 0.03 kimg (step 4)" in proc.stdout  # printed by rank 0 only
     assert proc.stdout.count("done:") == 2

@@ -18,10 +18,15 @@ from torch import nn
 
 @dataclass(frozen=True)
 class DistInfo:
-    """Where this process sits: ``rank`` of ``world_size`` (1 when not distributed)."""
+    """Where this process sits: ``rank`` of ``world_size`` (1 when not distributed).
+
+    ``device`` is where the backend's collectives run: ``"cpu"`` for gloo, this rank's GPU for nccl
+    (which cannot reduce CPU tensors).
+    """
 
     rank: int = 0
     world_size: int = 1
+    device: str = "cpu"
 
     @property
     def is_main(self) -> bool:
@@ -40,7 +45,12 @@ def init_distributed(*, backend: str | None = None) -> DistInfo:
     if not dist.is_initialized():
         backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
         dist.init_process_group(backend=backend)
-    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size())
+    device = "cpu"
+    if dist.get_backend() == "nccl":
+        local = int(os.environ.get("LOCAL_RANK", dist.get_rank())) % max(1, torch.cuda.device_count())
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    return DistInfo(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device)
 
 
 def shutdown_distributed() -> None:
@@ -84,11 +94,12 @@ def all_reduce_gradients(params: list[torch.Tensor], info: DistInfo) -> None:
 
 @torch.no_grad()
 def all_reduce_mean(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Mean of a tensor over ranks (a copy; the input is unchanged)."""
+    """Mean of a tensor over ranks (a copy on ``x``'s device; the input is unchanged)."""
     y = x.detach().clone().float()
     if info.distributed:
+        y = y.to(info.device)
         dist.all_reduce(y)
-        y /= info.world_size
+        y = (y / info.world_size).to(x.device)
     return y
 
 
@@ -96,7 +107,7 @@ def any_rank(flag: bool, info: DistInfo) -> bool:
     """True when ``flag`` is set on any rank (used to stop every rank together)."""
     if not info.distributed:
         return flag
-    t = torch.tensor([1.0 if flag else 0.0])
+    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
     dist.all_reduce(t)
     return bool(t.item() > 0)
 

@@ -283,8 +283,8 @@ class StyleGAN2Trainer:
         self.cfg = cfg
         self.info = info
         self.device = torch.device(cfg.device)
-        if info.distributed and self.device.type == "cuda":
-            self.device = torch.device("cuda", info.rank % max(1, torch.cuda.device_count()))
+        if info.distributed and self.device.type == "cuda":  # this rank's GPU (LOCAL_RANK under torchrun)
+            self.device = torch.device(info.device if info.device != "cpu" else "cuda")
         if cfg.batch % info.world_size != 0:
             raise GanlensError(f"batch {cfg.batch} is not divisible by the {info.world_size} processes")
         self.local_batch = cfg.batch // info.world_size
