@@ -3,11 +3,12 @@
 Snapshots are exported G_ema folders ``SNAPSHOTS/kimg-XXXX.XX/`` (``ganlens train stylegan2-export``
 writes them; ``--run`` does it for you). Each is measured once, like ``benchmarks/toonfaces.py``
 (n fresh renders as real set A, a disjoint set B for the floor, the same seed for the generated
-images) and its figures are kept in ``realism.json`` beside the weights. Prints one table, writes
-``SNAPSHOTS/curve.csv`` and, with ``--plot``, a PNG of FD ratio and mean TV against kimg.
+images) and its figures are kept in ``realism.json`` beside the weights. Prints a table per
+folder, writes its ``curve.csv`` and, with ``--plot``, one PNG of FD ratio and marginal TV against
+kimg with a curve per folder (runs forked from one another line up on the kimg axis).
 
     .venv/bin/python benchmarks/toonfaces_curve.py --snapshots /root/ganlens-runs/v3-snapshots \\
-        --plot docs/images/training/fd_curve.png
+        /root/ganlens-runs/v4-snapshots --plot docs/images/training/fd_curve.png
     # while a run trains: export and measure every 10 kimg, until stopped
     .venv/bin/python benchmarks/toonfaces_curve.py --snapshots DIR --run RUN --every 10 --watch
 """
@@ -109,26 +110,34 @@ def measure_all(snapshots: Path, meter_args: dict, meter: list) -> list[tuple[fl
     return rows
 
 
-def report(rows: list[tuple[float, dict]], snapshots: Path, plot: str | None) -> None:
+Series = list[tuple[Path, list[tuple[float, dict]]]]  # (snapshots folder, [(kimg, figures)])
+
+
+def report(series: Series, plot: str | None) -> None:
     from ganlens.utils.io import write_text
 
-    lines = ["kimg,toon_fd,fd_ratio,mean_tv,max_tv"]
-    print(f"\n{'kimg':>8s} {'toon-FD':>8s} {'FD ratio':>8s} {'mean TV':>8s} {'max TV':>7s}")
-    for kimg, r in rows:
-        print(f"{kimg:8.2f} {r['toon_fd']:8.1f} {r['fd_ratio']:8.2f} {r['mean_tv']:8.3f} {r['max_tv']:7.3f}")
-        lines.append(
-            f"{kimg:.2f},{r['toon_fd']:.1f},{r['fd_ratio']:.3f},{r['mean_tv']:.4f},{r['max_tv']:.4f}"
+    for folder, rows in series:
+        lines = ["kimg,toon_fd,fd_ratio,mean_tv,max_tv"]
+        print(
+            f"\n{folder.name}\n{'kimg':>8s} {'toon-FD':>8s} {'FD ratio':>8s} {'mean TV':>8s} {'max TV':>7s}"
         )
-    write_text(snapshots / "curve.csv", "\n".join(lines) + "\n")
-    if rows:
-        best = min(rows, key=lambda kr: kr[1]["fd_ratio"])
-        print(f"best: {best[0]:.2f} kimg, FD ratio {best[1]['fd_ratio']:.2f} (goal ≤ {GOAL_RATIO:g})")
-    if plot and rows:
-        plot_curve(rows, plot)
+        for kimg, r in rows:
+            print(
+                f"{kimg:8.2f} {r['toon_fd']:8.1f} {r['fd_ratio']:8.2f} {r['mean_tv']:8.3f} {r['max_tv']:7.3f}"
+            )
+            lines.append(
+                f"{kimg:.2f},{r['toon_fd']:.1f},{r['fd_ratio']:.3f},{r['mean_tv']:.4f},{r['max_tv']:.4f}"
+            )
+        write_text(folder / "curve.csv", "\n".join(lines) + "\n")
+        if rows:
+            best = min(rows, key=lambda kr: kr[1]["fd_ratio"])
+            print(f"best: {best[0]:.2f} kimg, FD ratio {best[1]['fd_ratio']:.2f} (goal ≤ {GOAL_RATIO:g})")
+    if plot and any(rows for _, rows in series):
+        plot_curve(series, plot)
         print(f"plot: {plot}")
 
 
-def plot_curve(rows: list[tuple[float, dict]], path: str) -> None:
+def plot_curve(series: Series, path: str) -> None:
     import io
 
     import matplotlib
@@ -138,15 +147,18 @@ def plot_curve(rows: list[tuple[float, dict]], path: str) -> None:
 
     from ganlens.utils.io import write_bytes
 
-    k = [r[0] for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
-    a1.plot(k, [r[1]["fd_ratio"] for r in rows], "o-", label="model")
+    for i, (folder, rows) in enumerate(series):
+        k, colour = [r[0] for r in rows], f"C{i}"
+        a1.plot(k, [r[1]["fd_ratio"] for r in rows], "o-", color=colour, label=folder.name)
+        a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", color=colour, label=f"{folder.name}: mean")
+        a2.plot(
+            k, [r[1]["max_tv"] for r in rows], "s--", color=colour, alpha=0.5, label=f"{folder.name}: worst"
+        )
     a1.axhline(GOAL_RATIO, color="g", ls="--", label=f"goal ≤ {GOAL_RATIO:g}")
     a1.axhline(1.0, color="gray", ls=":", label="floor (real vs real)")
     a1.set(xlabel="kimg", ylabel="toon-FD ÷ floor", title="FD ratio", ylim=(0, None))
     a1.legend(fontsize=8)
-    a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", label="mean over factors")
-    a2.plot(k, [r[1]["max_tv"] for r in rows], "s--", alpha=0.6, label="worst factor")
     a2.axhline(GOAL_TV, color="g", ls="--", label=f"goal ≤ {GOAL_TV:g} (every factor)")
     a2.set(xlabel="kimg", ylabel="TV distance", title="attribute marginals vs real", ylim=(0, None))
     a2.legend(fontsize=8)
@@ -161,7 +173,12 @@ def plot_curve(rows: list[tuple[float, dict]], path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--snapshots", required=True, help="folder of kimg-XXXX.XX/ exported snapshots")
+    p.add_argument(
+        "--snapshots",
+        required=True,
+        nargs="+",
+        help="folders of kimg-XXXX.XX/ exported snapshots, one curve each (--run exports into the first)",
+    )
     p.add_argument("--run", help="training run folder: export its latest checkpoint every --every kimg")
     p.add_argument("--every", type=float, default=10.0, help="kimg between exported snapshots (default 10)")
     p.add_argument("--watch", action="store_true", help="keep exporting and measuring until interrupted")
@@ -175,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganlens.errors import GanlensError, one_line
 
     torch.set_num_threads(max(1, args.threads))
-    snapshots = Path(args.snapshots)
+    folders = [Path(f) for f in args.snapshots]
     meter_args = dict(n=args.n, seed=args.seed, batch_size=args.batch_size)
     meter: list = []  # built on first use (renders and classifies the real sets)
     try:
@@ -183,17 +200,18 @@ def main(argv: list[str] | None = None) -> int:
             raise GanlensError(f"--every {args.every} must be positive")
         if args.run and not Path(args.run).is_dir():
             raise GanlensError(f"--run {args.run!r} is not a folder")
-        snapshots.mkdir(parents=True, exist_ok=True)
+        folders[0].mkdir(parents=True, exist_ok=True)
         reported = -1
         while True:
             if args.run:
-                new = export_due(Path(args.run), snapshots, args.every)
+                new = export_due(Path(args.run), folders[0], args.every)
                 if new is not None:
                     print(f"exported {new.name}", flush=True)
-            rows = measure_all(snapshots, meter_args, meter)
-            if len(rows) != reported:  # every new point updates curve.csv and the plot
-                report(rows, snapshots, args.plot)
-                reported = len(rows)
+            series = [(f, measure_all(f, meter_args, meter)) for f in folders]
+            points = sum(len(rows) for _, rows in series)
+            if points != reported:  # every new point updates curve.csv and the plot
+                report(series, args.plot)
+                reported = points
             if not args.watch:
                 return 0
             time.sleep(30)
