@@ -7,8 +7,8 @@ images) and its figures are kept in ``realism.json`` beside the weights. Prints 
 folder, writes its ``curve.csv`` and, with ``--plot``, one PNG of FD ratio and marginal TV against
 kimg with a curve per folder (runs forked from one another line up on the kimg axis).
 
-    .venv/bin/python benchmarks/toonfaces_curve.py --snapshots /root/ganlens-runs/v3-snapshots \\
-        /root/ganlens-runs/v4-snapshots --plot docs/images/training/fd_curve.png
+    .venv/bin/python benchmarks/toonfaces_curve.py --snapshots "/root/ganlens-runs/v3-snapshots=run 3" \\
+        "/root/ganlens-runs/v4-snapshots=run 4 (ADA)" --plot docs/images/training/fd_curve.png
     # while a run trains: export and measure every 10 kimg, until stopped
     .venv/bin/python benchmarks/toonfaces_curve.py --snapshots DIR --run RUN --every 10 --watch
 """
@@ -110,17 +110,15 @@ def measure_all(snapshots: Path, meter_args: dict, meter: list) -> list[tuple[fl
     return rows
 
 
-Series = list[tuple[Path, list[tuple[float, dict]]]]  # (snapshots folder, [(kimg, figures)])
+Series = list[tuple[Path, str, list[tuple[float, dict]]]]  # (snapshots folder, label, [(kimg, figures)])
 
 
 def report(series: Series, plot: str | None) -> None:
     from ganlens.utils.io import write_text
 
-    for folder, rows in series:
+    for folder, label, rows in series:
         lines = ["kimg,toon_fd,fd_ratio,mean_tv,max_tv"]
-        print(
-            f"\n{folder.name}\n{'kimg':>8s} {'toon-FD':>8s} {'FD ratio':>8s} {'mean TV':>8s} {'max TV':>7s}"
-        )
+        print(f"\n{label}\n{'kimg':>8s} {'toon-FD':>8s} {'FD ratio':>8s} {'mean TV':>8s} {'max TV':>7s}")
         for kimg, r in rows:
             print(
                 f"{kimg:8.2f} {r['toon_fd']:8.1f} {r['fd_ratio']:8.2f} {r['mean_tv']:8.3f} {r['max_tv']:7.3f}"
@@ -132,7 +130,7 @@ def report(series: Series, plot: str | None) -> None:
         if rows:
             best = min(rows, key=lambda kr: kr[1]["fd_ratio"])
             print(f"best: {best[0]:.2f} kimg, FD ratio {best[1]['fd_ratio']:.2f} (goal ≤ {GOAL_RATIO:g})")
-    if plot and any(rows for _, rows in series):
+    if plot and any(rows for _, _, rows in series):
         plot_curve(series, plot)
         print(f"plot: {plot}")
 
@@ -148,13 +146,11 @@ def plot_curve(series: Series, path: str) -> None:
     from ganlens.utils.io import write_bytes
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
-    for i, (folder, rows) in enumerate(series):
+    for i, (_, label, rows) in enumerate(series):
         k, colour = [r[0] for r in rows], f"C{i}"
-        a1.plot(k, [r[1]["fd_ratio"] for r in rows], "o-", color=colour, label=folder.name)
-        a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", color=colour, label=f"{folder.name}: mean")
-        a2.plot(
-            k, [r[1]["max_tv"] for r in rows], "s--", color=colour, alpha=0.5, label=f"{folder.name}: worst"
-        )
+        a1.plot(k, [r[1]["fd_ratio"] for r in rows], "o-", color=colour, label=label)
+        a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", color=colour, label=f"{label}: mean")
+        a2.plot(k, [r[1]["max_tv"] for r in rows], "s--", color=colour, alpha=0.5, label=f"{label}: worst")
     a1.axhline(GOAL_RATIO, color="g", ls="--", label=f"goal ≤ {GOAL_RATIO:g}")
     a1.axhline(1.0, color="gray", ls=":", label="floor (real vs real)")
     a1.set(xlabel="kimg", ylabel="toon-FD ÷ floor", title="FD ratio", ylim=(0, None))
@@ -177,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         "--snapshots",
         required=True,
         nargs="+",
-        help="folders of kimg-XXXX.XX/ exported snapshots, one curve each (--run exports into the first)",
+        help="folders of kimg-XXXX.XX/ exported snapshots, one curve each, as DIR or DIR=LABEL "
+        "(--run exports into the first)",
     )
     p.add_argument("--run", help="training run folder: export its latest checkpoint every --every kimg")
     p.add_argument("--every", type=float, default=10.0, help="kimg between exported snapshots (default 10)")
@@ -192,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     from ganlens.errors import GanlensError, one_line
 
     torch.set_num_threads(max(1, args.threads))
-    folders = [Path(f) for f in args.snapshots]
+    labelled = [a.split("=", 1) if "=" in a else (a, Path(a).name) for a in args.snapshots]
+    folders = [(Path(d), label) for d, label in labelled]
     meter_args = dict(n=args.n, seed=args.seed, batch_size=args.batch_size)
     meter: list = []  # built on first use (renders and classifies the real sets)
     try:
@@ -200,15 +198,15 @@ def main(argv: list[str] | None = None) -> int:
             raise GanlensError(f"--every {args.every} must be positive")
         if args.run and not Path(args.run).is_dir():
             raise GanlensError(f"--run {args.run!r} is not a folder")
-        folders[0].mkdir(parents=True, exist_ok=True)
+        folders[0][0].mkdir(parents=True, exist_ok=True)
         reported = -1
         while True:
             if args.run:
-                new = export_due(Path(args.run), folders[0], args.every)
+                new = export_due(Path(args.run), folders[0][0], args.every)
                 if new is not None:
                     print(f"exported {new.name}", flush=True)
-            series = [(f, measure_all(f, meter_args, meter)) for f in folders]
-            points = sum(len(rows) for _, rows in series)
+            series = [(f, label, measure_all(f, meter_args, meter)) for f, label in folders]
+            points = sum(len(rows) for _, _, rows in series)
             if points != reported:  # every new point updates curve.csv and the plot
                 report(series, args.plot)
                 reported = points
