@@ -1,5 +1,5 @@
 #!/bin/bash
-# The recipe of the shipped toonfaces-stylegan2-64 (MODEL_CARD.md), from scratch or resumed.
+# The recipe of the toonfaces-stylegan2-64 run as it trains now (run 4 in MODEL_CARD.md), from scratch or resumed.
 #
 #   scripts/train_toonfaces_stylegan2.sh                      # render the data if needed, train / resume
 #   RUN=runs/my-toon PROCS=1 THREADS=2 scripts/train_toonfaces_stylegan2.sh
