@@ -32,28 +32,20 @@ class Meter:
     """Real-set features computed once; :meth:`measure` scores one generator against them."""
 
     def __init__(self, n: int, seed: int, batch_size: int, resolution: int = 64) -> None:
-        from ganlens.analysis.realism import REAL_SEED_A, REAL_SEED_B, render_real
+        from ganlens.analysis.realism import REAL_SEED_A, REAL_SEED_B, RealReference, render_real
         from ganlens.classifier import load_classifier
 
-        self.C = load_classifier(None)
         self.n, self.seed, self.batch_size = n, seed, batch_size
         a = render_real(n, size=resolution, base_seed=REAL_SEED_A, progress=False)
         b = render_real(n, size=resolution, base_seed=REAL_SEED_B, progress=False)
-        self.feats_a, self.preds_a = self.C.extract_features(a), self.C.predict(a)
-        self.fd_floor, _ = self._score(b)
-
-    def _score(self, images: torch.Tensor) -> tuple[float, dict[str, float]]:
-        from ganlens.analysis.realism import marginal_tv, toon_fd
-
-        fd = toon_fd(self.C.extract_features(images), self.feats_a)
-        tv = marginal_tv(self.C.predict(images), self.preds_a, schema=self.C.schema)
-        return fd, tv
+        self.ref = RealReference(load_classifier(None), a)
+        self.fd_floor, _ = self.ref.score(b)
 
     def measure(self, G) -> dict:
         from ganlens.analysis.realism import generate, quantize
 
         fake = quantize(generate(G, self.n, seed=self.seed, batch_size=self.batch_size, progress=False))
-        fd, tv = self._score(fake)
+        fd, tv = self.ref.score(fake)
         return {
             "n": self.n,
             "toon_fd": fd,

@@ -21,7 +21,15 @@ from ganlens.analysis.attributes import (
     factor_changes,
 )
 from ganlens.analysis.directions import BoundaryReport, sefa_by_group, standard_sets, supervised_boundaries
-from ganlens.analysis.realism import RealismReport, generate, load_real, quantize, realism_report, render_real
+from ganlens.analysis.realism import (
+    RealismReport,
+    RealReference,
+    generate,
+    load_real,
+    quantize,
+    realism_report,
+    render_real,
+)
 from ganlens.analysis.report import heatmap_png, markdown_summary, markdown_table, write_analysis
 
 __all__ = [
@@ -39,6 +47,7 @@ __all__ = [
     "markdown_table",
     "quantize",
     "realism_report",
+    "RealReference",
     "render_real",
     "sefa_by_group",
     "standard_sets",
