@@ -56,8 +56,8 @@ def count_params(m: torch.nn.Module) -> int:
 
 
 @contextlib.contextmanager
-def before_speedups(trainer: StyleGAN2Trainer):
-    """Run ``trainer`` as session 2 did: NCHW tensors and the strided FIR filters in bf16."""
+def before_speedups():
+    """The strided FIR filters in bf16, as before session 3 (the NCHW layout is :func:`nchw`)."""
     fast = fir._depthwise
 
     def bf16_depthwise(x: torch.Tensor, k: torch.Tensor, stride: int) -> torch.Tensor:
@@ -90,7 +90,7 @@ def measure(
 ) -> list[float]:
     """Images/s of each (trainer, before_speedups) variant, timed in alternating rounds (same load for all)."""
     for t, before in variants:
-        with before_speedups(t) if before else contextlib.nullcontext():
+        with before_speedups() if before else contextlib.nullcontext():
             for _ in range(warmup):
                 t.train_step()
     spent = [0.0] * len(variants)
@@ -98,7 +98,7 @@ def measure(
     while done < steps:
         k = min(round_steps, steps - done)
         for i, (t, before) in enumerate(variants):
-            with before_speedups(t) if before else contextlib.nullcontext():
+            with before_speedups() if before else contextlib.nullcontext():
                 t0 = time.perf_counter()
                 for _ in range(k):
                     t.train_step()

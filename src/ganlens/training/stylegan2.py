@@ -407,8 +407,8 @@ class StyleGAN2Trainer:
         return x
 
     def d_input(self, images: Tensor, gen: torch.Generator) -> Tensor:
-        """What D sees: ``images`` through the augmentation pipeline (unchanged while p is 0)."""
-        if self.cfg.aug == "none" or self.ada.p <= 0:
+        """What D sees: ``images`` through the augmentation pipeline (``augment`` passes them through at p = 0)."""
+        if self.cfg.aug == "none":
             return images
         return augment(images, self.ada.p, pipeline=self.cfg.augpipe, generator=gen)
 
