@@ -6,7 +6,8 @@ Run:  .venv/bin/python benchmarks/toonfaces.py [--model PATH] [--n 500] [--sefa]
 Realism table (``ganlens.analysis.realism``): ToonFD (Fréchet distance on the classifier's
 features) of the model against n fresh real renders (set A), next to the floor (a second,
 disjoint set of n renders, B) and the ceiling (an untrained generator of the same config); the
-line ``FD ratio: X`` is model / floor. Then per factor the total-variation distance between the
+line ``FD ratio: X`` is model / floor. Calibration rows (unless ``--no-calibration``) score real set
+B blurred by σ = 0.5 / 1 / 1.5 px: what soft edges alone cost. Then per factor the total-variation distance between the
 predicted attribute marginals of generated and real images (and B vs A, its noise floor).
 
 ``--sefa`` (``ganlens.analysis.attributes``): SeFa top-k per layer group (coarse / middle / fine),
@@ -59,17 +60,6 @@ def resolve_model(arg: str | None, run_dir: Path):
     )
 
 
-def split_real(path: str, n: int):
-    from ganlens.analysis import load_real
-    from ganlens.errors import GanlensError
-
-    x = load_real(path, limit=2 * n)
-    if len(x) < 4:
-        raise GanlensError(f"{path!r} has {len(x)} images; need at least 4 (two disjoint sets)")
-    half = min(n, len(x) // 2)
-    return x[:half], x[half : 2 * half]
-
-
 def fmt_table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
@@ -84,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--classifier", help="classifier folder (default: the shipped one)")
     p.add_argument("--real", help="real images: a ToonFaces dataset or a uint8 .npy (default: fresh renders)")
     p.add_argument("--n", type=int, default=500, help="images per set for ToonFD / marginals (default 500)")
+    p.add_argument("--no-calibration", action="store_true", help="leave out the blurred-real reference rows")
     p.add_argument("--sefa", action="store_true", help="also run the direction analysis")
     p.add_argument("--num", type=int, default=10, help="directions per set (default 10)")
     p.add_argument("--samples", type=int, default=16, help="codes edited per direction (default 16)")
@@ -116,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args) -> int:
-    from ganlens.analysis import analyze_directions, realism_report, standard_sets, write_analysis
+    from ganlens.analysis import analyze_directions, realism_report, split_real, standard_sets, write_analysis
     from ganlens.analysis.report import edit_figure, markdown_summary, markdown_table
     from ganlens.classifier import load_classifier
     from ganlens.errors import GanlensError
@@ -149,6 +140,7 @@ def run(args) -> int:
         real_b=real_b,
         seed=args.seed,
         batch_size=args.batch_size,
+        calibrate=not args.no_calibration,
         progress=progress,
     )
     print()

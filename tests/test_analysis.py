@@ -240,3 +240,71 @@ def test_analyze_cli(G, clf, tmp_path, capsys):
     assert "nothing to analyse" in capsys.readouterr().err
     assert main([*common, "--trunc", "5", "--out", str(tmp_path / "r")]) == 2
     assert "truncation psi 5.0 is out of range" in capsys.readouterr().err
+
+
+def test_gaussian_blur_keeps_flat_images_and_mass():
+    from ganlens.analysis import gaussian_blur
+
+    flat = torch.full((2, 3, 12, 12), 0.25)
+    assert torch.allclose(gaussian_blur(flat, 1.0), flat, atol=1e-6)
+    dot = torch.zeros(1, 1, 21, 21)
+    dot[0, 0, 10, 10] = 1.0
+    out = gaussian_blur(dot, 1.5)
+    assert out.shape == dot.shape and out.sum().item() == pytest.approx(1.0, abs=1e-5)
+    # separable Gaussian: the 1-D profile through the centre falls off as exp(-x²/2σ²)
+    row = out[0, 0, 10]
+    assert (row[11] / row[10]).item() == pytest.approx(np.exp(-1 / (2 * 1.5**2)), rel=1e-4)
+    assert torch.equal(out, out.flip(-1)) and torch.equal(out, out.transpose(-1, -2))
+    with pytest.raises(GanlensError, match="blur sigma 0 must be in"):
+        gaussian_blur(dot, 0)
+
+
+def test_realism_report_calibration_rows(G, clf):
+    from ganlens.analysis.realism import CALIBRATION_SIGMAS
+
+    x = quantize(torch.rand(12, 3, 16, 16) * 2 - 1)
+    rep = realism_report(G, clf, n=12, real_a=x, real_b=x, calibrate=True, progress=False)
+    assert list(rep.calibration) == list(CALIBRATION_SIGMAS)
+    # B == A, so the floor is 0 and every blurred copy of B is further away, more so the wider the blur
+    fds = [fd for fd, _ in rep.calibration.values()]
+    assert rep.fd_floor < 1e-6 and 0 < fds[0] < fds[-1]
+    assert rep.table().count("\n") == 4 + len(CALIBRATION_SIGMAS) and "Gaussian blur σ 1 px" in rep.table()
+    assert realism_report(G, clf, n=12, real_a=x, real_b=x, progress=False).calibration == {}
+
+
+def test_realism_cli(G, clf, tmp_path, capsys):
+    import json
+
+    from ganlens.classifier import save_classifier
+    from ganlens.cli.main import main
+
+    G.save_pretrained(str(tmp_path / "G"))
+    save_classifier(clf, tmp_path / "C")
+    common = ["realism", str(tmp_path / "G"), "--classifier", str(tmp_path / "C"), "--no-progress"]
+    real = (torch.rand(20, 16, 16, 3) * 255).to(torch.uint8).numpy()
+    np.save(tmp_path / "real.npy", real)
+    args = [
+        *common,
+        "--n",
+        "8",
+        "--real",
+        str(tmp_path / "real.npy"),
+        "--calibrate",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "FD ratio: " in printed and "real set B (floor)" in printed and "blur σ 1.5 px" in printed
+    got = json.loads((tmp_path / "o" / "realism.json").read_text())
+    assert got["n"] == 8 and got["fd_ratio"] == pytest.approx(got["fd_model"] / got["fd_floor"])
+    assert set(got["calibration"]) == {"0.5", "1", "1.5"}
+    assert (tmp_path / "o" / "realism.md").read_text().startswith("| images |")
+    assert (tmp_path / "o" / "samples.png").is_file()
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
+    assert main([*common, "--n", "1"]) == 2 and "--n 1 must be at least 2" in capsys.readouterr().err
+    assert main([*common, "--real", str(tmp_path / "nope.npy")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    np.save(tmp_path / "big.npy", np.zeros((8, 32, 32, 3), np.uint8))
+    assert main([*common, "--real", str(tmp_path / "big.npy")]) == 2
+    assert "are 32 px; the model makes 16 px" in capsys.readouterr().err

@@ -24,11 +24,13 @@ from ganlens.analysis.directions import BoundaryReport, sefa_by_group, standard_
 from ganlens.analysis.realism import (
     RealismReport,
     RealReference,
+    gaussian_blur,
     generate,
     load_real,
     quantize,
     realism_report,
     render_real,
+    split_real,
 )
 from ganlens.analysis.report import heatmap_png, markdown_summary, markdown_table, write_analysis
 
@@ -40,6 +42,7 @@ __all__ = [
     "RealismReport",
     "analyze_directions",
     "factor_changes",
+    "gaussian_blur",
     "generate",
     "heatmap_png",
     "load_real",
@@ -50,6 +53,7 @@ __all__ = [
     "RealReference",
     "render_real",
     "sefa_by_group",
+    "split_real",
     "standard_sets",
     "supervised_boundaries",
     "write_analysis",
