@@ -301,6 +301,9 @@ def test_realism_cli(G, clf, tmp_path, capsys):
     assert set(got["calibration"]) == {"0.5", "1", "1.5"}
     assert (tmp_path / "o" / "realism.md").read_text().startswith("| images |")
     assert (tmp_path / "o" / "samples.png").is_file()
+    from PIL import Image
+
+    assert Image.open(tmp_path / "o" / "calibration.png").height == 2 + 5 * (16 + 2)  # real, 3 blurs, model
     assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
     assert main([*common, "--n", "1"]) == 2 and "--n 1 must be at least 2" in capsys.readouterr().err
     assert main([*common, "--real", str(tmp_path / "nope.npy")]) == 2

@@ -2,7 +2,8 @@
 
 A thin wrapper over :func:`ganlens.analysis.realism_report`; prints the realism table, the
 ``FD ratio`` line and the per-factor marginal TV table, and with ``--out`` writes ``realism.md``,
-``realism.json`` and ``samples.png`` (16 real renders above 16 samples).
+``realism.json`` and ``samples.png`` (16 real renders above 16 samples), and with ``--calibrate``
+``calibration.png`` (rows: 8 real renders, the same blurred by each σ, 8 samples).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def register(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from ganlens.analysis import generate, realism_report, render_real, split_real
+    from ganlens.analysis import gaussian_blur, generate, quantize, realism_report, render_real, split_real
     from ganlens.classifier import load_classifier
     from ganlens.utils.io import make_grid, prepare_out_dir, save_image, write_json, write_text
     from ganlens.zoo import load_model, model_id
@@ -109,5 +110,10 @@ def run(args) -> int:
         fake = generate(G, 16, seed=args.seed, progress=False)
         real = render_real(16, size=G.resolution, progress=False) if real_a is None else real_a[:16]
         save_image(out / "samples.png", make_grid(torch.cat([real, fake]).clamp(-1, 1), nrow=16))
-        print(f"wrote {out / 'realism.md'}, realism.json and samples.png")
+        written = "realism.json and samples.png"
+        if rep.calibration:  # rows: real, real blurred by each σ, model; the images the rows score
+            rows = [real[:8], *(quantize(gaussian_blur(real[:8], s)) for s in rep.calibration), fake[:8]]
+            save_image(out / "calibration.png", make_grid(torch.cat(rows).clamp(-1, 1), nrow=8))
+            written = "realism.json, samples.png and calibration.png"
+        print(f"wrote {out / 'realism.md'}, {written}")
     return 0
