@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="40b1e768c4cf3af13925027b6d2a465ec40959e5640c250506a221f7c9a086d4",
+            sha256="230d1a2d237c3199a39d6d399b8586d1236a999f5f8765fe589fadf0d7dc73df",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces; early 16.7-kimg snapshot, still training (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces; 240-kimg snapshot of run 5, still training (MODEL_CARD.md)",
         ),
     }
 )
