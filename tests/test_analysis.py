@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from ganlens.analysis import (
+    RealReference,
     analyze_directions,
+    generate,
     markdown_summary,
     markdown_table,
     quantize,
@@ -272,6 +274,21 @@ def test_realism_report_calibration_rows(G, clf):
     assert realism_report(G, clf, n=12, real_a=x, real_b=x, progress=False).calibration == {}
 
 
+def test_realism_report_truncation_rows(G, clf):
+    x = quantize(torch.rand(12, 3, 16, 16) * 2 - 1)
+    rep = realism_report(G, clf, n=12, real_a=x, real_b=x, truncation=(1.0, 0.0), progress=False)
+    assert list(rep.truncation) == [1.0, 0.0] and "model, truncation ψ 0 |" in rep.table()
+    # ψ = 1 is the headline model row again; ψ = 0 makes every sample the average image
+    assert rep.truncation[1.0][0] == pytest.approx(rep.fd_model)
+    avg = quantize(generate(G, 12, seed=0, trunc_psi=0.0, progress=False))
+    assert torch.equal(avg[0], avg[-1])
+    fd, tv = RealReference(clf, x).score(avg)
+    assert rep.truncation[0.0] == pytest.approx((fd, float(np.nanmean(list(tv.values())))))
+    assert rep.table().count("\n") == 4 + 2
+    with pytest.raises(GanlensError, match="truncation psi 3.0 is out of range"):
+        realism_report(G, clf, n=12, real_a=x, real_b=x, truncation=(3.0,), progress=False)
+
+
 def test_realism_cli(G, clf, tmp_path, capsys):
     import json
 
@@ -290,6 +307,8 @@ def test_realism_cli(G, clf, tmp_path, capsys):
         "--real",
         str(tmp_path / "real.npy"),
         "--calibrate",
+        "--trunc",
+        "0.7",
         "--out",
         str(tmp_path / "o"),
     ]
@@ -298,7 +317,8 @@ def test_realism_cli(G, clf, tmp_path, capsys):
     assert "FD ratio: " in printed and "real set B (floor)" in printed and "blur σ 1.5 px" in printed
     got = json.loads((tmp_path / "o" / "realism.json").read_text())
     assert got["n"] == 8 and got["fd_ratio"] == pytest.approx(got["fd_model"] / got["fd_floor"])
-    assert set(got["calibration"]) == {"0.5", "1", "1.5"}
+    assert set(got["calibration"]) == {"0.5", "1", "1.5"} and set(got["truncation"]) == {"0.7"}
+    assert "| model, truncation ψ 0.7 |" in printed
     assert (tmp_path / "o" / "realism.md").read_text().startswith("| images |")
     assert (tmp_path / "o" / "samples.png").is_file()
     from PIL import Image

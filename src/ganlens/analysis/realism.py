@@ -18,12 +18,17 @@ saved images are.
 (:data:`CALIBRATION_SIGMAS`): every factor is still right, only the edges are soft. They show how
 strongly ToonFD punishes softness alone: at n = 500 a blur of σ = 1 px already costs an FD ratio
 of about 5, so a generator under that needs edges nearly as crisp as the renderer's.
+
+**Truncation** rows (``truncation=(0.9, 0.7)``, say) score the model's samples of the same seeds
+with the truncation trick at each ψ: the usual trade of diversity (the marginals narrow) for
+typical-looking images. The headline ``model`` row and the FD ratio stay at ψ = 1.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,6 +157,8 @@ class RealismReport:
         tv_model, tv_floor, tv_ceiling: per-factor marginal TV against real set A.
         calibration: ``{σ: (ToonFD, mean marginal TV)}`` of real set B blurred by σ px (empty
             unless asked for).
+        truncation: ``{ψ: (ToonFD, mean marginal TV)}`` of the model sampled with truncation ψ
+            (empty unless asked for).
         seconds: time per stage.
     """
 
@@ -163,6 +170,7 @@ class RealismReport:
     tv_floor: dict[str, float]
     tv_ceiling: dict[str, float]
     calibration: dict[float, tuple[float, float]] = field(default_factory=dict)
+    truncation: dict[float, tuple[float, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -190,6 +198,7 @@ class RealismReport:
                 float(np.nanmean(list(self.tv_ceiling.values()))),
             ),
         ]
+        named += [(f"model, truncation ψ {psi:g}", fd, tv) for psi, (fd, tv) in self.truncation.items()]
         named += [
             (f"real set B, Gaussian blur σ {s:g} px", fd, tv) for s, (fd, tv) in self.calibration.items()
         ]
@@ -218,6 +227,7 @@ def realism_report(
     batch_size: int = 32,
     bins: int = 10,
     calibrate: bool = False,
+    truncation: Sequence[float] = (),
     progress: bool = True,
 ) -> RealismReport:
     """Model vs floor vs ceiling (see the module docstring).
@@ -229,7 +239,12 @@ def realism_report(
         real_a, real_b: real images (N, 3, H, W) in [-1, 1]; default: fresh renders at G's
             resolution with base seeds :data:`REAL_SEED_A` / :data:`REAL_SEED_B`.
         calibrate: also score real set B blurred by each of :data:`CALIBRATION_SIGMAS`.
+        truncation: also score the model's samples (same seed) at each of these ψ.
     """
+    from ganlens.cli.generate import check_trunc  # the one ψ range check, shared with the CLIs
+
+    for psi in truncation:
+        check_trunc(G, psi, None)
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     if real_a is None:
@@ -248,6 +263,12 @@ def realism_report(
         torch.manual_seed(int(seed) + CEILING_SEED_OFFSET)
         G0 = type(G)(G.config).eval().requires_grad_(False)
     ceil = quantize(generate(G0, n, seed=seed, batch_size=batch_size, progress=progress))
+    truncated = {
+        float(psi): quantize(
+            generate(G, n, seed=seed, trunc_psi=psi, batch_size=batch_size, progress=progress)
+        )
+        for psi in truncation
+    }
     t["generate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -257,6 +278,10 @@ def realism_report(
     for sigma in CALIBRATION_SIGMAS if calibrate else ():
         fd, tv = ref.score(quantize(gaussian_blur(real_b, sigma)))
         calibration[sigma] = (fd, float(np.nanmean(list(tv.values()))))
+    by_psi = {}
+    for psi, images in truncated.items():
+        fd, tv = ref.score(images)
+        by_psi[psi] = (fd, float(np.nanmean(list(tv.values()))))
     t["classify"] = time.perf_counter() - t0
 
     return RealismReport(
@@ -268,5 +293,6 @@ def realism_report(
         tv_floor=tv_b,
         tv_ceiling=tv_c,
         calibration=calibration,
+        truncation=by_psi,
         seconds=t,
     )

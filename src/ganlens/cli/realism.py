@@ -22,11 +22,13 @@ def register(sub) -> None:
             "of the model (ψ = 1) and n real renders (set A), next to a second, disjoint real set B (the "
             "floor) and an untrained generator of the same config (the ceiling); 'FD ratio' is model / "
             "floor. Per factor, the total-variation distance between the predicted attribute marginals. "
-            "--calibrate adds real set B blurred by σ = 0.5/1/1.5 px, to show what softness alone costs."
+            "--calibrate adds real set B blurred by σ = 0.5/1/1.5 px, to show what softness alone costs; "
+            "--trunc adds rows for the model sampled with the truncation trick at each ψ."
         ),
         examples="""
   ganlens realism toonfaces-stylegan2-64
   ganlens realism my-export --n 1000 --calibrate --out realism-my-export
+  ganlens realism toonfaces-stylegan2-64 --trunc 0.9 0.8 0.7
   ganlens realism G-folder --real toonfaces64/ --n 2000 --out r --overwrite
 """,
     )
@@ -37,6 +39,14 @@ def register(sub) -> None:
     )
     p.add_argument("--classifier", help="attribute classifier folder (default: the shipped one)")
     p.add_argument("--calibrate", action="store_true", help="add the blurred-real reference rows")
+    p.add_argument(
+        "--trunc",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="PSI",
+        help="also score the model at these truncation ψ (1 = none); the FD ratio stays at ψ = 1",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the generated set (default 0)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", help="also write realism.md, realism.json and samples.png here")
@@ -77,6 +87,7 @@ def run(args) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         calibrate=args.calibrate,
+        truncation=args.trunc,
         progress=not args.no_progress,
     )
     text = (
@@ -103,6 +114,9 @@ def run(args) -> int:
                 "tv_ceiling": rep.tv_ceiling,
                 "calibration": {
                     f"{s:g}": {"fd": fd, "mean_tv": tv} for s, (fd, tv) in rep.calibration.items()
+                },
+                "truncation": {
+                    f"{psi:g}": {"fd": fd, "mean_tv": tv} for psi, (fd, tv) in rep.truncation.items()
                 },
                 "seconds": rep.seconds,
             },
