@@ -39,13 +39,13 @@ class Meter:
         a = render_real(n, size=resolution, base_seed=REAL_SEED_A, progress=False)
         b = render_real(n, size=resolution, base_seed=REAL_SEED_B, progress=False)
         self.ref = RealReference(load_classifier(None), a)
-        self.fd_floor, _ = self.ref.score(b)
+        self.fd_floor = self.ref.score(b).fd
 
     def measure(self, G) -> dict:
         from ganlens.analysis.realism import generate, quantize
 
         fake = quantize(generate(G, self.n, seed=self.seed, batch_size=self.batch_size, progress=False))
-        fd, tv = self.ref.score(fake)
+        fd, tv, spread = self.ref.score(fake)
         return {
             "n": self.n,
             "toon_fd": fd,
@@ -54,6 +54,7 @@ class Meter:
             "mean_tv": float(np.mean(list(tv.values()))),
             "max_tv": max(tv.values()),
             "tv": tv,
+            "spread": spread,
         }
 
 

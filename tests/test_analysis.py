@@ -209,10 +209,12 @@ def test_realism_report_floor_model_ceiling(G, clf):
     assert set(rep.tv_model) == set(clf.schema.names)
     assert all(0 <= v <= 1 for v in rep.tv_floor.values() if np.isfinite(v))
     assert "floor" in rep.table() and rep.table().count("\n") == 4 and "ceiling" in rep.tv_table()
+    assert set(rep.spread_model) == set(clf.schema.names) and "| spread model |" in rep.tv_table()
     # the same real images for both sets give FD ≈ 0 (so the floor really compares two sets)
     x = quantize(torch.rand(12, 3, 16, 16) * 2 - 1)
     same = realism_report(G, clf, n=12, real_a=x, real_b=x, progress=False)
     assert same.fd_floor < 1e-6 and all(v == 0 for v in same.tv_floor.values() if np.isfinite(v))
+    assert all(v == pytest.approx(1.0) for v in same.spread_floor.values() if np.isfinite(v))
 
 
 def test_analyze_cli(G, clf, tmp_path, capsys):
@@ -282,7 +284,7 @@ def test_realism_report_truncation_rows(G, clf):
     assert rep.truncation[1.0][0] == pytest.approx(rep.fd_model)
     avg = quantize(generate(G, 12, seed=0, trunc_psi=0.0, progress=False))
     assert torch.equal(avg[0], avg[-1])
-    fd, tv = RealReference(clf, x).score(avg)
+    fd, tv, _ = RealReference(clf, x).score(avg)
     assert rep.truncation[0.0] == pytest.approx((fd, float(np.nanmean(list(tv.values())))))
     assert rep.table().count("\n") == 4 + 2
     with pytest.raises(GanlensError, match="truncation psi 3.0 is out of range"):

@@ -14,6 +14,7 @@ from ganlens.classifier import (
     attribute_scores,
     frechet_distance,
     load_classifier,
+    marginal_spread,
     marginal_tv,
     toon_fd,
     train_classifier,
@@ -147,6 +148,40 @@ def test_marginal_tv():
     assert tv["hat"] == pytest.approx(1.0) and tv["roll"] == pytest.approx(1.0)
     assert tv["smile"] == pytest.approx(0.5) and tv["face_shape"] == 0.0
     assert marginal_tv(base, base, schema=schema)["background"] == 0.0
+
+
+def test_marginal_spread():
+    schema = TOONFACES_SCHEMA
+    n = 40
+    lo, hi = schema["roll"].range
+    a = {
+        f.name: (torch.zeros(n, dtype=torch.long) if f.categorical else torch.full((n,), f.range[0]))
+        for f in schema
+    }
+    b = {k: v.clone() for k, v in a.items()}
+    # roll: ±x in a, ±2x in b -> a has half b's standard deviation
+    x = (hi - lo) / 8
+    a["roll"] = torch.tensor([-x, x] * (n // 2))
+    b["roll"] = torch.tensor([-2 * x, 2 * x] * (n // 2))
+    # glasses: a uses all 4 classes equally (4 effective classes), b only 2 (2 effective classes)
+    a["glasses"] = torch.arange(n) % 4
+    b["glasses"] = torch.arange(n) % 2
+    # eye colour counts only where glasses are not sunglasses (class 3): a varies it only behind
+    # sunglasses, so where it applies a has one colour against b's two
+    a["eye_color"] = torch.where(a["glasses"] == 3, torch.arange(n) % 3, torch.zeros(n, dtype=torch.long))
+    b["eye_color"] = torch.arange(n) % 2
+    sp = marginal_spread(a, b, schema=schema)
+    assert sp["roll"] == pytest.approx(0.5) and sp["glasses"] == pytest.approx(2.0)
+    assert sp["eye_color"] == pytest.approx(0.5)
+    assert sp["hat"] == 1.0  # one class in each: one effective class each
+    assert np.isnan(sp["scale"])  # a continuous factor that b never varies has no ratio
+    assert marginal_spread(b, b, schema=schema)["roll"] == pytest.approx(1.0)
+    # values outside the schema range are clipped as in marginal_tv
+    far = dict(a, roll=torch.tensor([lo - 100.0, hi + 100.0] * (n // 2)))
+    edge = dict(a, roll=torch.tensor([lo, hi] * (n // 2)))
+    assert marginal_spread(far, b, schema=schema)["roll"] == pytest.approx(
+        marginal_spread(edge, b, schema=schema)["roll"]
+    )
 
 
 def test_classifier_rejects_bad_input():

@@ -23,6 +23,7 @@ from ganlens.analysis.attributes import (
 from ganlens.analysis.directions import BoundaryReport, sefa_by_group, standard_sets, supervised_boundaries
 from ganlens.analysis.realism import (
     RealismReport,
+    RealismScore,
     RealReference,
     gaussian_blur,
     generate,
@@ -50,6 +51,7 @@ __all__ = [
     "markdown_table",
     "quantize",
     "realism_report",
+    "RealismScore",
     "RealReference",
     "render_real",
     "sefa_by_group",

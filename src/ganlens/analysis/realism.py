@@ -11,8 +11,10 @@ real set A of ``n`` images:
 ``FD ratio = model / floor`` (1 = indistinguishable from real at this sample size). Per factor the
 total-variation distance between the predicted attribute marginals of generated and real images
 (:func:`ganlens.classifier.metrics.marginal_tv`) says *which* factors the model gets wrong; the
-same distance between A and B is its noise floor. All images are quantised to uint8 first, as
-saved images are.
+same distance between A and B is its noise floor. The **spread** ratio per factor
+(:func:`ganlens.classifier.metrics.marginal_spread`) says whether a wrong marginal is shifted or
+collapsed (below 1: the model varies the factor less than real images do). All images are
+quantised to uint8 first, as saved images are.
 
 **Calibration** rows (``calibrate=True``) score real set B after a Gaussian blur of σ px
 (:data:`CALIBRATION_SIGMAS`): every factor is still right, only the edges are soft. They show how
@@ -31,13 +33,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ganlens.classifier.metrics import marginal_tv, toon_fd
+from ganlens.classifier.metrics import marginal_spread, marginal_tv, toon_fd
 from ganlens.data.toonfaces.render import render_toonface
 from ganlens.data.toonfaces.schema import sample_attributes
 from ganlens.errors import GanlensError
@@ -124,6 +127,14 @@ def generate(
     return torch.cat(outs)
 
 
+class RealismScore(NamedTuple):
+    """One image set against real set A: ToonFD, and per factor the marginal TV and spread ratio."""
+
+    fd: float
+    tv: dict[str, float]
+    spread: dict[str, float]
+
+
 class RealReference:
     """Real set A, classified once; :meth:`score` measures any image set against it.
 
@@ -139,12 +150,13 @@ class RealReference:
         self.feats = classifier.extract_features(real)
         self.preds = classifier.predict(real)
 
-    def score(self, images: Tensor) -> tuple[float, dict[str, float]]:
-        """(ToonFD, per-factor marginal TV) of ``images`` against the real set."""
+    def score(self, images: Tensor) -> RealismScore:
+        """ToonFD, per-factor marginal TV and spread ratio (images ÷ real) against the real set."""
         C = self.classifier
         fd = toon_fd(C.extract_features(images), self.feats)
-        tv = marginal_tv(C.predict(images), self.preds, schema=C.schema, bins=self.bins)
-        return fd, tv
+        pred = C.predict(images)
+        tv = marginal_tv(pred, self.preds, schema=C.schema, bins=self.bins)
+        return RealismScore(fd, tv, marginal_spread(pred, self.preds, schema=C.schema))
 
 
 @dataclass
@@ -155,6 +167,9 @@ class RealismReport:
         n: images per set.
         fd_model, fd_floor, fd_ceiling: ToonFD against real set A.
         tv_model, tv_floor, tv_ceiling: per-factor marginal TV against real set A.
+        spread_model, spread_floor: per-factor spread of the model's / real set B's predictions
+            relative to real set A (:func:`~ganlens.classifier.metrics.marginal_spread`: 1 = as
+            varied as real, below 1 = collapsed).
         calibration: ``{σ: (ToonFD, mean marginal TV)}`` of real set B blurred by σ px (empty
             unless asked for).
         truncation: ``{ψ: (ToonFD, mean marginal TV)}`` of the model sampled with truncation ψ
@@ -169,6 +184,8 @@ class RealismReport:
     tv_model: dict[str, float]
     tv_floor: dict[str, float]
     tv_ceiling: dict[str, float]
+    spread_model: dict[str, float] = field(default_factory=dict)
+    spread_floor: dict[str, float] = field(default_factory=dict)
     calibration: dict[float, tuple[float, float]] = field(default_factory=dict)
     truncation: dict[float, tuple[float, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -208,10 +225,16 @@ class RealismReport:
         return "\n".join(rows)
 
     def tv_table(self) -> str:
-        rows = ["| factor | TV model | TV floor (B vs A) | TV ceiling |", "| --- | ---: | ---: | ---: |"]
+        """Per factor: marginal TV of model / floor / ceiling, and the spread ratios (÷ real A)."""
+        rows = [
+            "| factor | TV model | TV floor (B vs A) | TV ceiling | spread model | spread floor |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for k in self.tv_model:
+            sm, sf = self.spread_model.get(k, float("nan")), self.spread_floor.get(k, float("nan"))
             rows.append(
-                f"| {k} | {self.tv_model[k]:.3f} | {self.tv_floor[k]:.3f} | {self.tv_ceiling[k]:.3f} |"
+                f"| {k} | {self.tv_model[k]:.3f} | {self.tv_floor[k]:.3f} | {self.tv_ceiling[k]:.3f} "
+                f"| {sm:.2f} | {sf:.2f} |"
             )
         return "\n".join(rows)
 
@@ -273,25 +296,26 @@ def realism_report(
 
     t0 = time.perf_counter()
     ref = RealReference(classifier, real_a, bins=bins)
-    (fd_b, tv_b), (fd_m, tv_m), (fd_c, tv_c) = (ref.score(x) for x in (real_b, fake, ceil))
-    calibration = {}
-    for sigma in CALIBRATION_SIGMAS if calibrate else ():
-        fd, tv = ref.score(quantize(gaussian_blur(real_b, sigma)))
-        calibration[sigma] = (fd, float(np.nanmean(list(tv.values()))))
-    by_psi = {}
-    for psi, images in truncated.items():
-        fd, tv = ref.score(images)
-        by_psi[psi] = (fd, float(np.nanmean(list(tv.values()))))
+    floor, model, ceiling = (ref.score(x) for x in (real_b, fake, ceil))
+
+    def summary(score: RealismScore) -> tuple[float, float]:
+        return score.fd, float(np.nanmean(list(score.tv.values())))
+
+    blurred = (quantize(gaussian_blur(real_b, s)) for s in CALIBRATION_SIGMAS) if calibrate else ()
+    calibration = {s: summary(ref.score(x)) for s, x in zip(CALIBRATION_SIGMAS, blurred, strict=False)}
+    by_psi = {psi: summary(ref.score(x)) for psi, x in truncated.items()}
     t["classify"] = time.perf_counter() - t0
 
     return RealismReport(
         n=n,
-        fd_model=fd_m,
-        fd_floor=fd_b,
-        fd_ceiling=fd_c,
-        tv_model=tv_m,
-        tv_floor=tv_b,
-        tv_ceiling=tv_c,
+        fd_model=model.fd,
+        fd_floor=floor.fd,
+        fd_ceiling=ceiling.fd,
+        tv_model=model.tv,
+        tv_floor=floor.tv,
+        tv_ceiling=ceiling.tv,
+        spread_model=model.spread,
+        spread_floor=floor.spread,
         calibration=calibration,
         truncation=by_psi,
         seconds=t,

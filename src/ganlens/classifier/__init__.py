@@ -7,6 +7,7 @@ from ganlens.classifier.metrics import (
     attribute_scores,
     feature_stats,
     frechet_distance,
+    marginal_spread,
     marginal_tv,
     toon_fd,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "feature_stats",
     "frechet_distance",
     "load_classifier",
+    "marginal_spread",
     "marginal_tv",
     "plot_training_log",
     "save_classifier",

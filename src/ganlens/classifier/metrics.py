@@ -134,6 +134,18 @@ def _hist(f, values: Tensor, bins: int) -> np.ndarray:
     return h / s if s > 0 else h
 
 
+def _applicable(f, schema: Schema, pred: dict[str, Tensor]) -> Tensor:
+    """Factor ``f``'s predictions, only where its condition holds according to the same predictions."""
+    values = pred[f.name]
+    if f.requires is None:
+        return values
+    parent = schema[f.requires[0]]
+    allowed = torch.tensor([parent.classes.index(c) for c in f.requires[1]])
+    pv = pred[parent.name]
+    pv = pv.argmax(-1) if pv.ndim == 2 else pv
+    return values[torch.isin(pv.long().cpu(), allowed)]
+
+
 def marginal_tv(
     pred_a: dict[str, Tensor],
     pred_b: dict[str, Tensor],
@@ -149,17 +161,40 @@ def marginal_tv(
         raise GanlensError(f"bins {bins!r} must be >= 1")
     out: dict[str, float] = {}
     for f in schema:
-        va, vb = pred_a[f.name], pred_b[f.name]
-        if f.requires is not None:
-            parent = schema[f.requires[0]]
-            allowed = torch.tensor([parent.classes.index(c) for c in f.requires[1]])
-
-            def keep(p: dict[str, Tensor], parent=parent, allowed=allowed) -> Tensor:
-                pv = p[parent.name]
-                pv = pv.argmax(-1) if pv.ndim == 2 else pv
-                return torch.isin(pv.long().cpu(), allowed)
-
-            va, vb = va[keep(pred_a)], vb[keep(pred_b)]
-        ha, hb = _hist(f, va, bins), _hist(f, vb, bins)
+        ha = _hist(f, _applicable(f, schema, pred_a), bins)
+        hb = _hist(f, _applicable(f, schema, pred_b), bins)
         out[f.name] = float(0.5 * np.abs(ha - hb).sum()) if ha.sum() > 0 and hb.sum() > 0 else float("nan")
     return out
+
+
+def marginal_spread(
+    pred_a: dict[str, Tensor],
+    pred_b: dict[str, Tensor],
+    *,
+    schema: Schema,
+) -> dict[str, float]:
+    """Per factor, how varied prediction set ``a`` is relative to set ``b`` (1 = as varied, below 1
+    = collapsed towards fewer values, e.g. a generator that draws every head at one tilt).
+
+    Continuous factors: the ratio of standard deviations (values clipped to the schema range).
+    Categorical factors: the ratio of the effective numbers of classes, exp(entropy) of the class
+    histogram. Conditional factors count only where they apply; NaN where a set has none or ``b``
+    does not vary."""
+    out: dict[str, float] = {}
+    for f in schema:
+        va, vb = _applicable(f, schema, pred_a), _applicable(f, schema, pred_b)
+        if len(va) == 0 or len(vb) == 0:
+            out[f.name] = float("nan")
+            continue
+        if f.categorical:
+            sa, sb = (_perplexity(_hist(f, v, 1)) for v in (va, vb))
+        else:
+            lo, hi = f.range
+            sa, sb = (float(np.clip(v.detach().double().cpu().numpy(), lo, hi).std()) for v in (va, vb))
+        out[f.name] = sa / sb if sb > 0 else float("nan")
+    return out
+
+
+def _perplexity(p: np.ndarray) -> float:
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))

@@ -112,6 +112,8 @@ def run(args) -> int:
                 "tv_model": rep.tv_model,
                 "tv_floor": rep.tv_floor,
                 "tv_ceiling": rep.tv_ceiling,
+                "spread_model": rep.spread_model,
+                "spread_floor": rep.spread_floor,
                 "calibration": {
                     f"{s:g}": {"fd": fd, "mean_tv": tv} for s, (fd, tv) in rep.calibration.items()
                 },
