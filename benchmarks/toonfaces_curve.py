@@ -26,6 +26,8 @@ import torch
 
 GOAL_RATIO = 3.0
 GOAL_TV = 0.1
+#: the factors whose spread the plot's third panel follows (the shipped model collapsed them)
+POSE_FACTORS = ("roll", "yaw", "offset_x", "offset_y")
 
 
 class Meter:
@@ -79,15 +81,19 @@ def export_due(run: Path, snapshots: Path, every: float) -> Path | None:
     return out
 
 
-def measure_all(snapshots: Path, meter_args: dict, meter: list) -> list[tuple[float, dict]]:
+def measure_all(
+    snapshots: Path, meter_args: dict, meter: list, *, add_spread: bool = False
+) -> list[tuple[float, dict]]:
+    """Figures of every snapshot, measuring those without a ``realism.json`` (with ``add_spread``
+    also those measured before spread ratios were recorded)."""
     from ganlens.zoo import load_model
 
     rows = []
     for p in sorted(snapshots.glob("kimg-*"), key=snapshot_kimg):
         res_path = p / "realism.json"
-        if res_path.is_file():
-            res = json.loads(res_path.read_text())
-        elif (p / "model.safetensors").is_file():
+        res = json.loads(res_path.read_text()) if res_path.is_file() else None
+        due = res is None or (add_spread and "spread" not in res)
+        if due and (p / "model.safetensors").is_file():
             if not meter:
                 meter.append(Meter(**meter_args))
             t0 = time.perf_counter()
@@ -97,9 +103,8 @@ def measure_all(snapshots: Path, meter_args: dict, meter: list) -> list[tuple[fl
 
             write_json(res_path, res)
             print(f"  measured {p.name}: FD ratio {res['fd_ratio']:.2f} ({res['seconds']:.0f}s)", flush=True)
-        else:
-            continue
-        rows.append((snapshot_kimg(p), res))
+        if res is not None:
+            rows.append((snapshot_kimg(p), res))
     return rows
 
 
@@ -110,14 +115,21 @@ def report(series: Series, plot: str | None) -> None:
     from ganlens.utils.io import write_text
 
     for folder, label, rows in series:
-        lines = ["kimg,toon_fd,fd_ratio,mean_tv,max_tv"]
-        print(f"\n{label}\n{'kimg':>8s} {'toon-FD':>8s} {'FD ratio':>8s} {'mean TV':>8s} {'max TV':>7s}")
+        lines = ["kimg,toon_fd,fd_ratio,mean_tv,max_tv,min_spread,min_spread_factor"]
+        print(
+            f"\n{label}\n{'kimg':>8s} {'toon-FD':>8s} {'FD ratio':>8s} {'mean TV':>8s} {'max TV':>7s}"
+            "  min spread (factor)"
+        )
         for kimg, r in rows:
+            factor, spread = min_spread(r)
+            shown = f"{spread:5.2f} ({factor})" if factor else "    –"
             print(
                 f"{kimg:8.2f} {r['toon_fd']:8.1f} {r['fd_ratio']:8.2f} {r['mean_tv']:8.3f} {r['max_tv']:7.3f}"
+                f"  {shown}"
             )
             lines.append(
-                f"{kimg:.2f},{r['toon_fd']:.1f},{r['fd_ratio']:.3f},{r['mean_tv']:.4f},{r['max_tv']:.4f}"
+                f"{kimg:.2f},{r['toon_fd']:.1f},{r['fd_ratio']:.3f},{r['mean_tv']:.4f},{r['max_tv']:.4f},"
+                + (f"{spread:.3f},{factor}" if factor else ",")
             )
         write_text(folder / "curve.csv", "\n".join(lines) + "\n")
         if rows:
@@ -126,6 +138,16 @@ def report(series: Series, plot: str | None) -> None:
     if plot and any(rows for _, _, rows in series):
         plot_curve(series, plot)
         print(f"plot: {plot}")
+
+
+def min_spread(figures: dict) -> tuple[str, float]:
+    """The most collapsed factor of a snapshot (smallest spread ratio), or ("", nan) when the
+    snapshot was measured before spread ratios were recorded."""
+    spread = {k: v for k, v in figures.get("spread", {}).items() if np.isfinite(v)}
+    if not spread:
+        return "", float("nan")
+    factor = min(spread, key=spread.get)
+    return factor, spread[factor]
 
 
 def plot_curve(series: Series, path: str) -> None:
@@ -138,12 +160,32 @@ def plot_curve(series: Series, path: str) -> None:
 
     from ganlens.utils.io import write_bytes
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
+    with_spread = any(min_spread(r)[0] for _, _, rows in series for _, r in rows)
+    fig, axes = plt.subplots(1, 3 if with_spread else 2, figsize=(15 if with_spread else 10, 3.4))
+    a1, a2 = axes[0], axes[1]
     for i, (_, label, rows) in enumerate(series):
         k, colour = [r[0] for r in rows], f"C{i}"
         a1.plot(k, [r[1]["fd_ratio"] for r in rows], "o-", color=colour, label=label)
         a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", color=colour, label=f"{label}: mean")
         a2.plot(k, [r[1]["max_tv"] for r in rows], "s--", color=colour, alpha=0.5, label=f"{label}: worst")
+        if with_spread:
+            pts = [(kimg, r["spread"]) for kimg, r in rows if "spread" in r]
+            for j, f in enumerate(POSE_FACTORS):
+                axes[2].plot(
+                    [kimg for kimg, _ in pts],
+                    [sp[f] for _, sp in pts],
+                    "o-",
+                    ms=3,
+                    color=colour,
+                    alpha=1.0 - 0.2 * j,
+                    label=f"{label}: {f}" if len(series) > 1 else f,
+                )
+    if with_spread:
+        axes[2].axhline(1.0, color="gray", ls=":", label="real (1)")
+        axes[2].set(
+            xlabel="kimg", ylabel="model ÷ real", title="pose spread (std of readings)", ylim=(0, 1.2)
+        )
+        axes[2].legend(fontsize=7)
     a1.axhline(GOAL_RATIO, color="g", ls="--", label=f"goal ≤ {GOAL_RATIO:g}")
     a1.axhline(1.0, color="gray", ls=":", label="floor (real vs real)")
     a1.set(xlabel="kimg", ylabel="toon-FD ÷ floor", title="FD ratio", ylim=(0, None))
@@ -151,7 +193,7 @@ def plot_curve(series: Series, path: str) -> None:
     a2.axhline(GOAL_TV, color="g", ls="--", label=f"goal ≤ {GOAL_TV:g} (every factor)")
     a2.set(xlabel="kimg", ylabel="TV distance", title="attribute marginals vs real", ylim=(0, None))
     a2.legend(fontsize=8)
-    for a in (a1, a2):
+    for a in axes:
         a.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -173,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=float, default=10.0, help="kimg between exported snapshots (default 10)")
     p.add_argument("--watch", action="store_true", help="keep exporting and measuring until interrupted")
     p.add_argument("--plot", help="write the curve as a PNG here")
+    p.add_argument(
+        "--add-spread",
+        action="store_true",
+        help="re-measure snapshots scored before spread ratios were recorded (about 30 s each)",
+    )
     p.add_argument("--n", type=int, default=500, help="images per set (default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=32)
@@ -198,7 +245,10 @@ def main(argv: list[str] | None = None) -> int:
                 new = export_due(Path(args.run), folders[0][0], args.every)
                 if new is not None:
                     print(f"exported {new.name}", flush=True)
-            series = [(f, label, measure_all(f, meter_args, meter)) for f, label in folders]
+            series = [
+                (f, label, measure_all(f, meter_args, meter, add_spread=args.add_spread))
+                for f, label in folders
+            ]
             points = sum(len(rows) for _, _, rows in series)
             if points != reported:  # every new point updates curve.csv and the plot
                 report(series, args.plot)
