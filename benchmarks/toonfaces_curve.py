@@ -168,8 +168,8 @@ def plot_curve(series: Series, path: str) -> None:
         a1.plot(k, [r[1]["fd_ratio"] for r in rows], "o-", color=colour, label=label)
         a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", color=colour, label=f"{label}: mean")
         a2.plot(k, [r[1]["max_tv"] for r in rows], "s--", color=colour, alpha=0.5, label=f"{label}: worst")
-        if with_spread:
-            pts = [(kimg, r["spread"]) for kimg, r in rows if "spread" in r]
+        pts = [(kimg, r["spread"]) for kimg, r in rows if "spread" in r]
+        if pts:
             for j, f in enumerate(POSE_FACTORS):
                 axes[2].plot(
                     [kimg for kimg, _ in pts],
