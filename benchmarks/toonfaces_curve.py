@@ -160,7 +160,7 @@ def plot_curve(series: Series, path: str) -> None:
 
     from ganlens.utils.io import write_bytes
 
-    with_spread = any(min_spread(r)[0] for _, _, rows in series for _, r in rows)
+    with_spread = any("spread" in r for _, _, rows in series for _, r in rows)  # the same test as pts below
     fig, axes = plt.subplots(1, 3 if with_spread else 2, figsize=(15 if with_spread else 10, 3.4))
     a1, a2 = axes[0], axes[1]
     for i, (_, label, rows) in enumerate(series):

@@ -301,8 +301,8 @@ def realism_report(
     def summary(score: RealismScore) -> tuple[float, float]:
         return score.fd, float(np.nanmean(list(score.tv.values())))
 
-    blurred = (quantize(gaussian_blur(real_b, s)) for s in CALIBRATION_SIGMAS) if calibrate else ()
-    calibration = {s: summary(ref.score(x)) for s, x in zip(CALIBRATION_SIGMAS, blurred, strict=False)}
+    sigmas = CALIBRATION_SIGMAS if calibrate else ()
+    calibration = {s: summary(ref.score(quantize(gaussian_blur(real_b, s)))) for s in sigmas}
     by_psi = {psi: summary(ref.score(x)) for psi, x in truncated.items()}
     t["classify"] = time.perf_counter() - t0
 
