@@ -214,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", help="training run folder: export its latest checkpoint every --every kimg")
     p.add_argument("--every", type=float, default=10.0, help="kimg between exported snapshots (default 10)")
     p.add_argument("--watch", action="store_true", help="keep exporting and measuring until interrupted")
+    p.add_argument("--poll", type=float, default=30.0, help="seconds between looks with --watch (default 30)")
     p.add_argument("--plot", help="write the curve as a PNG here")
     p.add_argument(
         "--add-spread",
@@ -242,7 +243,13 @@ def main(argv: list[str] | None = None) -> int:
         reported = -1
         while True:
             if args.run:
-                new = export_due(Path(args.run), folders[0][0], args.every)
+                try:
+                    new = export_due(Path(args.run), folders[0][0], args.every)
+                except GanlensError as e:  # a checkpoint rotated away mid-read: try again next look
+                    if not args.watch:
+                        raise
+                    print(f"export skipped: {one_line(e)}", flush=True)
+                    new = None
                 if new is not None:
                     print(f"exported {new.name}", flush=True)
             series = [
@@ -255,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 reported = points
             if not args.watch:
                 return 0
-            time.sleep(30)
+            time.sleep(args.poll)
     except GanlensError as e:
         print(f"toonfaces curve: error: {one_line(e)}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ rejects bad input with one-line errors. Tiny 16-px configs, one thread, seconds 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -162,6 +163,36 @@ def test_resume_is_bit_exact(noise_data, tmp_path, case):
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert [r["nimg"] for r in rows] == [8, 16, 24, 32]
     assert len(list((run / "checkpoints").glob("step-*"))) == 3  # keep_checkpoints
+
+
+def test_resume_from_another_runs_checkpoint(noise_data, tmp_path):
+    """A checkpoint copied without its optimiser files starts a new run folder where it stopped;
+    with the files, the continuation is bit-exact; once the run has its own, those win."""
+    _train(noise_data, tmp_path / "a", 0.032)  # 8 steps
+    _train(noise_data, tmp_path / "b", 0.016)  # 4 steps
+    copied = tmp_path / "copied"
+    shutil.copytree(latest_checkpoint(tmp_path / "b"), copied)
+    full = _train(noise_data, tmp_path / "c", 0.032, resume_from=str(copied))
+    assert full.step == 8
+    ca, cc = latest_checkpoint(tmp_path / "a"), latest_checkpoint(tmp_path / "c")
+    for k, v in load_file(str(ca / "G.safetensors")).items():
+        assert torch.equal(v, load_file(str(cc / "G.safetensors"))[k]), k
+    log = (tmp_path / "c" / "log.txt").read_text()
+    assert f"starting from {copied}" in log and "Adam starts afresh" not in log
+
+    for name in ("opt_G", "opt_D"):
+        (copied / f"{name}.safetensors").unlink()
+    part = _train(noise_data, tmp_path / "d", 0.024, resume_from=str(copied))
+    assert part.step == 6  # counters carried over: 4 copied + 2 new
+    log = (tmp_path / "d" / "log.txt").read_text()
+    assert "opt_G is not in" in log and "opt_D is not in" in log
+    g_a = load_file(str(tmp_path / "a" / "checkpoints" / "step-00000006" / "G.safetensors"))
+    g_d = load_file(str(latest_checkpoint(tmp_path / "d") / "G.safetensors"))
+    assert any(not torch.equal(g_a[k], g_d[k]) for k in g_a)  # fresh Adam: not the straight run's step 6
+    (copied / "state.json").unlink()  # the run's own checkpoint wins: the copy is not read again
+    assert _train(noise_data, tmp_path / "d", 0.032, resume_from=str(copied)).step == 8
+    with pytest.raises(GanlensError, match="state.json"):
+        _train(noise_data, tmp_path / "e", 0.032, resume_from=str(copied))
 
 
 def test_resume_changes_nothing_when_already_done(noise_data, tmp_path):

@@ -19,6 +19,10 @@ EXAMPLES = """\
   # a small dataset: ADA augmentation, p tuned on the fly (see loss.png's augmentation panel)
   ganlens train stylegan2 --data my2k_faces/ --res 64 --out runs/few --kimg 500 --aug ada --resume
 
+  # carry on from a checkpoint copied from another machine (G, D, G_ema and state.json suffice)
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-gpu --kimg 2000 --batch 64 \
+      --device cuda --resume-from copied/step-00021153 --bf16
+
   # tiny smoke test on a .npy array of uint8 images
   ganlens train stylegan2 --data faces16.npy --res 16 --out /tmp/run16 --kimg 1 --batch 8 \\
       --channel-base 512 --channel-max 64 --map-layers 2 --w-dim 64 --z-dim 64
@@ -54,6 +58,13 @@ def register_train(sub) -> None:
     )
     g.add_argument("--batch", type=int, default=32, help="global minibatch (default 32)")
     g.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint (if any)")
+    g.add_argument(
+        "--resume-from",
+        metavar="CKPT",
+        default=None,
+        help="start from another run's checkpoint folder (from another machine, say) until this run "
+        "has its own; the optimiser files may be left out (Adam then starts afresh)",
+    )
     g.add_argument("--overwrite", action="store_true", help="start afresh in a non-empty run folder")
     g.add_argument(
         "--snapshot-kimg", type=float, default=10.0, help="checkpoint + sample grid every N kimg (10)"
@@ -182,6 +193,7 @@ def config_from_args(args: argparse.Namespace):
         num_threads=args.threads,
         device=args.device,
         resume=args.resume,
+        resume_from=args.resume_from,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

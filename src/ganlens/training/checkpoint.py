@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ class Checkpoint:
 
     path: Path
     state: dict[str, Any]
+    #: optimisers the checkpoint had no file for (only with ``missing_optimizers_ok``)
+    missing_optimizers: tuple[str, ...] = ()
 
     @property
     def step(self) -> int:
@@ -178,15 +180,25 @@ def load_checkpoint(
     *,
     modules: dict[str, nn.Module],
     optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    missing_optimizers_ok: bool = False,
 ) -> Checkpoint:
-    """Restore modules (and optimisers) in place from a checkpoint folder; returns its state."""
+    """Restore modules (and optimisers) in place from a checkpoint folder; returns its state.
+
+    ``missing_optimizers_ok`` lets a checkpoint without an optimiser's file through (the optimiser
+    keeps its fresh state; the names are in ``missing_optimizers``), as when only the networks
+    were copied from another machine.
+    """
     ckpt = read_checkpoint_state(path)
     for name, module in modules.items():
         load_module(ckpt.path, name, module)
+    missing = []
     for name, opt in (optimizers or {}).items():
         file = ckpt.path / f"{name}.safetensors"
+        if missing_optimizers_ok and not file.exists():
+            missing.append(name)
+            continue
         groups = ckpt.state.get("param_groups", {}).get(name)
         if groups is None:
             raise CheckpointError(f"{str(ckpt.path)!r} has no param groups for {name!r}")
         load_optimizer(opt, _read_tensors(file), groups, source=str(file))
-    return ckpt
+    return replace(ckpt, missing_optimizers=tuple(missing))

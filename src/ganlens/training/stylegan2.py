@@ -101,6 +101,10 @@ class TrainConfig:
         num_threads: torch CPU threads (None: leave torch's default).
         device: ``"cpu"`` or ``"cuda[:N]"`` (the rank's local device under torchrun on CUDA).
         resume: continue from the run folder's latest checkpoint (fresh start when it has none).
+        resume_from: a checkpoint folder of another run (copied from another machine, say) to start
+            from while the run folder has no checkpoint of its own; after that the run's own latest
+            wins, so the same command resumes. Weights, counters, ADA's p and the path-length target
+            carry over; Adam's moments too where the checkpoint has them, else Adam starts afresh.
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
         progress: show a tqdm bar on rank 0.
     """
@@ -148,6 +152,7 @@ class TrainConfig:
     num_threads: int | None = None
     device: str = "cpu"
     resume: bool = False
+    resume_from: str | None = None
     overwrite: bool = False
     progress: bool = True
 
@@ -285,11 +290,14 @@ class StyleGAN2Trainer:
         self.device = torch.device(cfg.device)
         if info.distributed and self.device.type == "cuda":  # this rank's GPU (LOCAL_RANK under torchrun)
             self.device = torch.device(info.device if info.device != "cpu" else "cuda")
+        if self.device.type == "cuda":  # as ADA: let cuDNN pick the fastest kernels for each shape
+            torch.backends.cudnn.benchmark = True
         if cfg.batch % info.world_size != 0:
             raise GanlensError(f"batch {cfg.batch} is not divisible by the {info.world_size} processes")
         self.local_batch = cfg.batch // info.world_size
         self.run_dir = Path(cfg.out)
-        self.ckpt_path = latest_checkpoint(self.run_dir) if cfg.resume else None
+        own = latest_checkpoint(self.run_dir) if cfg.resume or cfg.resume_from else None
+        self.ckpt_path = own or (Path(cfg.resume_from) if cfg.resume_from else None)
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         ckpt_state = read_checkpoint_state(self.ckpt_path).state if self.ckpt_path else None
@@ -339,7 +347,12 @@ class StyleGAN2Trainer:
                 self.ckpt_path,
                 modules={"G": self.G, "D": self.D, "G_ema": self.G_ema},
                 optimizers={"opt_G": self.opt_G, "opt_D": self.opt_D},
+                missing_optimizers_ok=own is None,
             )
+            if own is None:
+                self.log(f"starting from {self.ckpt_path} (another run's checkpoint)")
+            for name in ck.missing_optimizers:
+                self.log(f"note: {name} is not in {self.ckpt_path}; Adam starts afresh")
             self.step, self.nimg = ck.step, ck.nimg
             self.pl.mean = torch.tensor(float(ck.state.get("pl_mean", 0.0)), dtype=torch.float32)
             self.elapsed = float(ck.state.get("elapsed_s", 0.0))
@@ -686,8 +699,9 @@ def train_stylegan2(
         torch.set_num_threads(config.num_threads)
     run_dir = Path(config.out)
     if info.is_main:
-        prepare_out_dir(run_dir, overwrite=config.overwrite, resume=config.resume)
-        if config.overwrite and not config.resume:
+        resume = config.resume or config.resume_from is not None
+        prepare_out_dir(run_dir, overwrite=config.overwrite, resume=resume)
+        if config.overwrite and not resume:
             for name in ("checkpoints", "samples"):
                 shutil.rmtree(run_dir / name, ignore_errors=True)
             for name in (STATS_NAME, PLOT_NAME, LOG_NAME):
