@@ -155,6 +155,51 @@ def _rotate_about_luma(theta: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------- application
+_MODES = {"bilinear": 0, "nearest": 1}
+_REFLECTION = 2  # aten's padding_mode code
+
+
+class _GridSample(torch.autograd.Function):
+    """``x -> grid_sample(x, grid)`` with reflection padding, as a linear map of ``x`` (the grid is a
+    constant). Its backward is :class:`_GridSampleAdjoint`, whose backward is this again, so R1's
+    gradient penalty can differentiate through the augmentation twice on CUDA too, where PyTorch has
+    no double backward for ``grid_sample`` (ADA's ``grid_sample_gradfix`` solves the same problem)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, grid: Tensor, mode: str) -> Tensor:
+        ctx.save_for_backward(grid)
+        ctx.mode, ctx.x_shape = mode, x.shape
+        return F.grid_sample(x, grid, mode=mode, padding_mode="reflection", align_corners=False)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (grid,) = ctx.saved_tensors
+        return _GridSampleAdjoint.apply(grad, grid, ctx.mode, ctx.x_shape), None, None
+
+
+class _GridSampleAdjoint(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, grad: Tensor, grid: Tensor, mode: str, x_shape: torch.Size) -> Tensor:
+        ctx.save_for_backward(grid)
+        ctx.mode = mode
+        like = grad.new_empty(x_shape)  # only its shape is read
+        gx, _ = torch.ops.aten.grid_sampler_2d_backward(
+            grad, like, grid, _MODES[mode], _REFLECTION, False, [True, False]
+        )
+        return gx
+
+    @staticmethod
+    def backward(ctx, gg: Tensor):
+        (grid,) = ctx.saved_tensors
+        return _GridSample.apply(gg, grid, ctx.mode), None, None, None
+
+
+def grid_sample_twice_differentiable(x: Tensor, grid: Tensor, *, mode: str) -> Tensor:
+    """``F.grid_sample(x, grid, mode, padding_mode="reflection", align_corners=False)`` that supports
+    gradients of gradients with respect to ``x`` on every device (``grid`` gets no gradient)."""
+    return _GridSample.apply(x, grid.detach(), mode)
+
+
 def _resample(x: Tensor, inv: Tensor, *, mode: str, supersample: bool) -> Tensor:
     """Sample ``x`` at ``inv`` · (output coordinates), reflection padding. Only non-identity images move."""
     moved = (inv - torch.eye(3)).abs().amax(dim=(1, 2)) > 1e-7
@@ -167,7 +212,7 @@ def _resample(x: Tensor, inv: Tensor, *, mode: str, supersample: bool) -> Tensor
     if supersample:  # sample a 2× grid, then average 2×2 blocks: less aliasing when shrinking
         size[2:] = [2 * size[2], 2 * size[3]]
     grid = F.affine_grid(theta, size, align_corners=False)
-    sub = F.grid_sample(sub, grid, mode=mode, padding_mode="reflection", align_corners=False)
+    sub = grid_sample_twice_differentiable(sub, grid, mode=mode)
     if supersample:
         sub = F.avg_pool2d(sub, 2)
     return x.index_copy(0, idx, sub)
