@@ -20,7 +20,7 @@ EXAMPLES = """\
   ganlens train stylegan2 --data my2k_faces/ --res 64 --out runs/few --kimg 500 --aug ada --resume
 
   # carry on from a checkpoint copied from another machine (G, D, G_ema and state.json suffice)
-  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-gpu --kimg 2000 --batch 64 \
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-gpu --kimg 2000 --batch 64 \\
       --device cuda --resume-from copied/step-00021153 --bf16
 
   # tiny smoke test on a .npy array of uint8 images

@@ -187,6 +187,11 @@ class TrainConfig:
                 raise GanlensError(msg)
 
     @property
+    def resumes(self) -> bool:
+        """Whether a checkpoint may be read: the run's own (``resume``) or another run's (``resume_from``)."""
+        return self.resume or self.resume_from is not None
+
+    @property
     def effective_r1_gamma(self) -> float:
         return 0.0002 * self.resolution**2 / self.batch if self.r1_gamma is None else float(self.r1_gamma)
 
@@ -296,8 +301,8 @@ class StyleGAN2Trainer:
             raise GanlensError(f"batch {cfg.batch} is not divisible by the {info.world_size} processes")
         self.local_batch = cfg.batch // info.world_size
         self.run_dir = Path(cfg.out)
-        own = latest_checkpoint(self.run_dir) if cfg.resume or cfg.resume_from else None
-        self.ckpt_path = own or (Path(cfg.resume_from) if cfg.resume_from else None)
+        own = latest_checkpoint(self.run_dir) if cfg.resumes else None
+        self.ckpt_path = own or (Path(cfg.resume_from) if cfg.resume_from is not None else None)
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         ckpt_state = read_checkpoint_state(self.ckpt_path).state if self.ckpt_path else None
@@ -699,9 +704,8 @@ def train_stylegan2(
         torch.set_num_threads(config.num_threads)
     run_dir = Path(config.out)
     if info.is_main:
-        resume = config.resume or config.resume_from is not None
-        prepare_out_dir(run_dir, overwrite=config.overwrite, resume=resume)
-        if config.overwrite and not resume:
+        prepare_out_dir(run_dir, overwrite=config.overwrite, resume=config.resumes)
+        if config.overwrite and not config.resumes:
             for name in ("checkpoints", "samples"):
                 shutil.rmtree(run_dir / name, ignore_errors=True)
             for name in (STATS_NAME, PLOT_NAME, LOG_NAME):
