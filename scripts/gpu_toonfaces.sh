@@ -1,17 +1,21 @@
 #!/bin/bash
 # Train ToonFaces StyleGAN2 runs on a lent GPU machine (the workplace's device tool), in three calls:
-#   scripts/gpu_toonfaces.sh start SECONDS   render the 50k training renders, start runs A and B and
-#                                            their realism watchers in the background, watch SECONDS
+#   scripts/gpu_toonfaces.sh start SECONDS   render the 50k training renders, time training against
+#                                            the batch size (benchmarks/train_batch_scaling.py), start
+#                                            the runs in $RUNS and their realism watchers, watch SECONDS
 #   scripts/gpu_toonfaces.sh watch SECONDS   report progress for SECONDS, then pack the best snapshots
 #   scripts/gpu_toonfaces.sh final SECONDS   watch, stop the runs (they checkpoint on SIGTERM), measure
 #                                            the last snapshots and pack everything worth keeping
-# Run A continues run 5 from its checkpoint, copied into .carry/v5 (G, D, G_ema, state.json: the
-# optimiser files are left out to fit the 64 MiB the device tool carries; Adam starts afresh).
-# Run B starts a wider model (channel base 8192, max 256) from scratch. Both use batch 64 on the GPU.
+# Run A continues from the checkpoint copied into $CARRY (G, D, G_ema, state.json: the optimiser files
+# are left out to fit the 64 MiB the device tool carries in; Adam starts afresh). Run B starts a wider
+# model (channel base 8192, max 256) from scratch. Settings from the environment: RUNS ("A" or "A B",
+# default A), BATCH (default 256: the 64-px model is launch-bound on a GPU, so images/s grow with the
+# batch), AUG (ada or none, default ada), CARRY (default .carry/ckpt).
 # What comes back ($OUT): logs.tgz (logs, stats, loss plots, sample grids, curve.csv and realism.json
-# of every snapshot) and tar parts (<= 15 MB each) of each run's best snapshot by FD ratio; `final`
-# adds run A's latest checkpoint without optimiser states (resume it with --resume-from).
-# DEV=cpu NDATA=256 SNAP_KIMG=0.128 OUT=/tmp/o scripts/gpu_toonfaces.sh start 60   is a local smoke test.
+# of every snapshot, the batch table) and tar parts (<= 15 MB each) of each run's best snapshot by FD
+# ratio; `final` adds run A's latest checkpoint, with its optimiser files when A runs alone (47 MB)
+# so that it resumes exactly (bring the parts back, `cat A_ckpt.tar.part* | tar x`, --resume-from).
+# DEV=cpu NDATA=256 SNAP_KIMG=0.128 BATCH=8 OUT=/tmp/o scripts/gpu_toonfaces.sh start 60   is a local smoke test.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
@@ -23,9 +27,13 @@ SNAP_KIMG=${SNAP_KIMG:-10}
 EVERY=${EVERY:-20}
 TICK=${TICK:-5}
 OUT=${OUT:?OUT must name the folder for what comes back}
+RUNS=${RUNS:-A}
+BATCH=${BATCH:-256}
+AUG=${AUG:-ada}
+CARRY=${CARRY:-.carry/ckpt}
 
 progress() {
-  for r in A B; do
+  for r in $RUNS; do
     echo "== run $r: $(grep ' tick: ' "$W/runs/$r/log.txt" 2>/dev/null | tail -1 | cut -c1-330)"
     grep -v '^ *measured\|^exported' "$W/watch$r.out" 2>/dev/null | grep -v '^$' | tail -4
     tail -2 "$W/$r.out" 2>/dev/null | grep -i 'error\|Traceback' && tail -25 "$W/$r.out"
@@ -53,16 +61,18 @@ EOF
 
 pack() {  # $1 = light | final
   rm -f "$OUT"/*
-  (cd "$W" && tar czf "$OUT/logs.tgz" --ignore-failed-read A.out B.out watchA.out watchB.out \
+  (cd "$W" && tar czf "$OUT/logs.tgz" --ignore-failed-read ./*.out batch_scaling.txt \
     runs/*/log.txt runs/*/stats.jsonl runs/*/loss.png runs/*/training_options.json runs/*/samples/latest.png \
     runs/*/samples/reals.png snap/*/curve.csv snap/*/kimg-*/realism.json 2>/dev/null)
-  for r in A B; do
+  for r in $RUNS; do
     b=$(best_snapshot $r)
     [ -n "$b" ] && tar cf - -C "$W/snap/$r" "$b" | split -b 15M - "$OUT/${r}_best.tar.part" && echo "packed $r: $b"
   done
   if [ "$1" = final ]; then
     c=$(ls -d "$W"/runs/A/checkpoints/step-* 2>/dev/null | sort | tail -1)
-    [ -n "$c" ] && tar cf - -C "$(dirname "$c")" --exclude 'opt_*' "$(basename "$c")" \
+    local skip=(--exclude 'opt_*')
+    [ "$RUNS" = A ] && skip=()
+    [ -n "$c" ] && tar cf - -C "$(dirname "$c")" "${skip[@]}" "$(basename "$c")" \
       | split -b 15M - "$OUT/A_ckpt.tar.part" && echo "packed A checkpoint $(basename "$c")"
   fi
   ls -la "$OUT"
@@ -72,7 +82,7 @@ train() {  # $1 run, then its own arguments
   local r=$1; shift
   mkdir -p "$W/runs/$r" "$W/snap/$r"
   setsid nohup $PY -m ganlens.cli.main train stylegan2 --data "$W/toon.npy" --res 64 --out "$W/runs/$r" \
-    --kimg 100000 --batch 64 --device "$DEV" --bf16 --noise none --aug ada --ada-kimg 100 \
+    --kimg 100000 --batch "$BATCH" --device "$DEV" --bf16 --noise none --aug "$AUG" --ada-kimg 100 \
     --snapshot-kimg "$SNAP_KIMG" --tick-kimg "$TICK" --keep 2 --no-progress --resume "$@" \
     >> "$W/$r.out" 2>&1 < /dev/null &
   setsid nohup $PY benchmarks/toonfaces_curve.py --snapshots "$W/snap/$r" --run "$W/runs/$r" \
@@ -85,8 +95,10 @@ start)
   $PY -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numpy', numpy.__version__)"
   mkdir -p "$W"
   [ -f "$W/toon.npy" ] || $PY scripts/render_toonfaces_npy.py --n "$NDATA" --out "$W/toon.npy" --workers 14 || exit 1
-  train A --resume-from .carry/v5 --r1-gamma 0.25
-  train B --z-dim 256 --w-dim 256 --map-layers 4 --channel-base 8192 --channel-max 256 \
+  [ "$DEV" = cuda ] && $PY benchmarks/train_batch_scaling.py --device cuda --batches 64,128,256,512 \
+    --steps 32 | tee "$W/batch_scaling.txt"
+  train A --resume-from "$CARRY" --r1-gamma 0.25
+  [[ " $RUNS " == *" B "* ]] && train B --z-dim 256 --w-dim 256 --map-layers 4 --channel-base 8192 --channel-max 256 \
     --d-channel-base 8192 --d-channel-max 256 --r1-gamma 0.1
   watch "$2"
   pack light
@@ -100,7 +112,7 @@ final)
   pkill -TERM -f "train stylegan2"
   for _ in $(seq 60); do pgrep -f "train stylegan2" > /dev/null || break; sleep 1; done
   pkill -f toonfaces_curve.py
-  for r in A B; do  # export and measure each run's last checkpoint
+  for r in $RUNS; do  # export and measure each run's last checkpoint
     $PY benchmarks/toonfaces_curve.py --snapshots "$W/snap/$r" --run "$W/runs/$r" --every 1 --threads 8 \
       >> "$W/watch$r.out" 2>&1 &
   done
