@@ -109,9 +109,9 @@ watch)
   ;;
 final)
   watch "$2"
-  pkill -TERM -f "train stylegan2"
-  for _ in $(seq 60); do pgrep -f "train stylegan2" > /dev/null || break; sleep 1; done
-  pkill -f toonfaces_curve.py
+  pkill -TERM -f -- "--out $W/runs/"  # only this script's runs and watchers, never another training job
+  for _ in $(seq 60); do pgrep -f -- "--out $W/runs/" > /dev/null || break; sleep 1; done
+  pkill -f -- "--snapshots $W/snap/"
   for r in $RUNS; do  # export and measure each run's last checkpoint
     $PY benchmarks/toonfaces_curve.py --snapshots "$W/snap/$r" --run "$W/runs/$r" --every 1 --threads 8 \
       >> "$W/watch$r.out" 2>&1 &
