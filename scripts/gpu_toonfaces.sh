@@ -1,6 +1,6 @@
 #!/bin/bash
 # Train ToonFaces StyleGAN2 runs on a lent GPU machine (the workplace's device tool), in three calls:
-#   scripts/gpu_toonfaces.sh start SECONDS   render the 50k training renders, time training against
+#   scripts/gpu_toonfaces.sh start SECONDS   render the training renders, time training against
 #                                            the batch size (benchmarks/train_batch_scaling.py), start
 #                                            the runs in $RUNS and their realism watchers, watch SECONDS
 #   scripts/gpu_toonfaces.sh watch SECONDS   report progress for SECONDS, then pack the best snapshots
@@ -10,7 +10,10 @@
 # are left out to fit the 64 MiB the device tool carries in; Adam starts afresh). Run B starts a wider
 # model (channel base 8192, max 256) from scratch. Settings from the environment: RUNS ("A" or "A B",
 # default A), BATCH (default 256: the 64-px model is launch-bound on a GPU, so images/s grow with the
-# batch), AUG (ada or none, default ada), CARRY (default .carry/ckpt).
+# batch), AUG (ada or none, default none: run 6 improved on every snapshot once ADA was switched off),
+# NDATA (training renders, default 200,000, so that D does not memorise them without augmentation
+# over the ~50 epochs of 50k a GPU session can train; 2-3 min to render on 14 cores), CARRY
+# (default .carry/ckpt).
 # What comes back ($OUT): logs.tgz (logs, stats, loss plots, sample grids, curve.csv and realism.json
 # of every snapshot, the batch table) and tar parts (<= 15 MB each) of each run's best snapshot by FD
 # ratio; `final` adds run A's latest checkpoint, with its optimiser files when A runs alone (47 MB)
@@ -22,14 +25,14 @@ export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
 W=${WORK:-/tmp/gl}
 PY=${PY:-python3}
 DEV=${DEV:-cuda}
-NDATA=${NDATA:-50000}
-SNAP_KIMG=${SNAP_KIMG:-10}
-EVERY=${EVERY:-20}
-TICK=${TICK:-5}
+NDATA=${NDATA:-200000}
+SNAP_KIMG=${SNAP_KIMG:-40}  # at batch 256 a GPU may train 1,000+ img/s: a checkpoint every ~40 s
+EVERY=${EVERY:-40}
+TICK=${TICK:-10}
 OUT=${OUT:?OUT must name the folder for what comes back}
 RUNS=${RUNS:-A}
 BATCH=${BATCH:-256}
-AUG=${AUG:-ada}
+AUG=${AUG:-none}
 CARRY=${CARRY:-.carry/ckpt}
 
 progress() {
