@@ -1,8 +1,9 @@
 #!/bin/bash
-# The recipe of the toonfaces-stylegan2-64 run as it trains now (run 5 in MODEL_CARD.md), from scratch or resumed.
+# The recipe of the toonfaces-stylegan2-64 run, from scratch or resumed.
 # The shipped weights got there in stages (MODEL_CARD.md): 47.5 kimg on 16k images with R1 gamma 1 and no
-# augmentation, then ADA, then from 127.5 kimg on 50k images with gamma 0.25; from scratch this script
-# runs the last stage's settings throughout.
+# augmentation, then ADA, then from 127.5 kimg on 50k images with gamma 0.25 (run 5, and run A on a GPU
+# at batch 64), then from 580.69 kimg without augmentation (run 6, batch 64). From scratch this script
+# runs run 5's settings; AUG=none BATCH=64 is run 6's stage, for a run past a few hundred kimg.
 #
 #   scripts/train_toonfaces_stylegan2.sh                      # render the data if needed, train / resume
 #   RUN=runs/my-toon PROCS=1 THREADS=2 scripts/train_toonfaces_stylegan2.sh
@@ -15,7 +16,8 @@
 #   KIMG  stop after this many thousand images [10000]
 #   PROCS torchrun processes [2: on a 2-core CPU, 2 ranks x 1 thread train ~30 % faster than 1 x 2]
 #   THREADS  threads per process when PROCS=1 [2]
-#   AUG   augmentation: none | ada [ada: the shipped run switched it on at 47.5 kimg]
+#   AUG   augmentation: none | ada [ada: the shipped run switched it on at 47.5 kimg, off at 580.69]
+#   BATCH minibatch [16; run 6 used 64]
 #   R1_GAMMA  R1 weight [0.25: the shipped run used 1 until 127.5 kimg]
 #   DEVICE cpu | cuda [cpu]
 set -euo pipefail
@@ -26,7 +28,7 @@ GANLENS=${GANLENS:-.venv/bin/ganlens}
 if [ ! -e "$DATA" ]; then
   "$GANLENS" data toonfaces --n 50000 --size 64 --seed 0 --out "$DATA" --workers "$(nproc)" --resume
 fi
-ARGS=(train stylegan2 --data "$DATA" --res 64 --out "$RUN" --kimg "${KIMG:-10000}" --batch 16
+ARGS=(train stylegan2 --data "$DATA" --res 64 --out "$RUN" --kimg "${KIMG:-10000}" --batch "${BATCH:-16}"
   --z-dim 256 --w-dim 256 --map-layers 4 --channel-base 4096 --channel-max 128
   --d-channel-base 4096 --d-channel-max 128 --r1-gamma "${R1_GAMMA:-0.25}" --noise none
   --aug "${AUG:-ada}" --ada-kimg 100

@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="230d1a2d237c3199a39d6d399b8586d1236a999f5f8765fe589fadf0d7dc73df",
+            sha256="37aeea6371d4f5fb5d989972b5614c9adc1bb5922823fa7bfec130a624ad039d",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces; 240-kimg snapshot of run 5, still training (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces; 664-kimg snapshot of run 6, still training (MODEL_CARD.md)",
         ),
     }
 )
