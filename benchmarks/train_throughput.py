@@ -85,6 +85,12 @@ def nchw(trainer: StyleGAN2Trainer) -> StyleGAN2Trainer:
     return trainer
 
 
+def sync(trainer: StyleGAN2Trainer) -> None:
+    """Wait for the trainer's queued GPU work, so a timer reads the work done (no-op on CPU)."""
+    if trainer.device.type == "cuda":
+        torch.cuda.synchronize(trainer.device)
+
+
 def measure(
     variants: list[tuple[StyleGAN2Trainer, bool]], *, warmup: int, steps: int, round_steps: int
 ) -> list[float]:
@@ -99,9 +105,11 @@ def measure(
         k = min(round_steps, steps - done)
         for i, (t, before) in enumerate(variants):
             with before_speedups() if before else contextlib.nullcontext():
+                sync(t)
                 t0 = time.perf_counter()
                 for _ in range(k):
                     t.train_step()
+                sync(t)
                 spent[i] += time.perf_counter() - t0
         done += k
     return [steps * t.cfg.batch / s for (t, _), s in zip(variants, spent)]
