@@ -264,7 +264,7 @@ def test_gaussian_blur_keeps_flat_images_and_mass():
 
 
 def test_realism_report_calibration_rows(G, clf):
-    from ganlens.analysis.realism import CALIBRATION_SIGMAS
+    from ganlens.analysis.realism import CALIBRATION_SIGMAS, gaussian_blur
 
     x = quantize(torch.rand(12, 3, 16, 16) * 2 - 1)
     rep = realism_report(G, clf, n=12, real_a=x, real_b=x, calibrate=True, progress=False)
@@ -273,7 +273,17 @@ def test_realism_report_calibration_rows(G, clf):
     fds = [fd for fd, _ in rep.calibration.values()]
     assert rep.fd_floor < 1e-6 and 0 < fds[0] < fds[-1]
     assert rep.table().count("\n") == 4 + len(CALIBRATION_SIGMAS) and "Gaussian blur σ 1 px" in rep.table()
-    assert realism_report(G, clf, n=12, real_a=x, real_b=x, progress=False).calibration == {}
+    # the widest blur's spreads: the same as scoring that blurred set directly, one column more
+    widest = RealReference(clf, x).score(quantize(gaussian_blur(x, max(CALIBRATION_SIGMAS))))
+    assert rep.spread_blur == pytest.approx(widest.spread) and set(rep.spread_blur) == set(rep.tv_model)
+    header = rep.tv_table().splitlines()[0]
+    assert header.endswith("| spread floor, blur σ 1.5 px |") and header.count("|") == 8
+    plain = realism_report(G, clf, n=12, real_a=x, real_b=x, progress=False)
+    assert (
+        plain.calibration == {}
+        and plain.spread_blur == {}
+        and plain.tv_table().splitlines()[0].count("|") == 7
+    )
 
 
 def test_realism_report_truncation_rows(G, clf):
@@ -320,6 +330,7 @@ def test_realism_cli(G, clf, tmp_path, capsys):
     got = json.loads((tmp_path / "o" / "realism.json").read_text())
     assert got["n"] == 8 and got["fd_ratio"] == pytest.approx(got["fd_model"] / got["fd_floor"])
     assert set(got["calibration"]) == {"0.5", "1", "1.5"} and set(got["truncation"]) == {"0.7"}
+    assert set(got["spread_blur"]) == set(got["spread_model"])
     assert "| model, truncation ψ 0.7 |" in printed
     assert (tmp_path / "o" / "realism.md").read_text().startswith("| images |")
     assert (tmp_path / "o" / "samples.png").is_file()

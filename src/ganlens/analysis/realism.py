@@ -19,7 +19,9 @@ quantised to uint8 first, as saved images are.
 **Calibration** rows (``calibrate=True``) score real set B after a Gaussian blur of σ px
 (:data:`CALIBRATION_SIGMAS`): every factor is still right, only the edges are soft. They show how
 strongly ToonFD punishes softness alone: at n = 500 a blur of σ = 1 px already costs an FD ratio
-of about 5, so a generator under that needs edges nearly as crisp as the renderer's.
+of about 5, so a generator under that needs edges nearly as crisp as the renderer's. The per-factor
+spread of the widest blur (``spread_blur``) checks the other way round: a low model spread is a
+collapse only if the classifier still sees the full spread in images at least as soft as the model's.
 
 **Truncation** rows (``truncation=(0.9, 0.7)``, say) score the model's samples of the same seeds
 with the truncation trick at each ψ: the usual trade of diversity (the marginals narrow) for
@@ -172,6 +174,8 @@ class RealismReport:
             varied as real, below 1 = collapsed).
         calibration: ``{σ: (ToonFD, mean marginal TV)}`` of real set B blurred by σ px (empty
             unless asked for).
+        spread_blur: per-factor spread ratio of real set B blurred by the widest calibration σ
+            (empty unless calibrating).
         truncation: ``{ψ: (ToonFD, mean marginal TV)}`` of the model sampled with truncation ψ
             (empty unless asked for).
         seconds: time per stage.
@@ -187,6 +191,7 @@ class RealismReport:
     spread_model: dict[str, float] = field(default_factory=dict)
     spread_floor: dict[str, float] = field(default_factory=dict)
     calibration: dict[float, tuple[float, float]] = field(default_factory=dict)
+    spread_blur: dict[str, float] = field(default_factory=dict)
     truncation: dict[float, tuple[float, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -225,16 +230,22 @@ class RealismReport:
         return "\n".join(rows)
 
     def tv_table(self) -> str:
-        """Per factor: marginal TV of model / floor / ceiling, and the spread ratios (÷ real A)."""
+        """Per factor: marginal TV of model / floor / ceiling, and the spread ratios (÷ real A).
+
+        With calibration rows, a last column gives the spread of real set B blurred by the widest σ.
+        """
+        blur = f" spread floor, blur σ {max(self.calibration):g} px |" if self.spread_blur else ""
         rows = [
-            "| factor | TV model | TV floor (B vs A) | TV ceiling | spread model | spread floor |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            f"| factor | TV model | TV floor (B vs A) | TV ceiling | spread model | spread floor |{blur}",
+            "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if blur else ""),
         ]
+        nan = float("nan")
         for k in self.tv_model:
-            sm, sf = self.spread_model.get(k, float("nan")), self.spread_floor.get(k, float("nan"))
+            sm, sf = self.spread_model.get(k, nan), self.spread_floor.get(k, nan)
+            last = f" {self.spread_blur.get(k, nan):.2f} |" if blur else ""
             rows.append(
                 f"| {k} | {self.tv_model[k]:.3f} | {self.tv_floor[k]:.3f} | {self.tv_ceiling[k]:.3f} "
-                f"| {sm:.2f} | {sf:.2f} |"
+                f"| {sm:.2f} | {sf:.2f} |{last}"
             )
         return "\n".join(rows)
 
@@ -302,7 +313,8 @@ def realism_report(
         return score.fd, float(np.nanmean(list(score.tv.values())))
 
     sigmas = CALIBRATION_SIGMAS if calibrate else ()
-    calibration = {s: summary(ref.score(quantize(gaussian_blur(real_b, s)))) for s in sigmas}
+    blurred = {s: ref.score(quantize(gaussian_blur(real_b, s))) for s in sigmas}
+    calibration = {s: summary(score) for s, score in blurred.items()}
     by_psi = {psi: summary(ref.score(x)) for psi, x in truncated.items()}
     t["classify"] = time.perf_counter() - t0
 
@@ -317,6 +329,7 @@ def realism_report(
         spread_model=model.spread,
         spread_floor=floor.spread,
         calibration=calibration,
+        spread_blur=blurred[max(blurred)].spread if blurred else {},
         truncation=by_psi,
         seconds=t,
     )

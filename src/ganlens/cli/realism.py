@@ -117,6 +117,7 @@ def run(args) -> int:
                 "calibration": {
                     f"{s:g}": {"fd": fd, "mean_tv": tv} for s, (fd, tv) in rep.calibration.items()
                 },
+                "spread_blur": rep.spread_blur,
                 "truncation": {
                     f"{psi:g}": {"fd": fd, "mean_tv": tv} for psi, (fd, tv) in rep.truncation.items()
                 },
