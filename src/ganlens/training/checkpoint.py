@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class Checkpoint:
     state: dict[str, Any]
     #: optimisers the checkpoint had no file for (only with ``missing_optimizers_ok``)
     missing_optimizers: tuple[str, ...] = ()
+    #: per optimiser, the hyperparameters that differ from the checkpoint's: ``{name: {key: (old, new)}}``
+    changed_hyperparameters: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
 
     @property
     def step(self) -> int:
@@ -72,9 +74,20 @@ def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tenso
     return tensors, groups
 
 
+#: optimiser hyperparameters a resumed run takes from its own options, not from the checkpoint
+HYPERPARAMETERS = ("lr", "betas", "eps")
+
+
 def load_optimizer(
     opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]], *, source: str
-) -> None:
+) -> dict[str, tuple[Any, Any]]:
+    """Load Adam's moments and step counts into ``opt``; its hyperparameters stay as they are.
+
+    The optimiser was built from the resuming run's options, so a learning rate, betas or eps
+    changed on the command line take effect (the lazy-regularisation correction included) instead
+    of being silently replaced by the checkpoint's. Returns ``{"lr": (checkpoint, now), ...}`` for
+    each hyperparameter of the first group that differs.
+    """
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, t in tensors.items():
         idx, _, name = key.partition(".")
@@ -83,7 +96,9 @@ def load_optimizer(
     own = opt.state_dict()["param_groups"]
     if len(groups) != len(own) or any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, own)):
         raise CheckpointError(f"optimizer state in {source!r} does not fit the model's parameters")
-    opt.load_state_dict({"state": state, "param_groups": groups})
+    changed = {k: (groups[0].get(k), own[0][k]) for k in HYPERPARAMETERS if groups[0].get(k) != own[0][k]}
+    opt.load_state_dict({"state": state, "param_groups": own})
+    return changed
 
 
 def save_checkpoint(
@@ -192,6 +207,7 @@ def load_checkpoint(
     for name, module in modules.items():
         load_module(ckpt.path, name, module)
     missing = []
+    changed = {}
     for name, opt in (optimizers or {}).items():
         file = ckpt.path / f"{name}.safetensors"
         if missing_optimizers_ok and not file.exists():
@@ -200,5 +216,6 @@ def load_checkpoint(
         groups = ckpt.state.get("param_groups", {}).get(name)
         if groups is None:
             raise CheckpointError(f"{str(ckpt.path)!r} has no param groups for {name!r}")
-        load_optimizer(opt, _read_tensors(file), groups, source=str(file))
-    return replace(ckpt, missing_optimizers=tuple(missing))
+        if diff := load_optimizer(opt, _read_tensors(file), groups, source=str(file)):
+            changed[name] = diff
+    return replace(ckpt, missing_optimizers=tuple(missing), changed_hyperparameters=changed)

@@ -358,6 +358,9 @@ class StyleGAN2Trainer:
                 self.log(f"starting from {self.ckpt_path} (another run's checkpoint)")
             for name in ck.missing_optimizers:
                 self.log(f"note: {name} is not in {self.ckpt_path}; Adam starts afresh")
+            for name, diff in ck.changed_hyperparameters.items():
+                moves = ", ".join(f"{k} {_short(old)} → {_short(new)}" for k, (old, new) in diff.items())
+                self.log(f"note: {name} {moves} (this run's options; Adam's moments are the checkpoint's)")
             self.step, self.nimg = ck.step, ck.nimg
             self.pl.mean = torch.tensor(float(ck.state.get("pl_mean", 0.0)), dtype=torch.float32)
             self.elapsed = float(ck.state.get("elapsed_s", 0.0))
@@ -680,6 +683,13 @@ class StyleGAN2Trainer:
             interrupted=interrupted,
             last_stats=last_row,
         )
+
+
+def _short(value) -> str:
+    """A hyperparameter for the log: floats to 4 significant digits, tuples element-wise."""
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def train_stylegan2(
