@@ -13,7 +13,7 @@
 # batch), AUG (ada or none, default none: run 6 improved on every snapshot once ADA was switched off),
 # NDATA (training renders, default 200,000, so that D does not memorise them without augmentation
 # over the ~50 epochs of 50k a GPU session can train; 2-3 min to render on 14 cores), CARRY
-# (default .carry/ckpt).
+# (default .carry/ckpt), GAMMA_A, PL_A and LR_A (run A's R1 gamma, path-length weight and lr).
 # What comes back ($OUT): logs.tgz (logs, stats, loss plots, sample grids, curve.csv and realism.json
 # of every snapshot, the batch table) and tar parts (<= 15 MB each) of each run's best snapshot by FD
 # ratio; `final` adds run A's latest checkpoint, with its optimiser files when A runs alone (47 MB)
@@ -34,6 +34,9 @@ RUNS=${RUNS:-A}
 BATCH=${BATCH:-256}
 AUG=${AUG:-none}
 CARRY=${CARRY:-.carry/ckpt}
+GAMMA_A=${GAMMA_A:-0.1}  # run A's R1 gamma, path-length weight and lr (runs 7-8 on the CPU: 0.1, 0 and 0.001;
+PL_A=${PL_A:-0}          # a resumed run takes the lr from its options, so batch 256 may go back to 0.0025)
+LR_A=${LR_A:-0.0025}
 
 progress() {
   for r in $RUNS; do
@@ -100,7 +103,7 @@ start)
   [ -f "$W/toon.npy" ] || $PY scripts/render_toonfaces_npy.py --n "$NDATA" --out "$W/toon.npy" --workers 14 || exit 1
   [ "$DEV" = cuda ] && $PY benchmarks/train_batch_scaling.py --device cuda --batches 64,128,256,512 \
     --steps 32 | tee "$W/batch_scaling.txt"
-  train A --resume-from "$CARRY" --r1-gamma 0.25
+  train A --resume-from "$CARRY" --r1-gamma "$GAMMA_A" --pl-weight "$PL_A" --lr "$LR_A"
   [[ " $RUNS " == *" B "* ]] && train B --z-dim 256 --w-dim 256 --map-layers 4 --channel-base 8192 --channel-max 256 \
     --d-channel-base 8192 --d-channel-max 256 --r1-gamma 0.1
   watch "$2"
