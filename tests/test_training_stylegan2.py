@@ -70,7 +70,8 @@ def test_generator_learns_a_constant_colour(const_data, tmp_path):
 
 def test_diversity_stats_and_the_collapse_warning(noise_data, tmp_path):
     """Each step logs the per-pixel std over the batch of real and generated images; a tick where
-    generated images vary less than half as much as real ones (after 4 kimg) writes a warning."""
+    generated images vary less than half as much as real ones (after 4 kimg), or more than twice as
+    much, writes a warning."""
     (tmp_path / "run").mkdir()
     t = StyleGAN2Trainer(TrainConfig(data=str(noise_data), out=str(tmp_path / "run"), batch=8, **TINY))
     stats = t.train_step()
@@ -83,6 +84,13 @@ def test_diversity_stats_and_the_collapse_warning(noise_data, tmp_path):
     assert "collapsing" not in log.read_text()
     t.write_tick({"kimg": 6.0, "real_std": 0.4, "fake_std": 0.1})
     assert "pixel std 0.100 vs 0.400): the generator may be collapsing" in log.read_text()
+    assert "diverging" not in log.read_text()
+    t.write_tick({"kimg": 7.0, "real_std": 0.4, "fake_std": 0.79})  # wide, but not yet twice real
+    assert "diverging" not in log.read_text()
+    t.write_tick({"kimg": 8.0, "real_std": 0.43, "fake_std": 1.9})  # run 8 from 780 kimg
+    assert "pixel std 1.900 vs 0.430): the generator's output is leaving [-1, 1] and may be diverging" in (
+        log.read_text()
+    )
 
 
 def test_training_without_noise_inputs_keeps_their_strengths_at_zero(noise_data, tmp_path):

@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="37aeea6371d4f5fb5d989972b5614c9adc1bb5922823fa7bfec130a624ad039d",
+            sha256="4bdf5ae7707565659725d13a679212c697bccefd43caeaba40368a2730ed4f0b",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces; 664-kimg snapshot of run 6, still training (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces; 776-kimg snapshot of run 8, still training (MODEL_CARD.md)",
         ),
     }
 )

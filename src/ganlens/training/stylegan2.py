@@ -586,6 +586,12 @@ class StyleGAN2Trainer:
                 f"warning: generated images vary far less than real ones (pixel std {fake_std:.3f} vs "
                 f"{real_std:.3f}): the generator may be collapsing; consider a larger --r1-gamma"
             )
+        if real_std and fake_std is not None and fake_std > 2 * real_std:
+            self.log(
+                f"warning: generated images vary far more than real ones (pixel std {fake_std:.3f} vs "
+                f"{real_std:.3f}): the generator's output is leaving [-1, 1] and may be diverging; "
+                "G_ema lags, so resume from a checkpoint before this tick with a lower --lr"
+            )
 
     def trim_stats(self) -> None:
         """Drop stats rows beyond the resumed checkpoint (they belong to lost, redone work)."""
