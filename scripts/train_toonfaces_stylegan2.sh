@@ -2,8 +2,10 @@
 # The recipe of the toonfaces-stylegan2-64 run, from scratch or resumed.
 # The shipped weights got there in stages (MODEL_CARD.md): 47.5 kimg on 16k images with R1 gamma 1 and no
 # augmentation, then ADA, then from 127.5 kimg on 50k images with gamma 0.25 (run 5, and run A on a GPU
-# at batch 64), then from 580.69 kimg without augmentation (run 6, batch 64). From scratch this script
-# runs run 5's settings; AUG=none BATCH=64 is run 6's stage, for a run past a few hundred kimg.
+# at batch 64), then from 580.69 kimg without augmentation (run 6, batch 64), from 695.63 kimg with gamma
+# 0.1 and no path length (run 7), from 735.57 kimg with lr 0.001 (run 8, the shipped 776.53-kimg snapshot).
+# From scratch this script runs run 5's settings; AUG=none BATCH=64 is run 6's stage, and
+# AUG=none BATCH=64 R1_GAMMA=0.1 PL_WEIGHT=0 LR=0.001 run 8's, for a run past a few hundred kimg.
 #
 #   scripts/train_toonfaces_stylegan2.sh                      # render the data if needed, train / resume
 #   RUN=runs/my-toon PROCS=1 THREADS=2 scripts/train_toonfaces_stylegan2.sh
@@ -18,7 +20,9 @@
 #   THREADS  threads per process when PROCS=1 [2]
 #   AUG   augmentation: none | ada [ada: the shipped run switched it on at 47.5 kimg, off at 580.69]
 #   BATCH minibatch [16; run 6 used 64]
-#   R1_GAMMA  R1 weight [0.25: the shipped run used 1 until 127.5 kimg]
+#   R1_GAMMA  R1 weight [0.25: the shipped run used 1 until 127.5 kimg, 0.1 from 695.63]
+#   PL_WEIGHT path-length weight [2; 0 from 695.63 kimg]
+#   LR    Adam learning rate of G and D [0.0025; 0.001 from 735.57 kimg]
 #   DEVICE cpu | cuda [cpu]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +35,7 @@ fi
 ARGS=(train stylegan2 --data "$DATA" --res 64 --out "$RUN" --kimg "${KIMG:-10000}" --batch "${BATCH:-16}"
   --z-dim 256 --w-dim 256 --map-layers 4 --channel-base 4096 --channel-max 128
   --d-channel-base 4096 --d-channel-max 128 --r1-gamma "${R1_GAMMA:-0.25}" --noise none
+  --pl-weight "${PL_WEIGHT:-2}" --lr "${LR:-0.0025}"
   --aug "${AUG:-ada}" --ada-kimg 100
   --snapshot-kimg 2 --tick-kimg 0.5 --keep 3 --bf16 --device "${DEVICE:-cpu}" --resume --no-progress)
 export OMP_WAIT_POLICY=PASSIVE
