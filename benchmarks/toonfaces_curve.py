@@ -157,45 +157,58 @@ def plot_curve(series: Series, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     from ganlens.utils.io import write_bytes
 
     with_spread = any("spread" in r for _, _, rows in series for _, r in rows)  # the same test as pts below
-    fig, axes = plt.subplots(1, 3 if with_spread else 2, figsize=(15 if with_spread else 10, 3.4))
+    rows_of_legend = -(-len(series) // 4)  # runs share one legend below the panels, 4 to a row
+    fig, axes = plt.subplots(
+        1, 3 if with_spread else 2, figsize=(15 if with_spread else 10, 3.4 + 0.25 * rows_of_legend)
+    )
     a1, a2 = axes[0], axes[1]
+    styles = ["o-", "s--", "^:", "v-."]  # pose factors, in POSE_FACTORS order
     for i, (_, label, rows) in enumerate(series):
         k, colour = [r[0] for r in rows], f"C{i}"
-        a1.plot(k, [r[1]["fd_ratio"] for r in rows], "o-", color=colour, label=label)
-        a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", color=colour, label=f"{label}: mean")
-        a2.plot(k, [r[1]["max_tv"] for r in rows], "s--", color=colour, alpha=0.5, label=f"{label}: worst")
+        a1.plot(k, [r[1]["fd_ratio"] for r in rows], "o-", ms=4, color=colour, label=label)
+        a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", ms=4, color=colour)
+        a2.plot(k, [r[1]["max_tv"] for r in rows], "s--", ms=3, color=colour, alpha=0.5)
         pts = [(kimg, r["spread"]) for kimg, r in rows if "spread" in r]
-        if pts:
-            for j, f in enumerate(POSE_FACTORS):
-                axes[2].plot(
-                    [kimg for kimg, _ in pts],
-                    [sp[f] for _, sp in pts],
-                    "o-",
-                    ms=3,
-                    color=colour,
-                    alpha=1.0 - 0.2 * j,
-                    label=f"{label}: {f}" if len(series) > 1 else f,
-                )
+        for f, style in zip(POSE_FACTORS, styles):
+            if pts:
+                axes[2].plot([kimg for kimg, _ in pts], [sp[f] for _, sp in pts], style, ms=2, color=colour)
+
+    def key(style: str, text: str, colour: str = "k") -> Line2D:
+        return Line2D([], [], color=colour, marker=style[0], ls=style[1:], ms=4, label=text)
+
     if with_spread:
-        axes[2].axhline(1.0, color="gray", ls=":", label="real (1)")
+        axes[2].axhline(1.0, color="gray", ls=":")
         axes[2].set(
             xlabel="kimg", ylabel="model ÷ real", title="pose spread (std of readings)", ylim=(0, 1.2)
         )
-        axes[2].legend(fontsize=7)
-    a1.axhline(GOAL_RATIO, color="g", ls="--", label=f"goal ≤ {GOAL_RATIO:g}")
-    a1.axhline(1.0, color="gray", ls=":", label="floor (real vs real)")
+        axes[2].legend(handles=[key(st, f) for f, st in zip(POSE_FACTORS, styles)], fontsize=7, ncol=2)
+    a1.axhline(GOAL_RATIO, color="g", ls="--")
+    a1.axhline(1.0, color="gray", ls=":")
     a1.set(xlabel="kimg", ylabel="toon-FD ÷ floor", title="FD ratio", ylim=(0, None))
-    a1.legend(fontsize=8)
-    a2.axhline(GOAL_TV, color="g", ls="--", label=f"goal ≤ {GOAL_TV:g} (every factor)")
+    a1.legend(
+        handles=[key("_--", f"goal ≤ {GOAL_RATIO:g}", "g"), key("_:", "floor (real vs real)", "gray")],
+        fontsize=7,
+    )
+    a2.axhline(GOAL_TV, color="g", ls="--")
     a2.set(xlabel="kimg", ylabel="TV distance", title="attribute marginals vs real", ylim=(0, None))
-    a2.legend(fontsize=8)
+    a2.legend(
+        handles=[
+            key("o-", "mean over factors"),
+            key("s--", "worst factor"),
+            key("_--", f"goal ≤ {GOAL_TV:g}", "g"),
+        ],
+        fontsize=7,
+    )
     for a in axes:
         a.grid(alpha=0.3)
-    fig.tight_layout()
+    runs = [h for h in a1.get_lines() if not h.get_label().startswith("_")]
+    fig.legend(handles=runs, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 * rows_of_legend, 1, 1))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
