@@ -174,8 +174,8 @@ def plot_curve(series: Series, path: str) -> None:
         a2.plot(k, [r[1]["mean_tv"] for r in rows], "o-", ms=4, color=colour)
         a2.plot(k, [r[1]["max_tv"] for r in rows], "s--", ms=3, color=colour, alpha=0.5)
         pts = [(kimg, r["spread"]) for kimg, r in rows if "spread" in r]
-        for f, style in zip(POSE_FACTORS, styles):
-            if pts:
+        if pts:
+            for f, style in zip(POSE_FACTORS, styles):
                 axes[2].plot([kimg for kimg, _ in pts], [sp[f] for _, sp in pts], style, ms=2, color=colour)
 
     def key(style: str, text: str, colour: str = "k") -> Line2D:

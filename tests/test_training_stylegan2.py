@@ -210,10 +210,8 @@ def test_resume_takes_optimizer_hyperparameters_from_the_new_options(noise_data,
     assert before["opt_G"][0]["lr"] == pytest.approx(0.0025 * 2 / 3)  # lazy correction, interval 2
     assert _train(noise_data, tmp_path / "r", 0.024, g_lr=0.001, pl_weight=0.0).step == 6
     after = json.loads((latest_checkpoint(tmp_path / "r") / "state.json").read_text())["param_groups"]
-    assert after["opt_G"][0]["lr"] == 0.001 and after["opt_G"][0]["betas"] == [
-        0.0,
-        0.99,
-    ]  # no PL: no correction
+    g = after["opt_G"][0]
+    assert g["lr"] == 0.001 and g["betas"] == [0.0, 0.99]  # no PL: no lazy correction
     assert after["opt_D"][0] == before["opt_D"][0]  # D's options did not change
     log = (tmp_path / "r" / "log.txt").read_text()
     assert "note: opt_G lr 0.001667 → 0.001, betas (0, 0.9933) → (0, 0.99) (this run's options" in log

@@ -581,12 +581,14 @@ class StyleGAN2Trainer:
         parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()]
         self.log("tick: " + ", ".join(parts))
         real_std, fake_std = row.get("real_std"), row.get("fake_std")
-        if real_std and fake_std is not None and row["kimg"] >= 4 and fake_std < 0.5 * real_std:
+        if not real_std or fake_std is None:
+            return
+        if row["kimg"] >= 4 and fake_std < 0.5 * real_std:
             self.log(
                 f"warning: generated images vary far less than real ones (pixel std {fake_std:.3f} vs "
                 f"{real_std:.3f}): the generator may be collapsing; consider a larger --r1-gamma"
             )
-        if real_std and fake_std is not None and fake_std > 2 * real_std:
+        if fake_std > 2 * real_std:
             self.log(
                 f"warning: generated images vary far more than real ones (pixel std {fake_std:.3f} vs "
                 f"{real_std:.3f}): the generator's output is leaving [-1, 1] and may be diverging; "
