@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="4bdf5ae7707565659725d13a679212c697bccefd43caeaba40368a2730ed4f0b",
+            sha256="939d9198d81faad2018c79359e7239d4b0daa3f1123a71df67c10103a7c5ed31",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces; 776-kimg snapshot of run 8, still training (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces; 913-kimg snapshot of run 9, still training (MODEL_CARD.md)",
         ),
     }
 )
