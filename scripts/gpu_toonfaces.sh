@@ -34,8 +34,8 @@ RUNS=${RUNS:-A}
 BATCH=${BATCH:-256}
 AUG=${AUG:-none}
 CARRY=${CARRY:-.carry/ckpt}
-GAMMA_A=${GAMMA_A:-0.1}  # run A's R1 gamma, path-length weight and lr (runs 7-8 on the CPU: 0.1, 0 and 0.001;
-PL_A=${PL_A:-0}          # a resumed run takes the lr from its options, so batch 256 may go back to 0.0025)
+GAMMA_A=${GAMMA_A:-0.1}  # run A's R1 gamma, path-length weight and lr (run 9 on the CPU: 0.1, 2 and 0.001;
+PL_A=${PL_A:-2}          # a resumed run takes the lr from its options, so batch 256 may go back to 0.0025)
 LR_A=${LR_A:-0.0025}
 
 progress() {

@@ -3,9 +3,10 @@
 # The shipped weights got there in stages (MODEL_CARD.md): 47.5 kimg on 16k images with R1 gamma 1 and no
 # augmentation, then ADA, then from 127.5 kimg on 50k images with gamma 0.25 (run 5, and run A on a GPU
 # at batch 64), then from 580.69 kimg without augmentation (run 6, batch 64), from 695.63 kimg with gamma
-# 0.1 and no path length (run 7), from 735.57 kimg with lr 0.001 (run 8, the shipped 776.53-kimg snapshot).
+# 0.1 and no path length (run 7), from 735.57 kimg with lr 0.001 (run 8), and from run 8's 776.53-kimg
+# G_ema with path length back on (run 9, the shipped 912.98-kimg snapshot).
 # From scratch this script runs run 5's settings; AUG=none BATCH=64 is run 6's stage, and
-# AUG=none BATCH=64 R1_GAMMA=0.1 PL_WEIGHT=0 LR=0.001 run 8's, for a run past a few hundred kimg.
+# AUG=none BATCH=64 R1_GAMMA=0.1 LR=0.001 run 9's, for a run past a few hundred kimg.
 #
 #   scripts/train_toonfaces_stylegan2.sh                      # render the data if needed, train / resume
 #   RUN=runs/my-toon PROCS=1 THREADS=2 scripts/train_toonfaces_stylegan2.sh
@@ -21,7 +22,7 @@
 #   AUG   augmentation: none | ada [ada: the shipped run switched it on at 47.5 kimg, off at 580.69]
 #   BATCH minibatch [16; run 6 used 64]
 #   R1_GAMMA  R1 weight [0.25: the shipped run used 1 until 127.5 kimg, 0.1 from 695.63]
-#   PL_WEIGHT path-length weight [2; 0 from 695.63 kimg]
+#   PL_WEIGHT path-length weight [2; 0 from 695.63 to 776.53 kimg]
 #   LR    Adam learning rate of G and D [0.0025; 0.001 from 735.57 kimg]
 #   DEVICE cpu | cuda [cpu]
 set -euo pipefail
