@@ -129,8 +129,7 @@ def _train(data, out, kimg, **kw):
         snapshot_kimg=0.008,
         grid_seeds=4,
         resume=True,
-        **TINY,
-        **kw,
+        **{**TINY, **kw},
     )
     return train_stylegan2(cfg)
 
@@ -139,6 +138,7 @@ RESUME_CASES = {
     "fp32": {},
     "bf16-channels-last": {"bf16": True},
     "ada": {"aug": "ada", "aug_p": 0.5, "ada_kimg": 0.05, "ada_interval": 2},  # p moves 0.16 per adjustment
+    "frozen-g": {"freeze_g_kimg": 0.012},  # G trains from step 3; the resume comes after that
 }
 
 
@@ -201,6 +201,66 @@ def test_resume_from_another_runs_checkpoint(noise_data, tmp_path):
     assert _train(noise_data, tmp_path / "d", 0.032, resume_from=str(copied)).step == 8
     with pytest.raises(GanlensError, match="state.json"):
         _train(noise_data, tmp_path / "e", 0.032, resume_from=str(copied))
+
+
+def test_init_generator_starts_from_an_export_and_freeze_leaves_g_alone(noise_data, tmp_path):
+    """--init-g: G and G_ema start from an exported model (its config, not the options, sets G's
+    size) with a fresh D; --freeze-g-kimg: D trains alone first, G and its w_avg untouched."""
+    _train(noise_data, tmp_path / "a", 0.016)
+    export_generator(tmp_path / "a", tmp_path / "model")
+    model = load_file(str(tmp_path / "model" / "model.safetensors"))
+    r = _train(
+        noise_data,
+        tmp_path / "b",
+        0.024,  # 6 steps, G frozen for the first 4 (snapshots at steps 2, 4 and 6)
+        init_generator=str(tmp_path / "model"),
+        freeze_g_kimg=0.016,
+        ema_rampup=None,
+        channel_base=512,  # ignored: the model's config decides
+    )
+    assert r.step == 6
+    ck = tmp_path / "b" / "checkpoints"
+    for step in (2, 4):
+        for name in ("G", "G_ema"):
+            sd = load_file(str(ck / f"step-{step:08d}" / f"{name}.safetensors"))
+            assert sd.keys() == model.keys()
+            assert all(torch.equal(sd[k], model[k]) for k in model), f"{name} moved at step {step}"
+    g6 = load_file(str(ck / "step-00000006" / "G.safetensors"))
+    assert any(not torch.equal(g6[k], model[k]) for k in model)  # G trains once the freeze ends
+    state = json.loads((ck / "step-00000006" / "state.json").read_text())
+    assert state["g_config"]["channel_base"] == state["d_config"]["channel_base"] == 256  # D sized as G
+    d_a = load_file(str(latest_checkpoint(tmp_path / "a") / "D.safetensors"))
+    d_b = load_file(str(ck / "step-00000002" / "D.safetensors"))
+    assert any(not torch.equal(d_a[k], d_b[k]) for k in d_a)  # D is fresh, not run a's
+    rows = [json.loads(line) for line in (tmp_path / "b" / "stats.jsonl").read_text().splitlines()]
+    assert ["loss_G" in row for row in rows] == [False, False, True]
+    assert all(np.isfinite(row["loss_D"]) for row in rows)
+    log = (tmp_path / "b" / "log.txt").read_text()
+    assert f"starting G and G_ema from {tmp_path / 'model'}; D starts fresh" in log
+    # the run's own checkpoint wins on resume, as with --resume-from
+    assert _train(noise_data, tmp_path / "b", 0.032, init_generator="no-such-model").step == 8
+
+    # an export with its discriminator brings D along (its config, not the options, sizes it)
+    res = export_generator(tmp_path / "a", tmp_path / "model-d", with_discriminator=True)
+    assert res.discriminator == tmp_path / "model-d" / "discriminator"
+    (tmp_path / "f").mkdir()
+    t = StyleGAN2Trainer(
+        TrainConfig(
+            data=str(noise_data), out=str(tmp_path / "f"), batch=4, init_generator=str(tmp_path / "model-d"),
+            **{**TINY, "d_channel_base": 128},
+        )
+    )  # fmt: skip
+    d_a = load_file(str(latest_checkpoint(tmp_path / "a") / "D.safetensors"))
+    assert t.D.config.channel_base == 256
+    assert all(torch.equal(v.contiguous(), d_a[k]) for k, v in t.D.state_dict().items())
+    assert "D from its discriminator/" in (tmp_path / "f" / "log.txt").read_text()
+
+    with pytest.raises(GanlensError, match="init generator 'digiface-dcgan64' is a dcgan generator"):
+        _train(noise_data, tmp_path / "c", 0.008, init_generator="digiface-dcgan64")
+    with pytest.raises(GanlensError, match="init_generator and resume_from are alternatives"):
+        TrainConfig(data="x", out="y", init_generator="m", resume_from="c")
+    with pytest.raises(GanlensError, match="freeze_g_kimg -1"):
+        TrainConfig(data="x", out="y", freeze_g_kimg=-1)
 
 
 def test_resume_takes_optimizer_hyperparameters_from_the_new_options(noise_data, tmp_path):
@@ -335,6 +395,14 @@ def test_cli_train_and_export(noise_data, tmp_path, capsys):
         == 0
     )
     assert "sha256" in capsys.readouterr().out
+    export = ["train", "stylegan2-export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "md")]
+    assert cli_main([*export, "--with-d"]) == 0
+    assert f"its discriminator to {tmp_path / 'md' / 'discriminator'}" in capsys.readouterr().out
+    init = [*args[:7], str(tmp_path / "ft"), *args[8:], "--init-g", str(tmp_path / "md")]
+    assert cli_main([*init, "--freeze-g-kimg", "0.004", "--d-lr", "0.002"]) == 0
+    assert "D from its discriminator/" in (tmp_path / "ft" / "log.txt").read_text()
+    assert cli_main([*init[:7], str(tmp_path / "ft2"), *init[8:-1], str(tmp_path / "nope")]) == 2
+    assert "nope' is neither a zoo name" in capsys.readouterr().err
     assert (
         cli_main(
             ["train", "stylegan2", "--data", str(noise_data), "--res", "24", "--out", str(tmp_path / "x")]

@@ -189,6 +189,18 @@ def load_path(path: str | Path) -> Generator:
     return _call(_PATH_LOADERS[suffix], path)
 
 
+def native_folder(name_or_path: str | Path) -> Path | None:
+    """The ganlens folder a model loads from (a shipped zoo name's, or the path's), None for other formats."""
+    key = str(name_or_path)
+    if key in _MODELS:
+        info = _MODELS[key]
+        return info.weights_path() if info.source == "shipped" else None
+    path = Path(key)
+    if path.name in ("config.json", "model.safetensors"):
+        path = path.parent
+    return path if path.is_dir() else None
+
+
 def load_model(name_or_path: str | Path, *, device: torch.device | str = "cpu") -> Generator:
     """Load a generator by zoo name or path, on ``device``, in eval mode with gradients off."""
     key = str(name_or_path)

@@ -23,6 +23,11 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-gpu --kimg 2000 --batch 64 \\
       --device cuda --resume-from copied/step-00021153 --bf16
 
+  # fine-tune a trained generator (zoo name or exported folder) with a fresh D, which trains
+  # alone for the first 8 kimg; no EMA ramp-up, since G_ema starts from trained weights
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-ft --kimg 200 --batch 64 \
+      --init-g toonfaces-stylegan2-64 --freeze-g-kimg 8 --ema-rampup 0 --lr 0.001 --bf16 --resume
+
   # tiny smoke test on a .npy array of uint8 images
   ganlens train stylegan2 --data faces16.npy --res 16 --out /tmp/run16 --kimg 1 --batch 8 \\
       --channel-base 512 --channel-max 64 --map-layers 2 --w-dim 64 --z-dim 64
@@ -31,6 +36,8 @@ EXAMPLES = """\
 EXPORT_EXAMPLES = """\
   # write the latest G_ema as config.json + model.safetensors
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64
+  # with its discriminator, so that training can carry on from the export alone (--init-g)
+  ganlens train stylegan2-export --run runs/toon64 --out models/toon64-d --with-d
   ganlens generate --model models/toon64 --seeds 0-7 --out samples/
 """
 
@@ -65,6 +72,20 @@ def register_train(sub) -> None:
         help="start from another run's checkpoint folder (from another machine, say) until this run "
         "has its own; the optimiser files may be left out (Adam then starts afresh)",
     )
+    g.add_argument(
+        "--init-g",
+        metavar="MODEL",
+        default=None,
+        help="start G and G_ema from a trained StyleGAN2 (zoo name or exported folder; its config sets "
+        "G's size), D from its discriminator/ if it has one (else fresh), until this run has its own "
+        "checkpoint",
+    )
+    g.add_argument(
+        "--freeze-g-kimg",
+        type=float,
+        default=0.0,
+        help="leave G untouched for the first N kimg so that a fresh D catches up (default 0)",
+    )
     g.add_argument("--overwrite", action="store_true", help="start afresh in a non-empty run folder")
     g.add_argument(
         "--snapshot-kimg", type=float, default=10.0, help="checkpoint + sample grid every N kimg (10)"
@@ -97,6 +118,7 @@ def register_train(sub) -> None:
     m.add_argument("--mbstd-group", type=int, default=4, help="minibatch-stddev group size (default 4)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--lr", type=float, default=0.0025, help="Adam learning rate for G and D (default 0.0025)")
+    o.add_argument("--d-lr", type=float, default=None, help="D's learning rate, if not --lr (default: --lr)")
     o.add_argument("--r1-gamma", type=float, default=None, help="R1 weight (default: 0.0002 * res^2 / batch)")
     o.add_argument("--r1-interval", type=int, default=16, help="lazy R1 every N minibatches (16)")
     o.add_argument("--pl-weight", type=float, default=2.0, help="path-length weight, 0 disables (default 2)")
@@ -148,6 +170,11 @@ def register_train(sub) -> None:
     e.add_argument(
         "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
     )
+    e.add_argument(
+        "--with-d",
+        action="store_true",
+        help="write the run's discriminator too, in OUT/discriminator/ (for --init-g later)",
+    )
     e.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
     e.set_defaults(func=run_export)
 
@@ -170,7 +197,7 @@ def config_from_args(args: argparse.Namespace):
         d_channel_max=args.d_channel_max,
         mbstd_group=args.mbstd_group,
         g_lr=args.lr,
-        d_lr=args.lr,
+        d_lr=args.lr if args.d_lr is None else args.d_lr,
         r1_gamma=args.r1_gamma,
         r1_interval=args.r1_interval,
         pl_weight=args.pl_weight,
@@ -194,6 +221,8 @@ def config_from_args(args: argparse.Namespace):
         device=args.device,
         resume=args.resume,
         resume_from=args.resume_from,
+        init_generator=args.init_g,
+        freeze_g_kimg=args.freeze_g_kimg,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )
@@ -218,10 +247,16 @@ def run_export(args: argparse.Namespace) -> int:
     from ganlens.training.export import export_generator
 
     r = export_generator(
-        args.run, args.out, checkpoint=args.checkpoint, overwrite=args.overwrite, max_mb=args.max_mb
+        args.run,
+        args.out,
+        checkpoint=args.checkpoint,
+        overwrite=args.overwrite,
+        max_mb=args.max_mb,
+        with_discriminator=args.with_d,
     )
     print(
         f"exported G_ema of {r.checkpoint.name} ({r.kimg:.2f} kimg) to {r.directory}: "
         f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
+        + (f"; its discriminator to {r.discriminator}" if r.discriminator else "")
     )
     return 0

@@ -1,4 +1,8 @@
-"""Export a run's G_ema in the native ganlens format (``config.json`` + ``model.safetensors``)."""
+"""Export a run's G_ema in the native ganlens format (``config.json`` + ``model.safetensors``).
+
+With ``with_discriminator`` the run's D goes beside it, in ``discriminator/`` (the same two files),
+so that training can later carry on from the export alone (``TrainConfig.init_generator``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ from ganlens.errors import GanlensError
 from ganlens.generators import build_generator
 from ganlens.generators.native import WEIGHTS_NAME
 from ganlens.training.checkpoint import latest_checkpoint, load_module, read_checkpoint_state
+from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.zoo import sha256_file
+
+#: the sub-folder of an exported model that holds its discriminator
+DISCRIMINATOR_DIR = "discriminator"
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,7 @@ class ExportResult:
     kimg: float
     size_bytes: int
     sha256: str
+    discriminator: Path | None = None
 
 
 def export_generator(
@@ -31,8 +40,10 @@ def export_generator(
     checkpoint: str | Path | None = None,
     overwrite: bool = False,
     max_mb: float = 25.0,
+    with_discriminator: bool = False,
 ) -> ExportResult:
-    """Write the G_ema of a run's latest (or the given) checkpoint with ``save_pretrained``.
+    """Write the G_ema of a run's latest (or the given) checkpoint with ``save_pretrained``
+    (and, with ``with_discriminator``, its D in ``out_dir/discriminator/``).
 
     Raises:
         GanlensError: no checkpoint in ``run_dir``, the model would exceed ``max_mb`` (MB, 10^6
@@ -47,7 +58,16 @@ def export_generator(
     n_bytes = sum(t.numel() * t.element_size() for t in G.state_dict().values())
     if n_bytes > max_mb * 1e6:
         raise GanlensError(f"G_ema has {n_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
+    D = None
+    if with_discriminator:
+        D = StyleGAN2Discriminator(DiscriminatorConfig.from_dict(ck.state["d_config"]))
+        load_module(ck.path, "D", D)
+        d_bytes = sum(t.numel() * t.element_size() for t in D.state_dict().values())
+        if d_bytes > max_mb * 1e6:
+            raise GanlensError(f"D has {d_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
     G.save_pretrained(str(out_dir), overwrite=overwrite)
+    if D is not None:
+        D.save_pretrained(Path(out_dir) / DISCRIMINATOR_DIR, overwrite=overwrite)
     weights = Path(out_dir) / WEIGHTS_NAME
     return ExportResult(
         directory=Path(out_dir),
@@ -56,4 +76,5 @@ def export_generator(
         kimg=ck.nimg / 1000.0,
         size_bytes=weights.stat().st_size,
         sha256=sha256_file(weights),
+        discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None,
     )

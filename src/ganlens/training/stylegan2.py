@@ -46,6 +46,7 @@ from ganlens.training.checkpoint import (
 from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.ema import ema_beta, update_ema
+from ganlens.training.export import DISCRIMINATOR_DIR
 from ganlens.training.losses import (
     PathLengthRegularizer,
     d_logistic_loss,
@@ -105,6 +106,13 @@ class TrainConfig:
             from while the run folder has no checkpoint of its own; after that the run's own latest
             wins, so the same command resumes. Weights, counters, ADA's p and the path-length target
             carry over; Adam's moments too where the checkpoint has them, else Adam starts afresh.
+        init_generator: a generator to start G and G_ema from (a zoo name or an exported model
+            folder) while the run has no checkpoint; its config sets G's architecture. D comes from
+            the model's ``discriminator/`` folder where it has one (``export_generator(...,
+            with_discriminator=True)``), else starts fresh. For fine-tuning a trained generator, or
+            carrying on from an export when the run's checkpoints are gone.
+        freeze_g_kimg: G (and so G_ema) is not updated until this many kimg of the run: D trains
+            alone first, so that a fresh D meets a trained G with useful gradients (0: never frozen).
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
         progress: show a tqdm bar on rank 0.
     """
@@ -153,6 +161,8 @@ class TrainConfig:
     device: str = "cpu"
     resume: bool = False
     resume_from: str | None = None
+    init_generator: str | None = None
+    freeze_g_kimg: float = 0.0
     overwrite: bool = False
     progress: bool = True
 
@@ -174,6 +184,11 @@ class TrainConfig:
             (
                 self.augpipe in PIPELINES,
                 f"augpipe {self.augpipe!r} is not allowed; use {', '.join(PIPELINES)}",
+            ),
+            (self.freeze_g_kimg >= 0, f"freeze_g_kimg {self.freeze_g_kimg} must be >= 0"),
+            (
+                self.init_generator is None or self.resume_from is None,
+                "init_generator and resume_from are alternatives; give one of them",
             ),
             (0.0 <= self.aug_p <= 1.0, f"aug_p {self.aug_p} must be in [0, 1]"),
             (self.ada_kimg > 0 and self.ada_interval >= 1, "ada_kimg must be positive, ada_interval >= 1"),
@@ -210,11 +225,13 @@ class TrainConfig:
             "channel_max": self.channel_max,
         }
 
-    def discriminator_config(self) -> DiscriminatorConfig:
+    def discriminator_config(self, g_config: dict[str, Any] | None = None) -> DiscriminatorConfig:
+        """D's config; unset sizes follow the generator's (``g_config``, else this config's)."""
+        g = g_config or self.generator_config()
         return DiscriminatorConfig(
             resolution=self.resolution,
-            channel_base=self.d_channel_base or self.channel_base,
-            channel_max=self.d_channel_max or self.channel_max,
+            channel_base=self.d_channel_base or g["channel_base"],
+            channel_max=self.d_channel_max or g["channel_max"],
             mbstd_group_size=self.mbstd_group,
         )
 
@@ -306,13 +323,18 @@ class StyleGAN2Trainer:
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         ckpt_state = read_checkpoint_state(self.ckpt_path).state if self.ckpt_path else None
-        if G is None:
+        init_d = None
+        if G is None and ckpt_state is None and cfg.init_generator is not None:
+            G, init_d = _init_networks(cfg.init_generator)
+            if D is None:
+                D = init_d
+        elif G is None:
             G = build_generator(ckpt_state["g_config"] if ckpt_state else cfg.generator_config())
         if D is None:
             d_cfg = (
                 DiscriminatorConfig.from_dict(ckpt_state["d_config"])
                 if ckpt_state
-                else cfg.discriminator_config()
+                else cfg.discriminator_config(G.config.to_dict())
             )
             D = StyleGAN2Discriminator(d_cfg)
         if G.resolution != cfg.resolution:
@@ -375,6 +397,10 @@ class StyleGAN2Trainer:
                     f"{ck.state.get('batch')}; continuing with {info.world_size}, {cfg.batch} (not bit-exact)"
                 )
 
+        elif cfg.init_generator is not None:
+            where = f"D from its {DISCRIMINATOR_DIR}/" if init_d is not None else "D starts fresh"
+            self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
+
         self.images = load_images(
             cfg.data,
             resolution=cfg.resolution,
@@ -403,7 +429,7 @@ class StyleGAN2Trainer:
 
     def run_generator(self, z: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
         """Images and the w+ they came from, with style mixing. (N, C, R, R), (N, num_ws, w_dim)."""
-        ws = self.mapping(z, update_w_avg=True)
+        ws = self.mapping(z, update_w_avg=not self.g_frozen)  # w_avg too stays put while G is frozen
         num_ws = ws.shape[1]
         if self.cfg.mixing > 0 and num_ws > 1:
             cutoff = int(torch.randint(1, num_ws, (), generator=gen))
@@ -444,14 +470,44 @@ class StyleGAN2Trainer:
                 torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
         opt.step()
 
+    @property
+    def g_frozen(self) -> bool:
+        """Whether this step leaves G alone (``freeze_g_kimg``: D trains by itself first)."""
+        return self.nimg < self.cfg.freeze_g_kimg * 1000
+
     # ------------------------------------------------------------------ one step
     def train_step(self) -> dict[str, float]:
-        cfg, B = self.cfg, self.local_batch
+        cfg = self.cfg
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.info.rank, self.step))
         torch.manual_seed(step_seed(cfg.seed + 1, self.info.rank, self.step))  # anything drawing globally
         stats: dict[str, float] = {}
         real = self.reals(gen)
+        if not self.g_frozen:
+            self.g_phases(gen, stats)
+        self.d_phases(real, gen, stats)
 
+        # G_ema
+        beta = ema_beta(
+            batch_size=cfg.batch,
+            cur_nimg=self.nimg,
+            ema_kimg=cfg.effective_ema_kimg,
+            ema_rampup=cfg.ema_rampup,
+        )
+        update_ema(self.G_ema, self.G, beta)
+        self.step += 1
+        self.nimg += cfg.batch
+        if cfg.aug == "ada" and self.step % cfg.ada_interval == 0:
+            reduce = (lambda t: ddp.all_reduce_mean(t, self.info)) if self.info.distributed else None
+            self.ada.adjust(cfg.batch, reduce=reduce)
+        if cfg.aug != "none":
+            stats["aug_p"] = self.ada.p
+            if cfg.aug == "ada" and not math.isnan(self.ada.last_rt):
+                stats["ada_rt"] = self.ada.last_rt
+        return stats
+
+    def g_phases(self, gen: torch.Generator, stats: dict[str, float]) -> None:
+        """Gmain and, every ``pl_interval`` steps, Greg (path length)."""
+        cfg, B = self.cfg, self.local_batch
         # Gmain
         self.G.requires_grad_(True)
         self.opt_G.zero_grad(set_to_none=True)
@@ -477,6 +533,9 @@ class StyleGAN2Trainer:
             stats["pl_mean"] = float(self.pl.mean)
         self.G.requires_grad_(False)
 
+    def d_phases(self, real: Tensor, gen: torch.Generator, stats: dict[str, float]) -> None:
+        """Dmain and, every ``r1_interval`` steps, Dreg (lazy R1)."""
+        cfg, B = self.cfg, self.local_batch
         # Dmain
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
@@ -507,25 +566,6 @@ class StyleGAN2Trainer:
             self.optimizer_step(self.D, self.opt_D)
             stats["r1"] = float(pen.detach().mean())
         self.D.requires_grad_(False)
-
-        # G_ema
-        beta = ema_beta(
-            batch_size=cfg.batch,
-            cur_nimg=self.nimg,
-            ema_kimg=cfg.effective_ema_kimg,
-            ema_rampup=cfg.ema_rampup,
-        )
-        update_ema(self.G_ema, self.G, beta)
-        self.step += 1
-        self.nimg += cfg.batch
-        if cfg.aug == "ada" and self.step % cfg.ada_interval == 0:
-            reduce = (lambda t: ddp.all_reduce_mean(t, self.info)) if self.info.distributed else None
-            self.ada.adjust(cfg.batch, reduce=reduce)
-        if cfg.aug != "none":
-            stats["aug_p"] = self.ada.p
-            if cfg.aug == "ada" and not math.isnan(self.ada.last_rt):
-                stats["ada_rt"] = self.ada.last_rt
-        return stats
 
     # ------------------------------------------------------------------ outputs (rank 0)
     @torch.no_grad()
@@ -656,7 +696,8 @@ class StyleGAN2Trainer:
                     if bar is not None:
                         bar.update(cfg.batch / 1000)
                         speed = (self.nimg - tick_start_nimg) / max(time.perf_counter() - tick_start, 1e-9)
-                        bar.set_postfix_str(f"G {s['loss_G']:.3f} D {s['loss_D']:.3f} {speed:.1f} img/s")
+                        g_loss = f"G {s['loss_G']:.3f}" if "loss_G" in s else "G frozen"
+                        bar.set_postfix_str(f"{g_loss} D {s['loss_D']:.3f} {speed:.1f} img/s")
                     if ddp.any_rank(stop.set, self.info):
                         interrupted = True
                         break
@@ -691,6 +732,26 @@ class StyleGAN2Trainer:
             interrupted=interrupted,
             last_stats=last_row,
         )
+
+
+def _init_networks(name_or_path: str) -> tuple[Generator, StyleGAN2Discriminator | None]:
+    """The zoo or exported StyleGAN2 of ``init_generator``, and its D where the folder has one."""
+    from ganlens.zoo import load_model, native_folder
+
+    G = load_model(name_or_path)
+    arch = G.config.to_dict().get("arch") if hasattr(G, "config") else type(G).__name__
+    if arch != "stylegan2":
+        raise GanlensError(
+            f"init generator {name_or_path!r} is a {arch} generator; training starts only from a stylegan2"
+        )
+    folder = native_folder(name_or_path)
+    d_dir = folder / DISCRIMINATOR_DIR if folder is not None else None
+    D = StyleGAN2Discriminator.from_pretrained(d_dir) if d_dir is not None and d_dir.is_dir() else None
+    if D is not None and D.config.resolution != G.resolution:
+        raise GanlensError(
+            f"{str(d_dir)!r} is a {D.config.resolution}-px discriminator for a {G.resolution}-px generator"
+        )
+    return G, D
 
 
 def _short(value) -> str:
