@@ -1,7 +1,8 @@
 """Realism of a ToonFaces StyleGAN2 run over training: toon-FD ratio and mean marginal TV per snapshot.
 
 Snapshots are exported G_ema folders ``SNAPSHOTS/kimg-XXXX.XX/`` (``ganlens train stylegan2-export``
-writes them; ``--run`` does it for you). Each is measured once, like ``benchmarks/toonfaces.py``
+writes them; ``--run`` does it for you, with the run's D in ``discriminator/``, so that any snapshot
+can start a new run with ``--init-g``). Each is measured once, like ``benchmarks/toonfaces.py``
 (n fresh renders as real set A, a disjoint set B for the floor, the same seed for the generated
 images) and its figures are kept in ``realism.json`` beside the weights. Prints a table per
 folder, writes its ``curve.csv`` and, with ``--plot``, one PNG of FD ratio and marginal TV against
@@ -77,7 +78,7 @@ def export_due(run: Path, snapshots: Path, every: float) -> Path | None:
     if kimg < every or int(kimg // every) in have:
         return None
     out = snapshots / f"kimg-{kimg:07.2f}"
-    export_generator(run, out, overwrite=True)
+    export_generator(run, out, overwrite=True, with_discriminator=True)  # D too: a later run can start here
     return out
 
 

@@ -7,13 +7,15 @@
 #   scripts/gpu_toonfaces.sh final SECONDS   watch, stop the runs (they checkpoint on SIGTERM), measure
 #                                            the last snapshots and pack everything worth keeping
 # Run A continues from the checkpoint copied into $CARRY (G, D, G_ema, state.json: the optimiser files
-# are left out to fit the 64 MiB the device tool carries in; Adam starts afresh). Run B starts a wider
+# are left out to fit the 64 MiB the device tool carries in; Adam starts afresh) where there is one,
+# else from the model $INIT_A (default: the shipped toonfaces-stylegan2-64, whose folder has the D it
+# was trained against) with --init-g and a fresh Adam. Run B starts a wider
 # model (channel base 8192, max 256) from scratch. Settings from the environment: RUNS ("A" or "A B",
 # default A), BATCH (default 256: the 64-px model is launch-bound on a GPU, so images/s grow with the
 # batch), AUG (ada or none, default none: run 6 improved on every snapshot once ADA was switched off),
 # NDATA (training renders, default 200,000, so that D does not memorise them without augmentation
 # over the ~50 epochs of 50k a GPU session can train; 2-3 min to render on 14 cores), CARRY
-# (default .carry/ckpt), GAMMA_A, PL_A and LR_A (run A's R1 gamma, path-length weight and lr).
+# (default .carry/ckpt), INIT_A, GAMMA_A, PL_A and LR_A (run A's R1 gamma, path-length weight and lr).
 # What comes back ($OUT): logs.tgz (logs, stats, loss plots, sample grids, curve.csv and realism.json
 # of every snapshot, the batch table) and tar parts (<= 15 MB each) of each run's best snapshot by FD
 # ratio; `final` adds run A's latest checkpoint, with its optimiser files when A runs alone (47 MB)
@@ -34,6 +36,7 @@ RUNS=${RUNS:-A}
 BATCH=${BATCH:-256}
 AUG=${AUG:-none}
 CARRY=${CARRY:-.carry/ckpt}
+INIT_A=${INIT_A:-toonfaces-stylegan2-64}
 GAMMA_A=${GAMMA_A:-0.1}  # run A's R1 gamma, path-length weight and lr (run 9 on the CPU: 0.1, 2 and 0.001;
 PL_A=${PL_A:-2}          # a resumed run takes the lr from its options, so batch 256 may go back to 0.0025)
 LR_A=${LR_A:-0.0025}
@@ -103,7 +106,8 @@ start)
   [ -f "$W/toon.npy" ] || $PY scripts/render_toonfaces_npy.py --n "$NDATA" --out "$W/toon.npy" --workers 14 || exit 1
   [ "$DEV" = cuda ] && $PY benchmarks/train_batch_scaling.py --device cuda --batches 64,128,256,512 \
     --steps 32 | tee "$W/batch_scaling.txt"
-  train A --resume-from "$CARRY" --r1-gamma "$GAMMA_A" --pl-weight "$PL_A" --lr "$LR_A"
+  if [ -d "$CARRY" ]; then START_A=(--resume-from "$CARRY"); else START_A=(--init-g "$INIT_A" --ema-rampup 0); fi
+  train A "${START_A[@]}" --r1-gamma "$GAMMA_A" --pl-weight "$PL_A" --lr "$LR_A"
   [[ " $RUNS " == *" B "* ]] && train B --z-dim 256 --w-dim 256 --map-layers 4 --channel-base 8192 --channel-max 256 \
     --d-channel-base 8192 --d-channel-max 256 --r1-gamma 0.1
   watch "$2"
