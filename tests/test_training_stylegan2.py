@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from fixtures.training import TINY_G_ARGS
 from ganlens.cli.main import main as cli_main
 from ganlens.errors import GanlensError
+from ganlens.generators.base import z_from_seeds
 from ganlens.generators.native import load_generator
 from ganlens.training.checkpoint import latest_checkpoint
 from ganlens.training.data import EpochSampler, load_images
@@ -472,3 +473,27 @@ def test_corrupt_checkpoint_is_a_clear_error(noise_data, tmp_path):
     (tmp_path / "run" / "checkpoints" / "latest.json").write_text("{oops")
     with pytest.raises(CheckpointError, match="corrupt"):
         latest_checkpoint(tmp_path / "run")
+
+
+def test_shipped_model_carries_the_discriminator_it_was_trained_against(tmp_path):
+    """--init-g toonfaces-stylegan2-64 picks up the D in the model's folder, and that D scores fresh
+    renders (seeds never trained on) above the model's own samples."""
+    from ganlens.data.toonfaces.render import render_toonface
+    from ganlens.data.toonfaces.schema import sample_attributes
+
+    seeds = range(900_000_000, 900_000_032)
+    imgs = np.stack(
+        [render_toonface(sample_attributes(np.random.default_rng(s)), size=64, seed=s).image for s in seeds]
+    )
+    np.save(tmp_path / "renders.npy", imgs)
+    (tmp_path / "run").mkdir()
+    cfg = TrainConfig(
+        data=str(tmp_path / "renders.npy"), out=str(tmp_path / "run"), batch=32,
+        init_generator="toonfaces-stylegan2-64", progress=False,
+    )  # fmt: skip
+    t = StyleGAN2Trainer(cfg)
+    assert "D from its discriminator/" in (tmp_path / "run" / "log.txt").read_text()
+    with torch.no_grad():
+        real = t.D(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1)
+        fake = t.D(t.G_ema(z_from_seeds(list(range(32)), t.G_ema.z_dim)))
+    assert real.mean() > fake.mean() + 0.5, (float(real.mean()), float(fake.mean()))

@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="939d9198d81faad2018c79359e7239d4b0daa3f1123a71df67c10103a7c5ed31",
+            sha256="b85de7cb2c4bcf9d367c42405237e0067b72e3ff7f8a7ee0d4f8b153966bf780",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces; 913-kimg snapshot of run 9, still training (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces; run 10 at 184.64 kimg, with its D; training goes on (MODEL_CARD)",
         ),
     }
 )

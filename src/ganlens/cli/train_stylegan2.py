@@ -23,10 +23,14 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-gpu --kimg 2000 --batch 64 \\
       --device cuda --resume-from copied/step-00021153 --bf16
 
-  # fine-tune a trained generator (zoo name or exported folder) with a fresh D, which trains
-  # alone for the first 8 kimg; no EMA ramp-up, since G_ema starts from trained weights
-  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-ft --kimg 200 --batch 64 \
-      --init-g toonfaces-stylegan2-64 --freeze-g-kimg 8 --ema-rampup 0 --lr 0.001 --bf16 --resume
+  # carry on from a trained generator (zoo name or exported folder) and the D in its discriminator/;
+  # no EMA ramp-up, since G_ema starts from trained weights
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-ft --kimg 200 --batch 64 \\
+      --init-g toonfaces-stylegan2-64 --ema-rampup 0 --lr 0.0005 --d-lr 0.0025 --bf16 --resume
+
+  # an export without a D: the fresh D trains alone for the first 32 kimg
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/ft2 --kimg 200 --batch 64 \\
+      --init-g models/toon64 --freeze-g-kimg 32 --ema-rampup 0 --bf16 --resume
 
   # tiny smoke test on a .npy array of uint8 images
   ganlens train stylegan2 --data faces16.npy --res 16 --out /tmp/run16 --kimg 1 --batch 8 \\
