@@ -96,7 +96,7 @@ _MODELS = MappingProxyType(
             source="shipped",
             sha256="b85de7cb2c4bcf9d367c42405237e0067b72e3ff7f8a7ee0d4f8b153966bf780",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces; run 10 at 184.64 kimg, with its D; training goes on (MODEL_CARD)",
+            description="StyleGAN2 trained by us on ToonFaces: run 10 at 184.64 kimg, with its D (MODEL_CARD.md)",
         ),
     }
 )
