@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from ganlens.errors import GanlensError
 from ganlens.generators import build_generator
 from ganlens.generators.native import WEIGHTS_NAME
@@ -55,16 +57,12 @@ def export_generator(
     ck = read_checkpoint_state(ckpt_path)
     G = build_generator(ck.state["g_config"])
     load_module(ck.path, "G_ema", G)
-    n_bytes = sum(t.numel() * t.element_size() for t in G.state_dict().values())
-    if n_bytes > max_mb * 1e6:
-        raise GanlensError(f"G_ema has {n_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
+    _check_size("G_ema", G, max_mb)
     D = None
     if with_discriminator:
         D = StyleGAN2Discriminator(DiscriminatorConfig.from_dict(ck.state["d_config"]))
         load_module(ck.path, "D", D)
-        d_bytes = sum(t.numel() * t.element_size() for t in D.state_dict().values())
-        if d_bytes > max_mb * 1e6:
-            raise GanlensError(f"D has {d_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
+        _check_size("D", D, max_mb)
     G.save_pretrained(str(out_dir), overwrite=overwrite)
     if D is not None:
         D.save_pretrained(Path(out_dir) / DISCRIMINATOR_DIR, overwrite=overwrite)
@@ -78,3 +76,9 @@ def export_generator(
         sha256=sha256_file(weights),
         discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None,
     )
+
+
+def _check_size(name: str, module: torch.nn.Module, max_mb: float) -> None:
+    n_bytes = sum(t.numel() * t.element_size() for t in module.state_dict().values())
+    if n_bytes > max_mb * 1e6:
+        raise GanlensError(f"{name} has {n_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
