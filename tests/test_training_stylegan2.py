@@ -478,14 +478,10 @@ def test_corrupt_checkpoint_is_a_clear_error(noise_data, tmp_path):
 def test_shipped_model_carries_the_discriminator_it_was_trained_against(tmp_path):
     """--init-g toonfaces-stylegan2-64 picks up the D in the model's folder, and that D scores fresh
     renders (seeds never trained on) above the model's own samples."""
-    from ganlens.data.toonfaces.render import render_toonface
-    from ganlens.data.toonfaces.schema import sample_attributes
+    from ganlens.analysis.realism import render_real
 
-    seeds = range(900_000_000, 900_000_032)
-    imgs = np.stack(
-        [render_toonface(sample_attributes(np.random.default_rng(s)), size=64, seed=s).image for s in seeds]
-    )
-    np.save(tmp_path / "renders.npy", imgs)
+    renders = render_real(32, size=64, base_seed=900_000_000, progress=False)  # (32, 3, 64, 64) in [-1, 1]
+    np.save(tmp_path / "renders.npy", ((renders + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy())
     (tmp_path / "run").mkdir()
     cfg = TrainConfig(
         data=str(tmp_path / "renders.npy"), out=str(tmp_path / "run"), batch=32,
@@ -494,6 +490,6 @@ def test_shipped_model_carries_the_discriminator_it_was_trained_against(tmp_path
     t = StyleGAN2Trainer(cfg)
     assert "D from its discriminator/" in (tmp_path / "run" / "log.txt").read_text()
     with torch.no_grad():
-        real = t.D(torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1)
+        real = t.D(renders)
         fake = t.D(t.G_ema(z_from_seeds(list(range(32)), t.G_ema.z_dim)))
     assert real.mean() > fake.mean() + 0.5, (float(real.mean()), float(fake.mean()))

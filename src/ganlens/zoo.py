@@ -172,14 +172,11 @@ def load_path(path: str | Path) -> Generator:
         raise UnknownModelError(
             f"model {str(path)!r} is neither a zoo name ({', '.join(_MODELS)}) nor an existing path"
         )
-    if path.is_dir():
+    folder = _folder_of(path)
+    if folder is not None:
         from ganlens.generators.native import load_generator
 
-        return load_generator(path)
-    if path.name in ("config.json", "model.safetensors"):
-        from ganlens.generators.native import load_generator
-
-        return load_generator(path.parent)
+        return load_generator(folder)
     suffix = path.suffix.lower()
     if suffix not in _PATH_LOADERS:
         raise CheckpointError(
@@ -195,7 +192,11 @@ def native_folder(name_or_path: str | Path) -> Path | None:
     if key in _MODELS:
         info = _MODELS[key]
         return info.weights_path() if info.source == "shipped" else None
-    path = Path(key)
+    return _folder_of(Path(key))
+
+
+def _folder_of(path: Path) -> Path | None:
+    """A ganlens model folder given as the folder or one of its two files, else None."""
     if path.name in ("config.json", "model.safetensors"):
         path = path.parent
     return path if path.is_dir() else None

@@ -739,10 +739,9 @@ def _init_networks(name_or_path: str) -> tuple[Generator, StyleGAN2Discriminator
     from ganlens.zoo import load_model, native_folder
 
     G = load_model(name_or_path)
-    arch = G.config.to_dict().get("arch") if hasattr(G, "config") else type(G).__name__
-    if arch != "stylegan2":
+    if G.arch != "stylegan2":
         raise GanlensError(
-            f"init generator {name_or_path!r} is a {arch} generator; training starts only from a stylegan2"
+            f"init generator {name_or_path!r} is a {G.arch} generator; training starts only from a stylegan2"
         )
     folder = native_folder(name_or_path)
     d_dir = folder / DISCRIMINATOR_DIR if folder is not None else None
