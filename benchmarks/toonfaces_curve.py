@@ -251,12 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.every <= 0:
             raise GanlensError(f"--every {args.every} must be positive")
-        if args.run and not Path(args.run).is_dir():
+        if args.run and not args.watch and not Path(args.run).is_dir():
             raise GanlensError(f"--run {args.run!r} is not a folder")
         folders[0][0].mkdir(parents=True, exist_ok=True)
         reported = -1
         while True:
-            if args.run:
+            if args.run and not Path(args.run).is_dir():  # --watch: the run has not started yet
+                if reported < 0:
+                    print(f"waiting for {args.run} to appear", flush=True)
+            elif args.run:
                 try:
                     new = export_due(Path(args.run), folders[0][0], args.every)
                 except GanlensError as e:  # a checkpoint rotated away mid-read: try again next look
