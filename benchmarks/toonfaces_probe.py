@@ -44,7 +44,13 @@ def checkpoints_of(path: Path) -> list[Path]:
 
 @torch.no_grad()
 def mean_score(D, images: torch.Tensor, batch_size: int) -> float:
-    return torch.cat([D(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]).mean().item()
+    """Mean of D over ``images`` in full batches (D's minibatch-stddev groups need them): a short
+    last batch is scored as the last ``batch_size`` images, keeping only its new ones."""
+    n, scores = len(images), []
+    for i in range(0, n, batch_size):
+        j = min(i, max(n - batch_size, 0))
+        scores.append(D(images[j : j + batch_size])[i - j :])
+    return torch.cat(scores).mean().item()
 
 
 def probe(ckpt: Path, train: torch.Tensor, fresh: torch.Tensor, meter, batch_size: int) -> dict:
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+", help="checkpoint folders or run folders (then every checkpoint)")
     p.add_argument("--data", required=True, help="the run's training images (.npy, .npz, .zip or folder)")
     p.add_argument("--n", type=int, default=500, help="images per set (default 500)")
-    p.add_argument("--batch-size", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=64, help="a multiple of D's mbstd group (default 64)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = p.parse_args(argv)
 

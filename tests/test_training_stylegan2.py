@@ -493,3 +493,14 @@ def test_shipped_model_carries_the_discriminator_it_was_trained_against(tmp_path
         real = t.D(renders)
         fake = t.D(t.G_ema(z_from_seeds(list(range(32)), t.G_ema.z_dim)))
     assert real.mean() > fake.mean() + 0.5, (float(real.mean()), float(fake.mean()))
+
+
+def test_log_values_never_use_exponents_for_large_floats():
+    from ganlens.training.stylegan2 import _short
+
+    # a tick's elapsed_s passes 10,000 s in long runs: it must stay readable (was "1.032e+04")
+    assert _short(10320.4) == "10320"
+    assert _short(9999.4) == "9999"
+    assert _short(0.0025) == "0.0025"
+    assert _short((0.0, 0.99)) == "(0, 0.99)"
+    assert _short(3) == "3"

@@ -618,7 +618,7 @@ class StyleGAN2Trainer:
         with open(self.run_dir / STATS_NAME, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
         plot_stats(read_stats(self.run_dir / STATS_NAME), self.run_dir / PLOT_NAME, title=self.run_dir.name)
-        parts = [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()]
+        parts = [f"{k} {_short(v)}" for k, v in row.items()]
         self.log("tick: " + ", ".join(parts))
         real_std, fake_std = row.get("real_std"), row.get("fake_std")
         if not real_std or fake_std is None:
@@ -754,10 +754,13 @@ def _init_networks(name_or_path: str) -> tuple[Generator, StyleGAN2Discriminator
 
 
 def _short(value) -> str:
-    """A hyperparameter for the log: floats to 4 significant digits, tuples element-wise."""
+    """A value for the log: floats to 4 significant digits (whole numbers from 10,000 on, never
+    ``1.032e+04``), tuples element-wise."""
     if isinstance(value, (tuple, list)):
         return "(" + ", ".join(_short(v) for v in value) + ")"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
 
 
 def train_stylegan2(
