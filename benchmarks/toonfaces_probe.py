@@ -32,11 +32,11 @@ FRESH_SEED = 30_000_000
 def checkpoints_of(path: Path) -> list[Path]:
     """``path`` itself if it is a checkpoint, else its run's checkpoints, oldest first."""
     from ganlens.errors import GanlensError
-    from ganlens.training.checkpoint import STATE_NAME
+    from ganlens.training.checkpoint import STATE_NAME, list_checkpoints
 
     if (path / STATE_NAME).is_file():
         return [path]
-    found = sorted(p for p in (path / "checkpoints").glob("step-*") if (p / STATE_NAME).is_file())
+    found = list_checkpoints(path)
     if not found:
         raise GanlensError(f"{str(path)!r} is neither a checkpoint folder nor a run folder with checkpoints")
     return found
@@ -62,15 +62,16 @@ def probe(ckpt: Path, train: torch.Tensor, fresh: torch.Tensor, meter, batch_siz
     ck = read_checkpoint_state(ckpt)
     D = StyleGAN2Discriminator(DiscriminatorConfig.from_dict(ck.state["d_config"])).eval()
     load_module(ck.path, "D", D)
-    row: dict = {"checkpoint": ckpt.name, "kimg": ck.nimg / 1000}
+    gens = {}
     for name in ("G", "G_ema"):
-        G = build_generator(ck.state["g_config"]).eval()
-        load_module(ck.path, name, G)
-        if name == "G":
-            fake = generate(G, len(train), seed=0, batch_size=batch_size, progress=False)
-            row["d_train"], row["d_fresh"], row["d_fake"] = (
-                mean_score(D, x, batch_size) for x in (train, fresh, fake)
-            )
+        gens[name] = build_generator(ck.state["g_config"]).eval()
+        load_module(ck.path, name, gens[name])
+    fake = generate(gens["G"], len(train), seed=0, batch_size=batch_size, progress=False)
+    row: dict = {"checkpoint": ckpt.name, "kimg": ck.nimg / 1000}
+    row["d_train"], row["d_fresh"], row["d_fake"] = (
+        mean_score(D, x, batch_size) for x in (train, fresh, fake)
+    )
+    for name, G in gens.items():
         res = meter.measure(G)
         row[f"{name}_ratio"], row[f"{name}_tv"] = res["fd_ratio"], res["mean_tv"]
     return row

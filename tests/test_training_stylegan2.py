@@ -16,7 +16,7 @@ from ganlens.cli.main import main as cli_main
 from ganlens.errors import GanlensError
 from ganlens.generators.base import z_from_seeds
 from ganlens.generators.native import load_generator
-from ganlens.training.checkpoint import latest_checkpoint
+from ganlens.training.checkpoint import latest_checkpoint, list_checkpoints
 from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.export import export_generator
 from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, train_stylegan2
@@ -172,6 +172,8 @@ def test_resume_is_bit_exact(noise_data, tmp_path, case):
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert [r["nimg"] for r in rows] == [8, 16, 24, 32]
     assert len(list((run / "checkpoints").glob("step-*"))) == 3  # keep_checkpoints
+    listed = list_checkpoints(run)  # complete ones, oldest first; the last is the latest
+    assert len(listed) == 3 and listed == sorted(listed) and listed[-1] == latest_checkpoint(run)
 
 
 def test_resume_from_another_runs_checkpoint(noise_data, tmp_path):

@@ -146,6 +146,12 @@ def save_checkpoint(
     return final
 
 
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The run's complete checkpoint folders (those with a ``state.json``), oldest first."""
+    ckpt_root = Path(run_dir) / "checkpoints"
+    return sorted(p for p in ckpt_root.glob("step-*") if (p / STATE_NAME).is_file())
+
+
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The folder ``latest.json`` points at, or None when the run has no checkpoint yet."""
     ckpt_root = Path(run_dir) / "checkpoints"
