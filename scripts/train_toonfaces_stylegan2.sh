@@ -31,6 +31,7 @@
 #   FREEZE_G_KIMG  D trains alone for the first N kimg [0; 32 in run 10, whose D started fresh]
 #   MBSTD minibatch-stddev group of a new D [4; 8 in run 10]
 #   DEVICE cpu | cuda [cpu]
+#   BF16  1: bf16 autocast, 0: float32 [1; use 0 on a CPU without AVX512-BF16, where ganlens warns that bf16 is slower]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/toonfaces-stylegan2-64}
@@ -45,7 +46,8 @@ ARGS=(train stylegan2 --data "$DATA" --res 64 --out "$RUN" --kimg "${KIMG:-10000
   --pl-weight "${PL_WEIGHT:-2}" --lr "${LR:-0.0025}"
   --aug "${AUG:-ada}" --ada-kimg 100 --d-lr "${D_LR:-${LR:-0.0025}}" --mbstd-group "${MBSTD:-4}"
   --freeze-g-kimg "${FREEZE_G_KIMG:-0}"
-  --snapshot-kimg 2 --tick-kimg 0.5 --keep 3 --bf16 --device "${DEVICE:-cpu}" --resume --no-progress)
+  --snapshot-kimg 2 --tick-kimg 0.5 --keep 3 --device "${DEVICE:-cpu}" --resume --no-progress)
+[ "${BF16:-1}" = 1 ] && ARGS+=(--bf16)
 [ -n "${INIT_G:-}" ] && ARGS+=(--init-g "$INIT_G" --ema-rampup 0)
 export OMP_WAIT_POLICY=PASSIVE
 if [ "${PROCS:-2}" -gt 1 ]; then

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from fixtures.training import TINY_G_ARGS
 from ganlens.cli.main import main as cli_main
-from ganlens.errors import GanlensError
+from ganlens.errors import GanlensError, GanlensWarning
 from ganlens.generators.base import z_from_seeds
 from ganlens.generators.native import load_generator
 from ganlens.training.checkpoint import latest_checkpoint, list_checkpoints
@@ -287,9 +287,14 @@ def test_resume_changes_nothing_when_already_done(noise_data, tmp_path):
     assert again.step == 4
 
 
-def test_training_with_bf16_and_xflip_runs(noise_data, tmp_path):
-    r = _train(noise_data, tmp_path / "bf", 0.016, bf16=True, xflip=True)
+def test_training_with_bf16_and_xflip_runs(noise_data, tmp_path, monkeypatch):
+    from ganlens.utils import bf16
+
+    monkeypatch.setattr(bf16, "bf16_speedup", lambda device_type="cpu", repeats=2: 0.1)  # a CPU without bf16
+    with pytest.warns(GanlensWarning, match="10x slower"):
+        r = _train(noise_data, tmp_path / "bf", 0.016, bf16=True, xflip=True)
     assert r.step == 4 and np.isfinite(r.last_stats["loss_G"]) and np.isfinite(r.last_stats["loss_D"])
+    assert "warning: --bf16: bfloat16 autocast runs 10x slower" in (tmp_path / "bf" / "log.txt").read_text()
     cfg = TrainConfig(data=str(noise_data), out=str(tmp_path / "cl"), bf16=True, batch=4, **TINY)
     t = StyleGAN2Trainer(cfg)  # bf16 trains on channels-last tensors
     conv = t.D.b16.conv0.weight
@@ -314,6 +319,14 @@ def test_export_writes_native_model(noise_data, tmp_path):
         export_generator(tmp_path / "run", tmp_path / "m2", max_mb=0.001)
     with pytest.raises(GanlensError, match="no checkpoint"):
         export_generator(tmp_path / "empty", tmp_path / "m3")
+    # the raw G instead of the moving average
+    raw = export_generator(tmp_path / "run", tmp_path / "raw", generator="G")
+    g = load_file(str(latest_checkpoint(tmp_path / "run") / "G.safetensors"))
+    G_raw = load_generator(tmp_path / "raw")
+    assert raw.generator == "G" and raw.sha256 != res.sha256
+    assert all(torch.equal(v, g[k]) for k, v in G_raw.state_dict().items())
+    with pytest.raises(GanlensError, match="'D' is not allowed; use one of G_ema, G"):
+        export_generator(tmp_path / "run", tmp_path / "m4", generator="D")
 
 
 def test_refuses_to_overwrite_a_run_without_flags(noise_data, tmp_path):

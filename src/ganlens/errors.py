@@ -33,3 +33,7 @@ class MissingPackageError(GanlensError):
 def one_line(msg: str) -> str:
     """Collapse whitespace so a message always prints as a single line."""
     return " ".join(str(msg).split())
+
+
+class GanlensWarning(UserWarning):
+    """Something the user should know that does not stop the job; the CLI prints it as one line."""

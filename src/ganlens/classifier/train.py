@@ -19,6 +19,7 @@ from ganlens.classifier.metrics import attribute_scores
 from ganlens.classifier.model import AttributeClassifier, ClassifierConfig
 from ganlens.data.toonfaces.dataset import load_attributes_tensor, load_images_tensor, load_records
 from ganlens.errors import GanlensError
+from ganlens.utils.bf16 import warn_if_bf16_slow
 from ganlens.utils.io import atomic_path, prepare_out_dir, write_json, write_text
 
 CHECKPOINT = "checkpoint.pt"
@@ -183,6 +184,7 @@ def train_classifier(
     losses: list[tuple[int, float]] = []
     plot_window = max(log_every, min(250, steps // 10))
     warmup = min(200, steps // 10 + 1)
+    warn_if_bf16_slow(device, enabled=bf16)
     model.train()
     bar = tqdm(
         range(start, steps), desc="classifier", unit="step", disable=not progress, initial=start, total=steps

@@ -24,6 +24,7 @@ from ganlens.cli.common import add_command, parse_int_list
 from ganlens.codes import CodesFile
 from ganlens.errors import GanlensError
 from ganlens.generators.base import NOISE_MODES, Generator, check_noise_mode
+from ganlens.utils.bf16 import warn_if_bf16_slow
 from ganlens.utils.io import make_grid, prepare_out_dir, save_image, to_uint8
 
 TRUNC_RANGE = (-1.0, 2.0)  # ψ = 0 gives the average image, ψ < 0 its "opposite" (StyleGAN paper figure)
@@ -99,6 +100,7 @@ def generate_batches(
             f"batch size {batch_size!r} is out of range; allowed {BATCH_RANGE[0]} to {BATCH_RANGE[1]}"
         )
     device = G.device
+    warn_if_bf16_slow(device, enabled=bf16)
     bar = tqdm(total=len(seeds), desc="generate", unit="img", disable=not progress)
     try:
         for start in range(0, len(seeds), batch_size):

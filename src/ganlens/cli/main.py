@@ -6,10 +6,11 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 
 import ganlens.cli as cli_pkg
 from ganlens import __version__
-from ganlens.errors import GanlensError, one_line
+from ganlens.errors import GanlensError, GanlensWarning, one_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, GanlensWarning):
+            print(f"ganlens {args.command}: warning: {one_line(message)}", file=sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
     try:
         # Commands may switch autograd off for speed; restore the caller's mode afterwards so an
         # in-process call (tests, notebooks) never leaks global state.
@@ -53,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        warnings.showwarning = previous
     return int(rc or 0)
 
 

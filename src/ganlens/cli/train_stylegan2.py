@@ -42,6 +42,8 @@ EXPORT_EXAMPLES = """\
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64
   # with its discriminator, so that training can carry on from the export alone (--init-g)
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64-d --with-d
+  # the raw trained G instead of its moving average (compare both with 'ganlens realism')
+  ganlens train stylegan2-export --run runs/toon64 --out models/toon64-raw --generator G
   ganlens generate --model models/toon64 --seeds 0-7 --out samples/
 """
 
@@ -165,7 +167,7 @@ def register_train(sub) -> None:
     e = add_command(
         sub,
         "stylegan2-export",
-        help="export a StyleGAN2 run's G_ema in the native format (config.json + model.safetensors)",
+        help="export a StyleGAN2 run's G_ema (or raw G) in the native format (config.json + model.safetensors)",
         examples=EXPORT_EXAMPLES,
     )
     e.add_argument("--run", required=True, help="run folder written by 'ganlens train stylegan2'")
@@ -178,6 +180,12 @@ def register_train(sub) -> None:
         "--with-d",
         action="store_true",
         help="write the run's discriminator too, in OUT/discriminator/ (for --init-g later)",
+    )
+    e.add_argument(
+        "--generator",
+        choices=["G_ema", "G"],
+        default="G_ema",
+        help="which generator to write: the moving average (default) or the raw trained weights",
     )
     e.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
     e.set_defaults(func=run_export)
@@ -257,9 +265,10 @@ def run_export(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         max_mb=args.max_mb,
         with_discriminator=args.with_d,
+        generator=args.generator,
     )
     print(
-        f"exported G_ema of {r.checkpoint.name} ({r.kimg:.2f} kimg) to {r.directory}: "
+        f"exported {r.generator} of {r.checkpoint.name} ({r.kimg:.2f} kimg) to {r.directory}: "
         f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
         + (f"; its discriminator to {r.discriminator}" if r.discriminator else "")
     )

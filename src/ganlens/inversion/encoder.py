@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from ganlens.errors import CheckpointError, GanlensError, UnknownModelError
 from ganlens.generators.base import Generator
+from ganlens.utils.bf16 import warn_if_bf16_slow
 from ganlens.utils.io import atomic_path, write_json
 
 CONFIG_NAME = "config.json"
@@ -659,6 +660,7 @@ def train_encoder(
             seconds_before = float(state.get("seconds", 0.0))
 
     decay_every = max(1, math.ceil(steps / 4))
+    warn_if_bf16_slow(device, enabled=bf16)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     t0 = time.time()
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc="train encoder")

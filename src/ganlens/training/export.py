@@ -1,4 +1,4 @@
-"""Export a run's G_ema in the native ganlens format (``config.json`` + ``model.safetensors``).
+"""Export a run's G_ema (or its raw G) in the native ganlens format (``config.json`` + ``model.safetensors``).
 
 With ``with_discriminator`` the run's D goes beside it, in ``discriminator/`` (the same two files),
 so that training can later carry on from the export alone (``TrainConfig.init_generator``).
@@ -20,6 +20,8 @@ from ganlens.zoo import sha256_file
 
 #: the sub-folder of an exported model that holds its discriminator
 DISCRIMINATOR_DIR = "discriminator"
+#: the generators a checkpoint holds: the moving average (what ships) and the trained weights
+GENERATORS = ("G_ema", "G")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class ExportResult:
     size_bytes: int
     sha256: str
     discriminator: Path | None = None
+    generator: str = "G_ema"
 
 
 def export_generator(
@@ -43,21 +46,26 @@ def export_generator(
     overwrite: bool = False,
     max_mb: float = 25.0,
     with_discriminator: bool = False,
+    generator: str = "G_ema",
 ) -> ExportResult:
-    """Write the G_ema of a run's latest (or the given) checkpoint with ``save_pretrained``
-    (and, with ``with_discriminator``, its D in ``out_dir/discriminator/``).
+    """Write the ``generator`` (``"G_ema"``, the default, or the raw ``"G"``) of a run's latest
+    (or the given) checkpoint with ``save_pretrained`` (and, with ``with_discriminator``, its D in
+    ``out_dir/discriminator/``).
 
     Raises:
-        GanlensError: no checkpoint in ``run_dir``, the model would exceed ``max_mb`` (MB, 10^6
-            bytes, fp32), or ``out_dir`` already holds a model and ``overwrite`` is False.
+        GanlensError: no checkpoint in ``run_dir``, ``generator`` not one of ``GENERATORS``, the
+            model would exceed ``max_mb`` (MB, 10^6 bytes, fp32), or ``out_dir`` already holds a
+            model and ``overwrite`` is False.
     """
+    if generator not in GENERATORS:
+        raise GanlensError(f"generator {generator!r} is not allowed; use one of {', '.join(GENERATORS)}")
     ckpt_path = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
     if ckpt_path is None:
         raise GanlensError(f"run folder {str(run_dir)!r} has no checkpoint yet; train first")
     ck = read_checkpoint_state(ckpt_path)
     G = build_generator(ck.state["g_config"])
-    load_module(ck.path, "G_ema", G)
-    _check_size("G_ema", G, max_mb)
+    load_module(ck.path, generator, G)
+    _check_size(generator, G, max_mb)
     D = None
     if with_discriminator:
         D = StyleGAN2Discriminator(DiscriminatorConfig.from_dict(ck.state["d_config"]))
@@ -75,6 +83,7 @@ def export_generator(
         size_bytes=weights.stat().st_size,
         sha256=sha256_file(weights),
         discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None,
+        generator=generator,
     )
 
 

@@ -55,6 +55,7 @@ from ganlens.training.losses import (
     r1_penalty,
 )
 from ganlens.training.plots import plot_stats, read_stats
+from ganlens.utils.bf16 import warn_if_bf16_slow
 from ganlens.utils.io import make_grid, prepare_out_dir, save_image, write_json, write_text
 
 STATS_NAME = "stats.jsonl"
@@ -400,6 +401,9 @@ class StyleGAN2Trainer:
         elif cfg.init_generator is not None:
             where = f"D from its {DISCRIMINATOR_DIR}/" if init_d is not None else "D starts fresh"
             self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
+        slow = warn_if_bf16_slow(self.device, enabled=cfg.bf16 and info.is_main)
+        if slow and self.run_dir.is_dir():  # train_stylegan2 has made it; a bare trainer may not have
+            self.log("warning: " + slow)
 
         self.images = load_images(
             cfg.data,
