@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="b85de7cb2c4bcf9d367c42405237e0067b72e3ff7f8a7ee0d4f8b153966bf780",
+            sha256="7602bbd020b49de9073083e6b98013bf0c1a93db998b001db57827caf195462c",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 10 at 184.64 kimg, with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 15 at 208.90 kimg, with its D (MODEL_CARD.md)",
         ),
     }
 )
