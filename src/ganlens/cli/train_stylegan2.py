@@ -1,4 +1,4 @@
-"""``ganlens train stylegan2`` (train, resume, torchrun) and ``ganlens train stylegan2-export``."""
+"""``ganlens train stylegan2`` (train, resume, torchrun), ``stylegan2-export`` and ``stylegan2-widen``."""
 
 from __future__ import annotations
 
@@ -45,6 +45,15 @@ EXPORT_EXAMPLES = """\
   # the raw trained G instead of its moving average (compare both with 'ganlens realism')
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64-raw --generator G
   ganlens generate --model models/toon64 --seeds 0-7 --out samples/
+"""
+
+WIDEN_EXAMPLES = """\
+  # 256 channels at 4-16 px instead of 128 (same images; D copied), then train the wider G
+  ganlens train stylegan2-widen toonfaces-stylegan2-64 --channel-base 4096 --channel-max 256 --out models/toon64-wide
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/wide --kimg 200 --batch 64 \\
+      --init-g models/toon64-wide --ema-rampup 0 --lr 0.0005 --d-lr 0.0025 --bf16 --resume
+  # run B's widths (8192/256, 22.8 MB), e.g. for a lent GPU
+  ganlens train stylegan2-widen toonfaces-stylegan2-64 --channel-base 8192 --channel-max 256 --out models/toon64-b
 """
 
 
@@ -190,6 +199,28 @@ def register_train(sub) -> None:
     e.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
     e.set_defaults(func=run_export)
 
+    w = add_command(
+        sub,
+        "stylegan2-widen",
+        help="grow a trained StyleGAN2 to more channels, drawing the same images (to train on from it)",
+        examples=WIDEN_EXAMPLES,
+        description=(
+            "Write a copy of a StyleGAN2 with wider layers: every new channel starts with fresh weights "
+            "but is read with zero weights, so the copy draws the same images (checked on 8 samples) "
+            "until training uses the new capacity. The model's discriminator/ is copied unchanged."
+        ),
+    )
+    w.add_argument("model", help="zoo name or exported StyleGAN2 folder")
+    w.add_argument("--channel-base", type=int, required=True, help="new channel base (min(base // r, max))")
+    w.add_argument("--channel-max", type=int, required=True, help="new channel cap")
+    w.add_argument("--out", required=True, help="model folder to write")
+    w.add_argument("--seed", type=int, default=0, help="seed of the new channels' fresh weights (default 0)")
+    w.add_argument(
+        "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
+    )
+    w.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    w.set_defaults(func=run_widen)
+
 
 def config_from_args(args: argparse.Namespace):
     from ganlens.training.stylegan2 import TrainConfig
@@ -272,4 +303,26 @@ def run_export(args: argparse.Namespace) -> int:
         f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
         + (f"; its discriminator to {r.discriminator}" if r.discriminator else "")
     )
+    return 0
+
+
+def run_widen(args: argparse.Namespace) -> int:
+    from ganlens.training.widen import write_widened
+
+    r = write_widened(
+        args.model,
+        args.out,
+        channel_base=args.channel_base,
+        channel_max=args.channel_max,
+        seed=args.seed,
+        max_mb=args.max_mb,
+        overwrite=args.overwrite,
+    )
+    chans = lambda d: " ".join(f"{k}:{v}" for k, v in d.items())  # noqa: E731
+    print(
+        f"widened {args.model}: channels {chans(r.channels_before)} -> {chans(r.channels_after)}, "
+        f"{r.params_before / 1e6:.2f} M -> {r.params_after / 1e6:.2f} M parameters; "
+        f"largest image difference {r.max_abs_diff:.1e}"
+    )
+    print(f"wrote {args.out}" + (" (with its discriminator/)" if r.discriminator else ""))
     return 0

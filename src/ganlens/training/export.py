@@ -65,12 +65,12 @@ def export_generator(
     ck = read_checkpoint_state(ckpt_path)
     G = build_generator(ck.state["g_config"])
     load_module(ck.path, generator, G)
-    _check_size(generator, G, max_mb)
+    check_size(generator, G, max_mb)
     D = None
     if with_discriminator:
         D = StyleGAN2Discriminator(DiscriminatorConfig.from_dict(ck.state["d_config"]))
         load_module(ck.path, "D", D)
-        _check_size("D", D, max_mb)
+        check_size("D", D, max_mb)
     G.save_pretrained(str(out_dir), overwrite=overwrite)
     if D is not None:
         D.save_pretrained(Path(out_dir) / DISCRIMINATOR_DIR, overwrite=overwrite)
@@ -87,7 +87,8 @@ def export_generator(
     )
 
 
-def _check_size(name: str, module: torch.nn.Module, max_mb: float) -> None:
+def check_size(name: str, module: torch.nn.Module, max_mb: float) -> None:
+    """Raise if ``module``'s tensors take more than ``max_mb`` MB (10^6 bytes)."""
     n_bytes = sum(t.numel() * t.element_size() for t in module.state_dict().values())
     if n_bytes > max_mb * 1e6:
         raise GanlensError(f"{name} has {n_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
