@@ -98,7 +98,9 @@ def test_cli_widens_copies_d_and_training_carries_on(trained_like, tmp_path, cap
 
     assert cli_main([*cmd, "--out", str(wide)]) == 2  # no silent overwrite
     assert "--overwrite" in capsys.readouterr().err
-    assert cli_main([*cmd[:3], "--channel-base", "64", "--channel-max", "64", "--out", str(tmp_path / "n")]) == 2
+    assert (
+        cli_main([*cmd[:3], "--channel-base", "64", "--channel-max", "64", "--out", str(tmp_path / "n")]) == 2
+    )
     assert "would narrow the generator" in capsys.readouterr().err
     assert cli_main([*cmd, "--out", str(tmp_path / "big"), "--max-mb", "0.01"]) == 2
     assert "the limit is 0.01 MB" in capsys.readouterr().err
