@@ -6,11 +6,15 @@
 #   scripts/gpu_toonfaces.sh watch SECONDS   report progress for SECONDS, then pack the best snapshots
 #   scripts/gpu_toonfaces.sh final SECONDS   watch, stop the runs (they checkpoint on SIGTERM), measure
 #                                            the last snapshots and pack everything worth keeping
+#   scripts/gpu_toonfaces.sh once SECONDS    all in one call, without the batch-size table (for a device
+#                                            budget of minutes: e.g. NDATA=50000 ... once 360)
 # Run A continues from the checkpoint copied into $CARRY (G, D, G_ema, state.json: the optimiser files
 # are left out to fit the 64 MiB the device tool carries in; Adam starts afresh) where there is one,
 # else from the model $INIT_A (default: the shipped toonfaces-stylegan2-64, whose folder has the D it
-# was trained against) with --init-g and a fresh Adam. Run B starts a wider
-# model (channel base 8192, max 256) from scratch. Settings from the environment: RUNS ("A" or "A B",
+# was trained against) with --init-g and a fresh Adam. Run B trains a wider generator (channel base
+# 8192, max 256, 22.8 MB): by default $INIT_A grown to that width with `ganlens train stylegan2-widen`
+# (same images at the start, and $INIT_A's D), with B_FROM=scratch from random weights with a D as
+# wide (session 6's run B). Settings from the environment: RUNS ("A" or "A B",
 # default A), BATCH (default 256: the 64-px model is launch-bound on a GPU, so images/s grow with the
 # batch), AUG (ada or none, default none: run 6 improved on every snapshot once ADA was switched off),
 # NDATA (training renders, default 200,000, so that D does not memorise them without augmentation
@@ -20,7 +24,8 @@
 # of every snapshot, the batch table) and tar parts (<= 15 MB each) of each run's best snapshot by FD
 # ratio; `final` adds run A's latest checkpoint, with its optimiser files when A runs alone (47 MB)
 # so that it resumes exactly (bring the parts back, `cat A_ckpt.tar.part* | tar x`, --resume-from).
-# DEV=cpu NDATA=256 SNAP_KIMG=0.128 BATCH=8 OUT=/tmp/o scripts/gpu_toonfaces.sh start 60   is a local smoke test.
+# PY=.venv/bin/python DEV=cpu NDATA=256 SNAP_KIMG=0.128 EVERY=0.128 TICK=0.032 BATCH=8 OUT=/tmp/o \
+#   scripts/gpu_toonfaces.sh start 300   is a local smoke test (minutes on 2 cores; RUNS="A B" widens B first).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
@@ -40,6 +45,8 @@ INIT_A=${INIT_A:-toonfaces-stylegan2-64}
 GAMMA_A=${GAMMA_A:-0.1}  # run A's R1 gamma, path-length weight and lr (run 9 on the CPU: 0.1, 2 and 0.001;
 PL_A=${PL_A:-2}          # a resumed run takes the lr from its options, so batch 256 may go back to 0.0025)
 LR_A=${LR_A:-0.0025}
+B_FROM=${B_FROM:-widened}  # run B: widened (from $INIT_A) or scratch
+SCALING=${SCALING:-1}      # start: time training against the batch size first
 
 progress() {
   for r in $RUNS; do
@@ -98,27 +105,26 @@ train() {  # $1 run, then its own arguments
     --every "$EVERY" --watch --poll 5 --threads 4 >> "$W/watch$r.out" 2>&1 < /dev/null &
 }
 
-case "${1:-}" in
-start)
+launch() {  # render the data, time the batch sizes (SCALING=1), start the runs and their watchers
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
   $PY -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numpy', numpy.__version__)"
   mkdir -p "$W"
   [ -f "$W/toon.npy" ] || $PY scripts/render_toonfaces_npy.py --n "$NDATA" --out "$W/toon.npy" --workers 14 || exit 1
-  [ "$DEV" = cuda ] && $PY benchmarks/train_batch_scaling.py --device cuda --batches 64,128,256,512 \
-    --steps 32 | tee "$W/batch_scaling.txt"
+  [ "$DEV" = cuda ] && [ "$SCALING" = 1 ] && $PY benchmarks/train_batch_scaling.py --device cuda \
+    --batches 64,128,256,512 --steps 32 | tee "$W/batch_scaling.txt"
   if [ -d "$CARRY" ]; then START_A=(--resume-from "$CARRY"); else START_A=(--init-g "$INIT_A" --ema-rampup 0); fi
   train A "${START_A[@]}" --r1-gamma "$GAMMA_A" --pl-weight "$PL_A" --lr "$LR_A"
-  [[ " $RUNS " == *" B "* ]] && train B --z-dim 256 --w-dim 256 --map-layers 4 --channel-base 8192 --channel-max 256 \
-    --d-channel-base 8192 --d-channel-max 256 --r1-gamma 0.1
-  watch "$2"
-  pack light
-  ;;
-watch)
-  watch "$2"
-  pack light
-  ;;
-final)
-  watch "$2"
+  if [[ " $RUNS " == *" B "* ]] && [ "$B_FROM" = scratch ]; then
+    train B --z-dim 256 --w-dim 256 --map-layers 4 --channel-base 8192 --channel-max 256 \
+      --d-channel-base 8192 --d-channel-max 256 --r1-gamma 0.1
+  elif [[ " $RUNS " == *" B "* ]]; then  # the shipped G grown to 8192/256, drawing the same images, and its D
+    $PY -m ganlens.cli.main train stylegan2-widen "$INIT_A" --channel-base 8192 --channel-max 256 \
+      --out "$W/wideB" --overwrite || exit 1
+    train B --init-g "$W/wideB" --ema-rampup 0 --r1-gamma "$GAMMA_A" --pl-weight "$PL_A" --lr "$LR_A"
+  fi
+}
+
+finish() {  # stop the runs (they checkpoint on SIGTERM), measure their last snapshots, pack
   pkill -TERM -f -- "--out $W/runs/"  # only this script's runs and watchers, never another training job
   for _ in $(seq 60); do pgrep -f -- "--out $W/runs/" > /dev/null || break; sleep 1; done
   pkill -f -- "--snapshots $W/snap/"
@@ -129,9 +135,29 @@ final)
   wait
   progress
   pack final
+}
+
+case "${1:-}" in
+start)
+  launch
+  watch "$2"
+  pack light
+  ;;
+watch)
+  watch "$2"
+  pack light
+  ;;
+final)
+  watch "$2"
+  finish
+  ;;
+once)  # one device call: no batch-size table, train SECONDS, then finish (a 15-minute device budget)
+  SCALING=0 launch
+  watch "$2"
+  finish
   ;;
 *)
-  echo "usage: $0 start|watch|final SECONDS" >&2
+  echo "usage: $0 start|watch|final|once SECONDS" >&2
   exit 2
   ;;
 esac
