@@ -301,6 +301,24 @@ def test_realism_report_truncation_rows(G, clf):
         realism_report(G, clf, n=12, real_a=x, real_b=x, truncation=(3.0,), progress=False)
 
 
+def test_realism_report_repeats_score_more_generated_sets(G, clf):
+    """repeats=K scores the sets of seeds s..s+K-1; the headline figures stay seed s's set."""
+    x = quantize(torch.rand(12, 3, 16, 16) * 2 - 1)
+    one = realism_report(G, clf, n=12, real_a=x, real_b=x.flip(2), seed=3, progress=False)
+    rep = realism_report(G, clf, n=12, real_a=x, real_b=x.flip(2), seed=3, repeats=3, progress=False)
+    assert list(rep.repeats) == [3, 4, 5] and list(one.repeats) == [3]
+    assert rep.fd_model == pytest.approx(one.fd_model) and rep.ratios[0] == pytest.approx(one.ratio)
+    other = realism_report(G, clf, n=12, real_a=x, real_b=x.flip(2), seed=5, progress=False)
+    assert rep.repeats[5][0] == pytest.approx(other.fd_model)  # each set is that seed's own set
+    assert len(set(rep.ratios)) == 3  # different samples, different distances
+    r = np.array(rep.ratios)
+    line = rep.repeats_line()
+    assert line.startswith("FD ratio over 3 generated set(s), seeds 3–5: mean ") and f"{r.mean():.2f}" in line
+    assert f"± {r.std(ddof=1):.2f} (sd)" in line and f"range {r.min():.2f}–{r.max():.2f}" in line
+    with pytest.raises(GanlensError, match="repeats 0 must be a whole number >= 1"):
+        realism_report(G, clf, n=12, real_a=x, real_b=x, repeats=0, progress=False)
+
+
 def test_realism_cli(G, clf, tmp_path, capsys):
     import json
 
@@ -323,11 +341,16 @@ def test_realism_cli(G, clf, tmp_path, capsys):
         "0.7",
         "--out",
         str(tmp_path / "o"),
+        "--repeats",
+        "2",
     ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "FD ratio: " in printed and "real set B (floor)" in printed and "blur σ 1.5 px" in printed
+    assert "FD ratio over 2 generated set(s), seeds 0–1: mean " in printed
     got = json.loads((tmp_path / "o" / "realism.json").read_text())
+    assert list(got["fd_ratio_by_seed"]) == ["0", "1"]
+    assert got["fd_ratio_by_seed"]["0"] == pytest.approx(got["fd_ratio"])
     assert got["n"] == 8 and got["fd_ratio"] == pytest.approx(got["fd_model"] / got["fd_floor"])
     assert set(got["calibration"]) == {"0.5", "1", "1.5"} and set(got["truncation"]) == {"0.7"}
     assert set(got["spread_blur"]) == set(got["spread_model"])

@@ -29,6 +29,7 @@ def register(sub) -> None:
   ganlens realism toonfaces-stylegan2-64
   ganlens realism my-export --n 1000 --calibrate --out realism-my-export
   ganlens realism toonfaces-stylegan2-64 --trunc 0.9 0.8 0.7
+  ganlens realism toonfaces-stylegan2-64 --repeats 5      # mean FD ratio over 5 generated sets
   ganlens realism G-folder --real toonfaces64/ --n 2000 --out r --overwrite
 """,
     )
@@ -48,6 +49,13 @@ def register(sub) -> None:
         help="also score the model at these truncation ψ (1 = none); the FD ratio stays at ψ = 1",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the generated set (default 0)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="score this many generated sets (seeds SEED, SEED+1, ...) and print the FD ratio's mean "
+        "and spread; the tables stay SEED's set (default 1)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", help="also write realism.md, realism.json and samples.png here")
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
@@ -88,10 +96,13 @@ def run(args) -> int:
         batch_size=args.batch_size,
         calibrate=args.calibrate,
         truncation=args.trunc,
+        repeats=args.repeats,
         progress=not args.no_progress,
     )
     text = (
-        f"{rep.table()}\n\nFD ratio: {rep.ratio:.2f}\ngap closed (ceiling → floor): {100 * rep.gap_closed:.0f}%\n\n"
+        f"{rep.table()}\n\nFD ratio: {rep.ratio:.2f}\n"
+        + (rep.repeats_line() + "\n" if args.repeats > 1 else "")
+        + f"gap closed (ceiling → floor): {100 * rep.gap_closed:.0f}%\n\n"
         f"{rep.tv_table()}\n"
     )
     print(f"{model_id(args.model)}: n = {rep.n} per set, real = {args.real or 'fresh renders'}\n")
@@ -108,6 +119,7 @@ def run(args) -> int:
                 "fd_floor": rep.fd_floor,
                 "fd_ceiling": rep.fd_ceiling,
                 "fd_ratio": rep.ratio,
+                "fd_ratio_by_seed": dict(zip(map(str, rep.repeats), rep.ratios)),
                 "gap_closed": rep.gap_closed,
                 "tv_model": rep.tv_model,
                 "tv_floor": rep.tv_floor,
