@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="7602bbd020b49de9073083e6b98013bf0c1a93db998b001db57827caf195462c",
+            sha256="b23906c9c8693ea4c420e2991ca0317732267de94cab4f60f4190cfff71f95a3",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 15 at 208.90 kimg, with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 17 at 80.90 kimg (widened), with its D (MODEL_CARD.md)",
         ),
     }
 )
