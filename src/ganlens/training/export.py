@@ -16,7 +16,7 @@ from ganlens.generators import build_generator
 from ganlens.generators.native import WEIGHTS_NAME
 from ganlens.training.checkpoint import latest_checkpoint, load_module, read_checkpoint_state
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
-from ganlens.zoo import sha256_file
+from ganlens.zoo import native_folder, sha256_file
 
 #: the sub-folder of an exported model that holds its discriminator
 DISCRIMINATOR_DIR = "discriminator"
@@ -92,3 +92,10 @@ def check_size(name: str, module: torch.nn.Module, max_mb: float) -> None:
     n_bytes = sum(t.numel() * t.element_size() for t in module.state_dict().values())
     if n_bytes > max_mb * 1e6:
         raise GanlensError(f"{name} has {n_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
+
+
+def model_discriminator(name_or_path: str | Path) -> StyleGAN2Discriminator | None:
+    """The D in a zoo model's or an export's ``discriminator/`` folder, or None where it has none."""
+    folder = native_folder(name_or_path)
+    d_dir = folder / DISCRIMINATOR_DIR if folder is not None else None
+    return StyleGAN2Discriminator.from_pretrained(d_dir) if d_dir is not None and d_dir.is_dir() else None

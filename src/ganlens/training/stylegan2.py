@@ -46,7 +46,7 @@ from ganlens.training.checkpoint import (
 from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.ema import ema_beta, update_ema
-from ganlens.training.export import DISCRIMINATOR_DIR
+from ganlens.training.export import DISCRIMINATOR_DIR, model_discriminator
 from ganlens.training.losses import (
     PathLengthRegularizer,
     d_logistic_loss,
@@ -740,19 +740,18 @@ class StyleGAN2Trainer:
 
 def _init_networks(name_or_path: str) -> tuple[Generator, StyleGAN2Discriminator | None]:
     """The zoo or exported StyleGAN2 of ``init_generator``, and its D where the folder has one."""
-    from ganlens.zoo import load_model, native_folder
+    from ganlens.zoo import load_model
 
     G = load_model(name_or_path)
     if G.arch != "stylegan2":
         raise GanlensError(
             f"init generator {name_or_path!r} is a {G.arch} generator; training starts only from a stylegan2"
         )
-    folder = native_folder(name_or_path)
-    d_dir = folder / DISCRIMINATOR_DIR if folder is not None else None
-    D = StyleGAN2Discriminator.from_pretrained(d_dir) if d_dir is not None and d_dir.is_dir() else None
+    D = model_discriminator(name_or_path)
     if D is not None and D.config.resolution != G.resolution:
         raise GanlensError(
-            f"{str(d_dir)!r} is a {D.config.resolution}-px discriminator for a {G.resolution}-px generator"
+            f"the discriminator/ of {str(name_or_path)!r} is {D.config.resolution} px; the generator is "
+            f"{G.resolution} px"
         )
     return G, D
 

@@ -150,9 +150,8 @@ def write_widened(
             draws images more than ``tolerance`` away from the model's; ``out_dir`` holds a model
             and ``overwrite`` is False.
     """
-    from ganlens.training.discriminator import StyleGAN2Discriminator
-    from ganlens.training.export import DISCRIMINATOR_DIR, check_size
-    from ganlens.zoo import load_model, native_folder
+    from ganlens.training.export import DISCRIMINATOR_DIR, check_size, model_discriminator
+    from ganlens.zoo import load_model
 
     G = load_model(model)
     r = widen_stylegan2(G, channel_base=channel_base, channel_max=channel_max, seed=seed)
@@ -161,9 +160,7 @@ def write_widened(
         raise GanlensError(  # a bug, not a user error: the copy must draw the same images
             f"the widened generator draws different images (largest difference {r.max_abs_diff:.2e})"
         )
-    folder = native_folder(model)
-    d_dir = folder / DISCRIMINATOR_DIR if folder is not None else None
-    D = StyleGAN2Discriminator.from_pretrained(d_dir) if d_dir is not None and d_dir.is_dir() else None
+    D = model_discriminator(model)
     r.generator.save_pretrained(str(out_dir), overwrite=overwrite)
     if D is not None:
         D.save_pretrained(Path(out_dir) / DISCRIMINATOR_DIR, overwrite=overwrite)
