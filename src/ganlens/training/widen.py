@@ -33,7 +33,8 @@ from ganlens.generators.base import Generator
 
 @dataclass(frozen=True)
 class WidenResult:
-    """The widened generator, its channels per resolution before and after, and the check."""
+    """The widened generator, its channels per resolution before and after, the check, and (from
+    :func:`write_widened`) where the copied discriminator went (None: not written, or none to copy)."""
 
     generator: Generator
     channels_before: dict[int, int]
@@ -41,11 +42,12 @@ class WidenResult:
     params_before: int
     params_after: int
     max_abs_diff: float  # largest |image difference| over the check's samples, in [-1, 1] units
+    discriminator: Path | None = None
 
 
-def _channels(G: Generator) -> dict[int, int]:
-    c = G.config
-    return {r: c.nf(r) for r in c.block_resolutions}
+def _channels(config) -> dict[int, int]:
+    """Feature maps per block resolution of a StyleGAN2 config."""
+    return {r: config.nf(r) for r in config.block_resolutions}
 
 
 def widen_stylegan2(
@@ -78,8 +80,7 @@ def widen_stylegan2(
         config = replace(G.config, channel_base=int(channel_base), channel_max=int(channel_max))
     except GanlensError as e:
         raise GanlensError(f"channel_base {channel_base} / channel_max {channel_max}: {e}") from None
-    before = _channels(G)
-    after = {r: config.nf(r) for r in config.block_resolutions}
+    before, after = _channels(G.config), _channels(config)
     narrower = {r: (before[r], after[r]) for r in before if after[r] < before[r]}
     if narrower:
         worst = ", ".join(f"{r} px {a} → {b}" for r, (a, b) in sorted(narrower.items()))
@@ -124,13 +125,6 @@ def _max_image_diff(a: Generator, b: Generator, n: int, seed: int) -> float:
     return float((img_a - img_b).abs().max())
 
 
-@dataclass(frozen=True)
-class WrittenWiden(WidenResult):
-    """:class:`WidenResult` plus where the copied discriminator went (None: the model had none)."""
-
-    discriminator: Path | None = None
-
-
 def write_widened(
     model: str | Path,
     out_dir: str | Path,
@@ -141,7 +135,7 @@ def write_widened(
     max_mb: float = 25.0,
     overwrite: bool = False,
     tolerance: float = 1e-4,
-) -> WrittenWiden:
+) -> WidenResult:
     """Widen a zoo or exported StyleGAN2 and write it (``config.json`` + ``model.safetensors``), with a
     copy of the model's ``discriminator/`` where it has one, so that ``--init-g OUT`` trains on from it.
 
@@ -164,5 +158,4 @@ def write_widened(
     r.generator.save_pretrained(str(out_dir), overwrite=overwrite)
     if D is not None:
         D.save_pretrained(Path(out_dir) / DISCRIMINATOR_DIR, overwrite=overwrite)
-    fields = {k: getattr(r, k) for k in WidenResult.__dataclass_fields__}
-    return WrittenWiden(**fields, discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None)
+    return replace(r, discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None)
