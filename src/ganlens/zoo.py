@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="b23906c9c8693ea4c420e2991ca0317732267de94cab4f60f4190cfff71f95a3",
+            sha256="24578269d00fce0e1d242c6364329a78b3873a9c01c4875de01770a6b7ff7e87",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 17 at 80.90 kimg (widened), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 17 at 208.96 kimg (widened), with its D (MODEL_CARD.md)",
         ),
     }
 )
