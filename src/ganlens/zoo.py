@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="24578269d00fce0e1d242c6364329a78b3873a9c01c4875de01770a6b7ff7e87",
+            sha256="cf6607d1a3ee78e8b975cd9ee9349eb00a05b28f63ece49c6ad58f78ae4ba8b7",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 17 at 208.96 kimg (widened), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 17 at 512.32 kimg (widened), with its D (MODEL_CARD.md)",
         ),
     }
 )
