@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="cf6607d1a3ee78e8b975cd9ee9349eb00a05b28f63ece49c6ad58f78ae4ba8b7",
+            sha256="9740b8ea4b4640d503b7a05f4af2533149094ccc8758697588158a174a41d905",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 17 at 512.32 kimg (widened), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 17 at 592.58 kimg (widened), with its D (MODEL_CARD.md)",
         ),
     }
 )
