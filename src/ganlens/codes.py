@@ -12,7 +12,6 @@ Keys:
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from ganlens.errors import GanlensError
-from ganlens.utils.io import save_npz
+from ganlens.utils.io import load_npz, save_npz
 
 
 @dataclass
@@ -58,13 +57,7 @@ class CodesFile:
     @classmethod
     def load(cls, path: str | Path) -> CodesFile:
         path = Path(path)
-        if not path.is_file():
-            raise GanlensError(f"codes file {str(path)!r} does not exist")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                d = {k: f[k] for k in f.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise GanlensError(f"codes file {str(path)!r} is not a readable .npz: {e}") from None
+        d = load_npz(path, "codes file")
         if "codes" not in d:
             raise GanlensError(
                 f"{str(path)!r} has no 'codes' array; it was not written by ganlens generate/invert"

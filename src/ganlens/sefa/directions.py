@@ -12,7 +12,6 @@ On disk a :class:`Directions` is two files with the same stem:
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from ganlens.errors import GanlensError
-from ganlens.utils.io import save_npz, write_json
+from ganlens.utils.io import load_npz, save_npz, write_json
 
 FORMAT_VERSION = 1
 
@@ -178,13 +177,7 @@ class Directions:
     def load(cls, path: str | Path) -> Directions:
         """Read a directions file written by :meth:`save` (give the .npz, the .json or the stem)."""
         npz, js = cls._paths(path)
-        if not npz.is_file():
-            raise GanlensError(f"directions file {str(npz)!r} does not exist")
-        try:
-            with np.load(npz, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in f.files}
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-            raise GanlensError(f"directions file {str(npz)!r} is not a readable .npz: {e}") from None
+        arrays = load_npz(npz, "directions file")
         if "vectors" not in arrays:
             raise GanlensError(f"{str(npz)!r} has no 'vectors' array; it was not written by ganlens sefa")
         meta: dict[str, Any] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +61,22 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 def save_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
+
+
+def load_npz(path: str | os.PathLike[str], what: str) -> dict[str, np.ndarray]:
+    """Every array of an .npz file (no pickles), or a one-line error naming ``what`` it should be.
+
+    Raises:
+        GanlensError: the file does not exist or is not a readable .npz.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GanlensError(f"{what} {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise GanlensError(f"{what} {str(path)!r} is not a readable .npz: {e}") from None
 
 
 def prepare_out_dir(out: str | os.PathLike[str], *, overwrite: bool, resume: bool = False) -> Path:
