@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="9740b8ea4b4640d503b7a05f4af2533149094ccc8758697588158a174a41d905",
+            sha256="242395277edf9b72479aba89c418ff48fb6a9b68f7ee8b03fe616223446413e3",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 17 at 592.58 kimg (widened), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 17 at 624.45 kimg (widened), with its D (MODEL_CARD.md)",
         ),
     }
 )
