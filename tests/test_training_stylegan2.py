@@ -19,6 +19,7 @@ from ganlens.generators.native import load_generator
 from ganlens.training.checkpoint import latest_checkpoint, list_checkpoints
 from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.export import export_generator
+from ganlens.training.losses import path_length_lengths
 from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, train_stylegan2
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, channel_max=32, progress=False)
@@ -264,6 +265,39 @@ def test_init_generator_starts_from_an_export_and_freeze_leaves_g_alone(noise_da
         TrainConfig(data="x", out="y", init_generator="m", resume_from="c")
     with pytest.raises(GanlensError, match="freeze_g_kimg -1"):
         TrainConfig(data="x", out="y", freeze_g_kimg=-1)
+
+
+def test_init_generator_starts_the_path_length_target_at_the_models_own(noise_data, tmp_path):
+    """From scratch the path-length target starts at 0; from a trained G (--init-g) it starts at
+    G's measured mean path length (all else as it was), so the penalty does not pull every length
+    towards 0 while the EMA catches up."""
+    _train(noise_data, tmp_path / "a", 0.016)
+    export_generator(tmp_path / "a", tmp_path / "model")
+    cfg = dict(data=str(noise_data), batch=4, pl_interval=2, **TINY)
+    scratch = StyleGAN2Trainer(TrainConfig(out=str(tmp_path / "s"), **cfg))
+    assert float(scratch.pl.mean) == 0.0
+    (tmp_path / "f").mkdir()
+    t = StyleGAN2Trainer(TrainConfig(out=str(tmp_path / "f"), init_generator=str(tmp_path / "model"), **cfg))
+    w_avg = t.G.mapping_network.w_avg.clone()
+    start = float(t.pl.mean)
+    assert start > 0
+    assert t.measure_path_length() == pytest.approx(start)  # deterministic, and it leaves G alone
+    assert torch.equal(t.G.mapping_network.w_avg, w_avg)
+    # the target is what the penalty's batches measure: their mean lies near it
+    gen = torch.Generator().manual_seed(123)
+    t.G.requires_grad_(True)
+    img, ws = t.run_generator(t.z(32, gen), gen, update_w_avg=False)
+    lengths = path_length_lengths(img, ws, generator=gen, create_graph=False)
+    assert float(lengths.mean()) == pytest.approx(start, rel=0.25)
+    assert "path-length target starts at" in (tmp_path / "f" / "log.txt").read_text()
+    # no target to start when the regulariser is off
+    (tmp_path / "g").mkdir()
+    off = StyleGAN2Trainer(
+        TrainConfig(
+            out=str(tmp_path / "g"), init_generator=str(tmp_path / "model"), **{**cfg, "pl_weight": 0}
+        )
+    )
+    assert float(off.pl.mean) == 0.0
 
 
 def test_resume_takes_optimizer_hyperparameters_from_the_new_options(noise_data, tmp_path):

@@ -401,6 +401,9 @@ class StyleGAN2Trainer:
         elif cfg.init_generator is not None:
             where = f"D from its {DISCRIMINATOR_DIR}/" if init_d is not None else "D starts fresh"
             self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
+            if self.pl_every:
+                self.pl.mean = torch.tensor(self.measure_path_length(), dtype=torch.float32)
+                self.log(f"path-length target starts at {float(self.pl.mean):.4g}, measured on the init G")
         slow = warn_if_bf16_slow(self.device, enabled=cfg.bf16 and info.is_main)
         if slow and self.run_dir.is_dir():  # train_stylegan2 has made it; a bare trainer may not have
             self.log("warning: " + slow)
@@ -431,9 +434,12 @@ class StyleGAN2Trainer:
             return self.G.mapping(z, update_w_avg=update_w_avg)
         return self.G.mapping(z)
 
-    def run_generator(self, z: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    def run_generator(
+        self, z: Tensor, gen: torch.Generator, *, update_w_avg: bool = True
+    ) -> tuple[Tensor, Tensor]:
         """Images and the w+ they came from, with style mixing. (N, C, R, R), (N, num_ws, w_dim)."""
-        ws = self.mapping(z, update_w_avg=not self.g_frozen)  # w_avg too stays put while G is frozen
+        # w_avg stays put while G is frozen
+        ws = self.mapping(z, update_w_avg=update_w_avg and not self.g_frozen)
         num_ws = ws.shape[1]
         if self.cfg.mixing > 0 and num_ws > 1:
             cutoff = int(torch.randint(1, num_ws, (), generator=gen))
@@ -447,6 +453,25 @@ class StyleGAN2Trainer:
             ws, noise_mode=self.cfg.noise, generator=gen if self.device.type == "cpu" else None
         )
         return img, ws
+
+    def measure_path_length(self, batches: int = 8) -> float:
+        """Mean path length of G over ``batches`` of the path-length phase's batches (all ranks).
+
+        A run that starts from a trained G (``init_generator``) starts its path-length target here
+        rather than at 0 as from scratch: with the target at 0 the penalty would pull every path
+        length towards 0 until the EMA (decay ``pl_decay``) caught up, some 100 kimg. G, its w_avg
+        and the training random streams are left as they were."""
+        gen = torch.Generator().manual_seed(step_seed(self.cfg.seed + 2, self.info.rank, 0))
+        n = max(1, self.local_batch // self.cfg.pl_batch_shrink)
+        total = 0.0
+        self.G.requires_grad_(True)
+        for _ in range(batches):
+            img, ws = self.run_generator(self.z(n, gen), gen, update_w_avg=False)
+            lengths = path_length_lengths(img, ws, generator=gen, create_graph=False)
+            total += float(lengths.detach().mean())
+        self.G.requires_grad_(False)
+        mean = torch.tensor(total / batches, dtype=torch.float32, device=self.device)
+        return float(ddp.all_reduce_mean(mean, self.info))
 
     def reals(self, gen: torch.Generator) -> Tensor:
         idx = self.sampler.indices(self.step)
