@@ -93,7 +93,7 @@ def register_train(sub) -> None:
         default=None,
         help="start G and G_ema from a trained StyleGAN2 (zoo name or exported folder; its config sets "
         "G's size), D from its discriminator/ if it has one (else fresh), until this run has its own "
-        "checkpoint",
+        "checkpoint; the path-length target starts at G's measured mean path length",
     )
     g.add_argument(
         "--freeze-g-kimg",
