@@ -1,6 +1,6 @@
-"""Widening a StyleGAN2 (``ganlens train stylegan2-widen``): the wider copy draws the same images, its
-new channels receive gradients, narrowing and other architectures are refused, and training carries
-on from the written folder. Tiny 16-px generators, one thread."""
+"""Widening a StyleGAN2 and its D (``ganlens train stylegan2-widen``): the wider copies draw the same
+images and give the same logits, their new channels receive gradients, narrowing and other
+architectures are refused, and training carries on from the written folder. Tiny 16-px networks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ganlens.generators.dcgan import DCGANConfig, DCGANGenerator
 from ganlens.generators.native import load_generator
 from ganlens.generators.stylegan2 import StyleGAN2Config
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
-from ganlens.training.widen import widen_stylegan2
+from ganlens.training.widen import widen_discriminator, widen_stylegan2
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256, channel_max=32)
 
@@ -112,3 +112,74 @@ def test_cli_widens_copies_d_and_training_carries_on(trained_like, tmp_path, cap
     assert cli_main(train) == 0
     log = (tmp_path / "run" / "log.txt").read_text()
     assert f"starting G and G_ema from {wide}; D from its discriminator/" in log
+
+
+def _trained_like_d(**kw) -> StyleGAN2Discriminator:
+    torch.manual_seed(0)
+    cfg = dict(resolution=16, channel_base=256, channel_max=32, mbstd_group_size=4, **kw)
+    D = StyleGAN2Discriminator(DiscriminatorConfig(**cfg))
+    with torch.no_grad():
+        for p in D.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return D.eval()
+
+
+def test_the_wider_discriminator_gives_the_same_logits():
+    D = _trained_like_d()
+    r = widen_discriminator(D, channel_base=512, channel_max=64, seed=1)
+    assert r.channels_before == {16: 16, 8: 32, 4: 32}
+    assert r.channels_after == {16: 32, 8: 64, 4: 64}
+    assert r.params_after > 3 * r.params_before and r.max_abs_diff < 1e-5
+    img = torch.rand(8, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        a, b = D(img), r.discriminator(img)
+    assert a.std() > 0.01 and (a - b).abs().max() < 1e-5  # real, varied logits, and the same
+    W = r.discriminator
+    assert torch.count_nonzero(W.b16.conv0.weight[:16, 16:]) == 0  # old outputs ignore new inputs
+    assert W.b16.conv0.weight[16:].abs().mean() > 0.5  # fresh rows, as a new layer starts
+    # the epilogue conv reads the stddev map from the end of its wider input
+    assert torch.count_nonzero(W.b4.conv.weight[:32, 32:64]) == 0
+    assert torch.allclose(W.b4.conv.weight[:32, 64], D.b4.conv.weight[:, 32] * (65 / 33) ** 0.5)
+    # the new 4-px channels copy the old ones, so the minibatch-stddev mean is unchanged
+    assert torch.allclose(W.b8.conv1.weight[32:], W.b8.conv1.weight[:32])
+    assert torch.equal(W.b8.conv1.bias[32:], W.b8.conv1.bias[:32])
+    W.requires_grad_(True)
+    W(img).sum().backward()
+    assert W.b16.conv0.weight.grad[:16, 16:].abs().sum() > 0  # the zero blocks train
+    assert W.b4.out.weight.grad[:, 32:].abs().sum() > 0
+
+
+def test_discriminator_narrowing_and_uneven_4px_growth_are_refused():
+    D = _trained_like_d()
+    with pytest.raises(GanlensError, match=r"would narrow the discriminator \(16 px 16 → 8, 8 px 32 → 16"):
+        widen_discriminator(D, channel_base=128, channel_max=64)
+    with pytest.raises(GanlensError, match="gives 48 channels at 4 px; .* multiple of the current 32"):
+        widen_discriminator(D, channel_base=768, channel_max=48)
+    # without the stddev layer any width works
+    r = widen_discriminator(_trained_like_d(mbstd_num_channels=0), channel_base=768, channel_max=48)
+    assert r.channels_after == {16: 48, 8: 48, 4: 48} and r.max_abs_diff < 1e-5
+
+
+def test_cli_widens_the_discriminator_alone(trained_like, tmp_path, capsys):
+    model = tmp_path / "m"
+    trained_like.save_pretrained(str(model))
+    cmd = ["train", "stylegan2-widen", str(model), "--d-channel-base", "512", "--d-channel-max", "64"]
+    assert cli_main([*cmd, "--out", str(tmp_path / "x")]) == 2  # no discriminator/ to widen
+    assert "has no discriminator/ folder" in capsys.readouterr().err
+    D = _trained_like_d()
+    D.save_pretrained(model / "discriminator")
+    assert cli_main([*cmd[:3], "--out", str(tmp_path / "y")]) == 2
+    assert "nothing to widen" in capsys.readouterr().err
+    assert cli_main([*cmd, "--out", str(tmp_path / "wide")]) == 0
+    out = capsys.readouterr().out
+    assert "G channels 4:32 8:32 16:16 -> 4:32 8:32 16:16" in out  # G kept
+    assert "D channels 16:16 8:32 4:32 -> 16:32 8:64 4:64" in out and "widened discriminator/" in out
+    D2 = StyleGAN2Discriminator.from_pretrained(tmp_path / "wide" / "discriminator")
+    assert D2.config.channel_base == 512 and D2.config.mbstd_group_size == 4
+    img = torch.rand(4, 3, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert (D(img) - D2(img)).abs().max() < 1e-5
+    G2 = load_generator(tmp_path / "wide")
+    assert all(
+        torch.equal(a, b) for a, b in zip(trained_like.state_dict().values(), G2.state_dict().values())
+    )

@@ -54,6 +54,8 @@ WIDEN_EXAMPLES = """\
       --init-g models/toon64-wide --ema-rampup 0 --lr 0.0005 --d-lr 0.0025 --bf16 --resume
   # run B's widths (8192/256, 22.8 MB), e.g. for a lent GPU
   ganlens train stylegan2-widen toonfaces-stylegan2-64 --channel-base 8192 --channel-max 256 --out models/toon64-b
+  # a wider discriminator too (G's widths kept): 128 channels at 64 px, 256 below, same logits
+  ganlens train stylegan2-widen models/toon64-b --d-channel-base 8192 --d-channel-max 256 --out models/toon64-bd
 """
 
 
@@ -207,12 +209,17 @@ def register_train(sub) -> None:
         description=(
             "Write a copy of a StyleGAN2 with wider layers: every new channel starts with fresh weights "
             "but is read with zero weights, so the copy draws the same images (checked on 8 samples) "
-            "until training uses the new capacity. The model's discriminator/ is copied unchanged."
+            "until training uses the new capacity. The model's discriminator/ is copied, or widened the "
+            "same way with --d-channel-base/--d-channel-max (same logits, checked on 16 images)."
         ),
     )
     w.add_argument("model", help="zoo name or exported StyleGAN2 folder")
-    w.add_argument("--channel-base", type=int, required=True, help="new channel base (min(base // r, max))")
-    w.add_argument("--channel-max", type=int, required=True, help="new channel cap")
+    w.add_argument(
+        "--channel-base", type=int, help="G's new channel base (min(base // r, max)); default: kept"
+    )
+    w.add_argument("--channel-max", type=int, help="G's new channel cap; default: kept")
+    w.add_argument("--d-channel-base", type=int, help="widen the model's discriminator/ to this channel base")
+    w.add_argument("--d-channel-max", type=int, help="... and this channel cap (default: D's own)")
     w.add_argument("--out", required=True, help="model folder to write")
     w.add_argument("--seed", type=int, default=0, help="seed of the new channels' fresh weights (default 0)")
     w.add_argument(
@@ -309,20 +316,35 @@ def run_export(args: argparse.Namespace) -> int:
 def run_widen(args: argparse.Namespace) -> int:
     from ganlens.training.widen import write_widened
 
+    widths = (args.channel_base, args.channel_max, args.d_channel_base, args.d_channel_max)
+    if all(v is None for v in widths):
+        raise GanlensError(
+            "nothing to widen: give --channel-base/--channel-max (G) and/or --d-channel-base/--d-channel-max (D)"
+        )
     r = write_widened(
         args.model,
         args.out,
         channel_base=args.channel_base,
         channel_max=args.channel_max,
+        d_channel_base=args.d_channel_base,
+        d_channel_max=args.d_channel_max,
         seed=args.seed,
         max_mb=args.max_mb,
         overwrite=args.overwrite,
     )
     chans = lambda d: " ".join(f"{k}:{v}" for k, v in d.items())  # noqa: E731
     print(
-        f"widened {args.model}: channels {chans(r.channels_before)} -> {chans(r.channels_after)}, "
+        f"widened {args.model}: G channels {chans(r.channels_before)} -> {chans(r.channels_after)}, "
         f"{r.params_before / 1e6:.2f} M -> {r.params_after / 1e6:.2f} M parameters; "
         f"largest image difference {r.max_abs_diff:.1e}"
     )
-    print(f"wrote {args.out}" + (" (with its discriminator/)" if r.discriminator else ""))
+    d = r.discriminator_widening
+    if d is not None:
+        print(
+            f"D channels {chans(d.channels_before)} -> {chans(d.channels_after)}, "
+            f"{d.params_before / 1e6:.2f} M -> {d.params_after / 1e6:.2f} M parameters; "
+            f"largest logit difference {d.max_abs_diff:.1e}"
+        )
+    where = {None: "", False: " (with its discriminator/)", True: " (with its widened discriminator/)"}
+    print(f"wrote {args.out}" + where[None if r.discriminator is None else d is not None])
     return 0

@@ -1,4 +1,5 @@
-"""Grow a trained StyleGAN2 generator to more channels without changing a single image (Net2Net-style).
+"""Grow a trained StyleGAN2 generator (and its discriminator) to more channels without changing a single
+image or logit (Net2Net-style); :func:`widen_discriminator` covers D.
 
 A short training budget (a lent GPU for minutes, a CPU session) cannot train a wider generator from
 scratch to the quality of a narrow one that has trained for a million images. Widening keeps what
@@ -29,6 +30,8 @@ import torch
 from ganlens.errors import GanlensError
 from ganlens.generators import build_generator
 from ganlens.generators.base import Generator
+from ganlens.generators.layers import EqualizedLinear
+from ganlens.training.discriminator import DConv, DiscriminatorConfig, StyleGAN2Discriminator
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class WidenResult:
     params_after: int
     max_abs_diff: float  # largest |image difference| over the check's samples, in [-1, 1] units
     discriminator: Path | None = None
+    discriminator_widening: DiscriminatorWidenResult | None = None  # None: D copied unchanged, or none
 
 
 def _channels(config) -> dict[int, int]:
@@ -129,33 +133,177 @@ def write_widened(
     model: str | Path,
     out_dir: str | Path,
     *,
-    channel_base: int,
-    channel_max: int,
+    channel_base: int | None = None,
+    channel_max: int | None = None,
+    d_channel_base: int | None = None,
+    d_channel_max: int | None = None,
     seed: int = 0,
     max_mb: float = 25.0,
     overwrite: bool = False,
     tolerance: float = 1e-4,
 ) -> WidenResult:
-    """Widen a zoo or exported StyleGAN2 and write it (``config.json`` + ``model.safetensors``), with a
-    copy of the model's ``discriminator/`` where it has one, so that ``--init-g OUT`` trains on from it.
+    """Widen a zoo or exported StyleGAN2 and write it (``config.json`` + ``model.safetensors``), with
+    its ``discriminator/`` (widened too where ``d_channel_base``/``d_channel_max`` say so, else
+    copied) where it has one, so that ``--init-g OUT`` trains on from it. A width left at None keeps
+    the model's.
 
     Raises:
-        GanlensError: as :func:`widen_stylegan2`; the result exceeds ``max_mb`` (fp32, 10^6 bytes) or
-            draws images more than ``tolerance`` away from the model's; ``out_dir`` holds a model
-            and ``overwrite`` is False.
+        GanlensError: as :func:`widen_stylegan2` and :func:`widen_discriminator`; D widths for a
+            model without a discriminator; the result exceeds ``max_mb`` (fp32, 10^6 bytes) or draws
+            images (or gives logits) more than ``tolerance`` away from the model's; ``out_dir`` holds
+            a model and ``overwrite`` is False.
     """
     from ganlens.training.export import DISCRIMINATOR_DIR, check_size, model_discriminator
     from ganlens.zoo import load_model
 
     G = load_model(model)
-    r = widen_stylegan2(G, channel_base=channel_base, channel_max=channel_max, seed=seed)
+    if G.arch != "stylegan2":
+        raise GanlensError(f"widening needs a stylegan2 generator; {str(model)!r} is a {G.arch}")
+    D = model_discriminator(model)
+    if D is None and (d_channel_base is not None or d_channel_max is not None):
+        raise GanlensError(f"{str(model)!r} has no {DISCRIMINATOR_DIR}/ folder, so there is no D to widen")
+    r = widen_stylegan2(
+        G,
+        channel_base=channel_base if channel_base is not None else G.config.channel_base,
+        channel_max=channel_max if channel_max is not None else G.config.channel_max,
+        seed=seed,
+    )
     check_size("the widened G", r.generator, max_mb)
     if not r.max_abs_diff <= tolerance:
         raise GanlensError(  # a bug, not a user error: the copy must draw the same images
             f"the widened generator draws different images (largest difference {r.max_abs_diff:.2e})"
         )
-    D = model_discriminator(model)
+    dr = None
+    if D is not None and (d_channel_base is not None or d_channel_max is not None):
+        dr = widen_discriminator(
+            D,
+            channel_base=d_channel_base if d_channel_base is not None else D.config.channel_base,
+            channel_max=d_channel_max if d_channel_max is not None else D.config.channel_max,
+            seed=seed,
+        )
+        check_size("the widened D", dr.discriminator, max_mb)
+        if not dr.max_abs_diff <= tolerance:
+            raise GanlensError(
+                f"the widened discriminator scores differently (largest difference {dr.max_abs_diff:.2e})"
+            )
+        D = dr.discriminator
     r.generator.save_pretrained(str(out_dir), overwrite=overwrite)
     if D is not None:
         D.save_pretrained(Path(out_dir) / DISCRIMINATOR_DIR, overwrite=overwrite)
-    return replace(r, discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None)
+    return replace(
+        r,
+        discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None,
+        discriminator_widening=dr,
+    )
+
+
+@dataclass(frozen=True)
+class DiscriminatorWidenResult:
+    """The widened discriminator, its channels per resolution before and after, and the check."""
+
+    discriminator: StyleGAN2Discriminator
+    channels_before: dict[int, int]
+    channels_after: dict[int, int]
+    params_before: int
+    params_after: int
+    max_abs_diff: float  # largest |logit difference| over the check's images
+
+
+def _d_channels(config: DiscriminatorConfig) -> dict[int, int]:
+    """Feature maps per resolution of a discriminator, from its input resolution down to 4 px."""
+    r, out = config.resolution, {}
+    while r >= 4:
+        out[r] = config.channels(r)
+        r //= 2
+    return out
+
+
+def widen_discriminator(
+    D: StyleGAN2Discriminator,
+    *,
+    channel_base: int,
+    channel_max: int,
+    seed: int = 0,
+    check_images: int = 16,
+) -> DiscriminatorWidenResult:
+    """A copy of the residual StyleGAN2 ``D`` with ``channel_base``/``channel_max``, giving the same logits.
+
+    As for the generator, new channels are computed with fresh weights and read with zero weights;
+    kept weights are scaled by √(fan_in' / fan_in) against the equalised-lr gain. Two places need
+    more: the epilogue's conv reads the minibatch-stddev maps after the features, so their columns
+    move to the end of the wider input; and that stddev feature is a mean over all 4-px channels,
+    so the new 4-px channels are copies of the old ones (the mean is then unchanged), which is why
+    the 4-px width must grow by a whole factor.
+
+    Args:
+        D: the discriminator, on the CPU.
+        channel_base, channel_max: the new widths, ``min(channel_base // r, channel_max)`` at r px.
+        seed: seeds the fresh weights and the check's images.
+        check_images: random images (a multiple of the mbstd group) scored by both; 0 skips the check.
+
+    Raises:
+        GanlensError: the new widths are narrower somewhere, or the 4-px width grows by a
+            non-integer factor while the minibatch-stddev layer is on.
+    """
+    cfg = D.config
+    new_cfg = replace(cfg, channel_base=int(channel_base), channel_max=int(channel_max))
+    before, after = _d_channels(cfg), _d_channels(new_cfg)
+    narrower = {r: (before[r], after[r]) for r in before if after[r] < before[r]}
+    if narrower:
+        worst = ", ".join(f"{r} px {a} → {b}" for r, (a, b) in sorted(narrower.items(), reverse=True))
+        raise GanlensError(
+            f"d channel_base {channel_base} / channel_max {channel_max} would narrow the discriminator "
+            f"({worst}); widening only adds channels"
+        )
+    c4, c4_new = before[4], after[4]
+    if cfg.mbstd_num_channels > 0 and c4_new % c4 != 0:
+        raise GanlensError(
+            f"d channel_base {channel_base} / channel_max {channel_max} gives {c4_new} channels at 4 px; "
+            f"with the minibatch-stddev layer on it must be a multiple of the current {c4}"
+        )
+    torch.manual_seed(seed)
+    wide = StyleGAN2Discriminator(new_cfg)
+    old_mods, last = dict(D.named_modules()), f"b{min(D.block_resolutions)}"
+    mbstd = cfg.mbstd_num_channels
+    with torch.no_grad():
+        for name, new in wide.named_modules():
+            if not isinstance(new, (DConv, EqualizedLinear)):
+                continue
+            old = old_mods[name]
+            w_old, w_new = old.weight.detach().float(), new.weight
+            o, i = w_old.shape[:2]
+            o2, i2 = w_new.shape[:2]
+            if name == "b4.fc":  # reads the (C, 4, 4) map flattened: widen per channel
+                w_old, w_new = w_old.reshape(o, c4, -1), w_new.view(o2, c4_new, -1)
+            cols = list(range(w_old.shape[1]))  # where the old input columns go
+            if name == "b4.conv" and mbstd:  # features, then the stddev maps
+                cols = list(range(c4)) + [c4_new + f for f in range(mbstd)]
+            scale = math.sqrt(i2 / i)
+            rows = w_new[:o]
+            rows.zero_()
+            rows[:, cols] = w_old * scale
+            if name in (f"{last}.conv1", f"{last}.skip"):  # 4-px outputs: copies, for the stddev mean
+                for j in range(o, o2):
+                    w_new[j].zero_()
+                    w_new[j][cols] = w_old[j % o] * scale
+            if getattr(old, "bias", None) is not None:
+                new.bias[:o] = old.bias.detach().float()
+                if name == f"{last}.conv1":
+                    new.bias[o:] = old.bias.detach().float()[torch.arange(o, o2) % o]
+    wide.eval().requires_grad_(False)
+    diff = _max_logit_diff(D, wide, check_images, seed) if check_images > 0 else float("nan")
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    return DiscriminatorWidenResult(wide, before, after, count(D), count(wide), diff)
+
+
+@torch.no_grad()
+def _max_logit_diff(a: StyleGAN2Discriminator, b: StyleGAN2Discriminator, n: int, seed: int) -> float:
+    c = a.config
+    n = max(n // c.mbstd_group_size, 1) * c.mbstd_group_size
+    gen = torch.Generator().manual_seed(seed)
+    img = torch.rand(n, c.img_channels, c.resolution, c.resolution, generator=gen) * 2 - 1
+    was_training = a.training
+    a.eval()
+    diff = float((a(img) - b(img)).abs().max())
+    a.train(was_training)
+    return diff
