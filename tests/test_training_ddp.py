@@ -40,6 +40,13 @@ def _torchrun(script, args: list[str], env: dict[str, str]) -> subprocess.Comple
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
+def _failure_report(proc: subprocess.CompletedProcess) -> str:
+    lines = proc.stderr.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("Traceback")]
+    worker = "\n".join(lines[starts[0] : starts[0] + 60]) if starts else "(no worker traceback)"
+    return f"exit {proc.returncode}\n{worker}\n...\n{proc.stderr[-1500:]}\nstdout tail:\n{proc.stdout[-800:]}"
+
+
 @pytest.mark.slow
 def test_two_process_training_and_resume(tmp_path):
     rng = np.random.RandomState(0)
@@ -73,7 +80,8 @@ def test_two_process_training_and_resume(tmp_path):
     script.write_text(SCRIPT)
     t0 = time.perf_counter()
     proc = _torchrun(script, args, env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    # on failure show the workers' own tracebacks, which come before torchrun's summary in stderr
+    assert proc.returncode == 0, _failure_report(proc)
     assert time.perf_counter() - t0 < 120
     log = (run / "log.txt").read_text()
     assert "batch 8 on 2 process(es), 8 images per process" in log  # each rank its own shard
