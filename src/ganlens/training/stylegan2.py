@@ -402,7 +402,9 @@ class StyleGAN2Trainer:
             where = "D starts fresh"
             if init_d is not None:
                 dc = init_d.config
-                where = f"D from its {DISCRIMINATOR_DIR}/ (channel base {dc.channel_base}, max {dc.channel_max})"
+                where = (
+                    f"D from its {DISCRIMINATOR_DIR}/ (channel base {dc.channel_base}, max {dc.channel_max})"
+                )
             self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
             if self.pl_every:
                 self.pl.mean = torch.tensor(self.measure_path_length(), dtype=torch.float32)
