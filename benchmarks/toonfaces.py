@@ -155,6 +155,8 @@ def run(args) -> int:
     print(rep.table())
     print(f"FD ratio: {rep.ratio:.2f}")
     print(rep.repeats_line())
+    if len(rep.ratios) > 1:
+        print(rep.per_set_line())
     print(f"gap closed (ceiling → floor): {100 * rep.gap_closed:.0f}%")
     print()
     print(rep.tv_table())

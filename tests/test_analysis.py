@@ -315,6 +315,7 @@ def test_realism_report_repeats_score_more_generated_sets(G, clf):
     line = rep.repeats_line()
     assert line.startswith("FD ratio over 3 generated set(s), seeds 3–5: mean ") and f"{r.mean():.2f}" in line
     assert f"± {r.std(ddof=1):.2f} (sd)" in line and f"range {r.min():.2f}–{r.max():.2f}" in line
+    assert rep.per_set_line() == f"FD ratio per set: seed 3 {r[0]:.2f}, seed 4 {r[1]:.2f}, seed 5 {r[2]:.2f}"
     with pytest.raises(GanlensError, match="repeats 0 must be a whole number >= 1"):
         realism_report(G, clf, n=12, real_a=x, real_b=x, repeats=0, progress=False)
 
@@ -348,6 +349,7 @@ def test_realism_cli(G, clf, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "FD ratio: " in printed and "real set B (floor)" in printed and "blur σ 1.5 px" in printed
     assert "FD ratio over 2 generated set(s), seeds 0–1: mean " in printed
+    assert "FD ratio per set: seed 0 " in printed and ", seed 1 " in printed
     got = json.loads((tmp_path / "o" / "realism.json").read_text())
     assert list(got["fd_ratio_by_seed"]) == ["0", "1"]
     assert got["fd_ratio_by_seed"]["0"] == pytest.approx(got["fd_ratio"])

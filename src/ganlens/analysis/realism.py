@@ -220,6 +220,12 @@ class RealismReport:
             f"range {r.min():.2f}–{r.max():.2f}"
         )
 
+    def per_set_line(self) -> str:
+        """One line: the FD ratio of each generated set by its seed, for paired comparisons of two
+        models scored on the same seeds (the sets' spread is mostly shared between models)."""
+        seeds = list(self.repeats) or [0]
+        return "FD ratio per set: " + ", ".join(f"seed {s} {r:.2f}" for s, r in zip(seeds, self.ratios))
+
     @property
     def gap_closed(self) -> float:
         """(ceiling − model) / (ceiling − floor): 0 = no better than untrained, 1 = as good as real."""

@@ -101,7 +101,7 @@ def run(args) -> int:
     )
     text = (
         f"{rep.table()}\n\nFD ratio: {rep.ratio:.2f}\n"
-        + (rep.repeats_line() + "\n" if args.repeats > 1 else "")
+        + (rep.repeats_line() + "\n" + rep.per_set_line() + "\n" if args.repeats > 1 else "")
         + f"gap closed (ceiling → floor): {100 * rep.gap_closed:.0f}%\n\n"
         f"{rep.tv_table()}\n"
     )
