@@ -176,6 +176,12 @@ def run(args) -> int:
         fake = generate(G, 16, seed=args.seed, progress=False)
         real = render_real(16, size=G.resolution, progress=False)
         save_image(out / "samples.png", make_grid(torch.cat([real, fake]).clamp(-1, 1), nrow=16))
+        if not args.no_calibration:  # rows: set-B renders, the same blurred by each σ, the model
+            from ganlens.analysis.realism import CALIBRATION_SIGMAS, REAL_SEED_B, gaussian_blur
+
+            real_b = render_real(8, size=G.resolution, base_seed=REAL_SEED_B, progress=False)
+            rows = [real_b, *(gaussian_blur(real_b, s) for s in CALIBRATION_SIGMAS), fake[:8]]
+            save_image(out / "calibration.png", make_grid(torch.cat(rows).clamp(-1, 1), nrow=8))
 
     if args.sefa:
         t0 = time.perf_counter()

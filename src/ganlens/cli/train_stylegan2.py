@@ -48,14 +48,12 @@ EXPORT_EXAMPLES = """\
 """
 
 WIDEN_EXAMPLES = """\
-  # 256 channels at 4-16 px instead of 128 (same images; D copied), then train the wider G
-  ganlens train stylegan2-widen toonfaces-stylegan2-64 --channel-base 4096 --channel-max 256 --out models/toon64-wide
+  # a wider D for the shipped model (128 channels at 64 px, 256 below; G kept), then train on from it
+  ganlens train stylegan2-widen toonfaces-stylegan2-64 --d-channel-base 8192 --d-channel-max 256 --out models/toon64-d
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/wide --kimg 200 --batch 64 \\
-      --init-g models/toon64-wide --ema-rampup 0 --lr 0.0005 --d-lr 0.0025 --bf16 --resume
-  # run B's widths (8192/256, 22.8 MB), e.g. for a lent GPU
-  ganlens train stylegan2-widen toonfaces-stylegan2-64 --channel-base 8192 --channel-max 256 --out models/toon64-b
-  # a wider discriminator too (G's widths kept): 128 channels at 64 px, 256 below, same logits
-  ganlens train stylegan2-widen models/toon64-b --d-channel-base 8192 --d-channel-max 256 --out models/toon64-bd
+      --init-g models/toon64-d --ema-rampup 0 --lr 0.0005 --d-lr 0.0025 --bf16 --resume
+  # grow your own export's G from 4096/128 to 8192/256 (same images; its discriminator/ is copied)
+  ganlens train stylegan2-widen runs/toon64-export --channel-base 8192 --channel-max 256 --out models/toon64-b
 """
 
 
