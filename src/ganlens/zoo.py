@@ -96,7 +96,7 @@ _MODELS = MappingProxyType(
             source="shipped",
             sha256="e2643ef65234efa5c45c624e44bf86db639bd3541ec89fe6c31530543f0c8b4f",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 19 at 80.90 kimg (widened to 8192/256), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 19 at 80.90 kimg (8192/256), with its D (MODEL_CARD.md)",
         ),
     }
 )
