@@ -98,16 +98,6 @@ def factor_table(factor, pred_real, pred_fake, d_real: np.ndarray, d_fake: np.nd
     return rows, slope(4), slope(5)
 
 
-@torch.no_grad()
-def scores(D, images: torch.Tensor, batch_size: int) -> np.ndarray:
-    """D's score per image, in full batches (minibatch-stddev groups need them)."""
-    n, out = len(images), []
-    for i in range(0, n, batch_size):
-        j = min(i, max(n - batch_size, 0))
-        out.append(D(images[j : j + batch_size])[i - j :].flatten())
-    return torch.cat(out).numpy()
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", help="zoo name or export with discriminator/, or a checkpoint folder")
@@ -123,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     from ganlens.analysis.realism import generate, render_real
     from ganlens.classifier import load_classifier
     from ganlens.errors import GanlensError, one_line
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from toonfaces_probe import scores
 
     torch.set_num_threads(max(1, args.threads))
     try:
@@ -141,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             raise GanlensError(f"unknown factors {unknown}; allowed: {', '.join(C.schema.names)}")
         fake = generate(G, args.n, seed=args.seed, batch_size=args.batch_size, progress=False)
         real = render_real(args.n, size=G.resolution, base_seed=REAL_SEED, progress=False)
-        d_real, d_fake = scores(D, real, args.batch_size), scores(D, fake, args.batch_size)
+        d_real, d_fake = (scores(D, x, args.batch_size).numpy() for x in (real, fake))
         pred_real, pred_fake = C.predict(real), C.predict(fake)
     except GanlensError as e:
         print(f"toonfaces d-factors: error: {one_line(e)}", file=sys.stderr)

@@ -43,14 +43,19 @@ def checkpoints_of(path: Path) -> list[Path]:
 
 
 @torch.no_grad()
-def mean_score(D, images: torch.Tensor, batch_size: int) -> float:
-    """Mean of D over ``images`` in full batches (D's minibatch-stddev groups need them): a short
+def scores(D, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """D's score per image, (N,), in full batches (D's minibatch-stddev groups need them): a short
     last batch is scored as the last ``batch_size`` images, keeping only its new ones."""
-    n, scores = len(images), []
+    n, out = len(images), []
     for i in range(0, n, batch_size):
         j = min(i, max(n - batch_size, 0))
-        scores.append(D(images[j : j + batch_size])[i - j :])
-    return torch.cat(scores).mean().item()
+        out.append(D(images[j : j + batch_size])[i - j :].flatten())
+    return torch.cat(out)
+
+
+def mean_score(D, images: torch.Tensor, batch_size: int) -> float:
+    """Mean of D over ``images`` (see :func:`scores`)."""
+    return scores(D, images, batch_size).mean().item()
 
 
 def probe(ckpt: Path, train: torch.Tensor, fresh: torch.Tensor, meter, batch_size: int) -> dict:

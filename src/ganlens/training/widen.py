@@ -49,6 +49,17 @@ class WidenResult:
     discriminator_widening: DiscriminatorWidenResult | None = None  # None: D copied unchanged, or none
 
 
+def _refuse_narrowing(before: dict[int, int], after: dict[int, int], widths: str, network: str) -> None:
+    """Raise naming every resolution (in the dicts' order) that ``after`` gives fewer channels."""
+    worst = ", ".join(f"{r} px {before[r]} → {after[r]}" for r in before if after[r] < before[r])
+    if worst:
+        raise GanlensError(f"{widths} would narrow the {network} ({worst}); widening only adds channels")
+
+
+def _param_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
 def _channels(config) -> dict[int, int]:
     """Feature maps per block resolution of a StyleGAN2 config."""
     return {r: config.nf(r) for r in config.block_resolutions}
@@ -85,13 +96,7 @@ def widen_stylegan2(
     except GanlensError as e:
         raise GanlensError(f"channel_base {channel_base} / channel_max {channel_max}: {e}") from None
     before, after = _channels(G.config), _channels(config)
-    narrower = {r: (before[r], after[r]) for r in before if after[r] < before[r]}
-    if narrower:
-        worst = ", ".join(f"{r} px {a} → {b}" for r, (a, b) in sorted(narrower.items()))
-        raise GanlensError(
-            f"channel_base {channel_base} / channel_max {channel_max} would narrow the generator ({worst}); "
-            "widening only adds channels"
-        )
+    _refuse_narrowing(before, after, f"channel_base {channel_base} / channel_max {channel_max}", "generator")
     torch.manual_seed(seed)  # the fresh weights of the new channels
     wide = build_generator(config.to_dict())
     old_state = {k: v.detach().float().cpu() for k, v in G.state_dict().items()}
@@ -112,8 +117,7 @@ def widen_stylegan2(
     wide.load_state_dict(new_state, strict=True)
     wide.eval().requires_grad_(False)
     diff = _max_image_diff(G, wide, check_samples, seed) if check_samples > 0 else float("nan")
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    return WidenResult(wide, before, after, count(G), count(wide), diff)
+    return WidenResult(wide, before, after, _param_count(G), _param_count(wide), diff)
 
 
 @torch.no_grad()
@@ -248,13 +252,9 @@ def widen_discriminator(
     cfg = D.config
     new_cfg = replace(cfg, channel_base=int(channel_base), channel_max=int(channel_max))
     before, after = _d_channels(cfg), _d_channels(new_cfg)
-    narrower = {r: (before[r], after[r]) for r in before if after[r] < before[r]}
-    if narrower:
-        worst = ", ".join(f"{r} px {a} → {b}" for r, (a, b) in sorted(narrower.items(), reverse=True))
-        raise GanlensError(
-            f"d channel_base {channel_base} / channel_max {channel_max} would narrow the discriminator "
-            f"({worst}); widening only adds channels"
-        )
+    _refuse_narrowing(
+        before, after, f"d channel_base {channel_base} / channel_max {channel_max}", "discriminator"
+    )
     c4, c4_new = before[4], after[4]
     if cfg.mbstd_num_channels > 0 and c4_new % c4 != 0:
         raise GanlensError(
@@ -292,8 +292,7 @@ def widen_discriminator(
                     new.bias[o:] = old.bias.detach().float()[torch.arange(o, o2) % o]
     wide.eval().requires_grad_(False)
     diff = _max_logit_diff(D, wide, check_images, seed) if check_images > 0 else float("nan")
-    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    return DiscriminatorWidenResult(wide, before, after, count(D), count(wide), diff)
+    return DiscriminatorWidenResult(wide, before, after, _param_count(D), _param_count(wide), diff)
 
 
 @torch.no_grad()
