@@ -5,11 +5,14 @@
 #
 #   OUT=... scripts/gpu_toonfaces.sh SECONDS
 #
-# 1. renders NDATA training images (scripts/render_toonfaces_npy.py, every core);
+# 1. renders NDATA training images (scripts/render_toonfaces_npy.py, every core) and meanwhile, with
+#    FOLD=auto (the default on a GPU), times training with and without --fold-resample on the GPU
+#    (benchmarks/train_profile.py, batch of the first run) and trains with the faster;
 # 2. starts each run of RUNS ("NAME:BATCH ...", default "A:256 B:64") from the model INIT (default
 #    the shipped toonfaces-stylegan2-64 and the D in its discriminator/ folder) with --init-g and a
 #    fresh Adam, with the options of the CPU runs that trained it (G lr LR, D lr D_LR, R1 gamma GAMMA,
-#    path-length weight PL, no noise, no augmentation, bf16), and a realism watcher per run
+#    path-length weight PL, no noise, no augmentation, bf16, plus EXTRA: e.g. "--fold-resample"),
+#    and a realism watcher per run
 #    (benchmarks/toonfaces_curve.py: export and measure the FD ratio every EVERY kimg);
 # 3. every minute prints progress and re-packs, so that a call cut short still brings back the best
 #    snapshot so far; STOP seconds before the end it stops the runs (they checkpoint on SIGTERM),
@@ -38,6 +41,8 @@ LR=${LR:-0.0005}
 D_LR=${D_LR:-0.0025}
 GAMMA=${GAMMA:-0.1}
 PL=${PL:-2}
+EXTRA=${EXTRA:-}  # more training options
+FOLD=${FOLD:-auto}  # auto (GPU only: time it first), on or off: train with --fold-resample
 SNAP_KIMG=${SNAP_KIMG:-16}
 EVERY=${EVERY:-32}
 TICK=${TICK:-8}
@@ -66,7 +71,7 @@ EOF
 
 pack() {  # build in $W/pack, then swap into $OUT (a call cut short keeps the previous pack)
   rm -rf "$W/pack" && mkdir -p "$W/pack"
-  (cd "$W" && tar czf pack/logs.tgz --ignore-failed-read ./*.out runs/*/log.txt runs/*/stats.jsonl \
+  (cd "$W" && tar czf pack/logs.tgz --ignore-failed-read ./*.out ./*.json runs/*/log.txt runs/*/stats.jsonl \
     runs/*/loss.png runs/*/training_options.json runs/*/samples/latest.png runs/*/samples/reals.png \
     snap/*/curve.csv snap/*/kimg-*/realism.json 2>/dev/null)
   for r in $names; do
@@ -80,16 +85,28 @@ pack() {  # build in $W/pack, then swap into $OUT (a call cut short keeps the pr
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
 $PY -c "import torch, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'numpy', numpy.__version__)"
 mkdir -p "$W/runs" "$W/snap" "$OUT"
+if [ "$FOLD" = auto ] && [ "$DEV" = cuda ]; then  # on the GPU while the CPUs render
+  first=${RUNS%% *}
+  (cd benchmarks && $PY train_profile.py --device cuda --batch "${first#*:}" --steps 16 --profile-steps 0 \
+    --variants 1,3 --json "$W/fold.json" > "$W/fold.out" 2>&1) &
+fi
 [ -f "$W/toon.npy" ] || $PY scripts/render_toonfaces_npy.py --n "$NDATA" --out "$W/toon.npy" \
   --workers "$(nproc)" 2>&1 | tail -1 || exit 1
 echo "rendered by ${SECONDS}s"
+wait
+if [ -f "$W/fold.json" ]; then
+  cat "$W/fold.out" | grep '^|'
+  FOLD=$($PY -c "import json, sys; r = json.load(open(sys.argv[1])); v = list(r.values()); print('on' if v[1] > v[0] else 'off')" "$W/fold.json")
+fi
+[ "$FOLD" = on ] && EXTRA="$EXTRA --fold-resample"
+echo "fold-resample: $FOLD (by ${SECONDS}s)"
 for spec in $RUNS; do
   r=${spec%%:*}
   mkdir -p "$W/snap/$r"
   setsid nohup $PY -m ganlens.cli.main train stylegan2 --data "$W/toon.npy" --res 64 --out "$W/runs/$r" \
     --kimg 100000 --batch "${spec#*:}" --device "$DEV" --bf16 --noise none --aug none \
     --init-g "$INIT" --ema-rampup 0 --lr "$LR" --d-lr "$D_LR" --r1-gamma "$GAMMA" --pl-weight "$PL" \
-    --snapshot-kimg "$SNAP_KIMG" --tick-kimg "$TICK" --keep 2 --no-progress \
+    --snapshot-kimg "$SNAP_KIMG" --tick-kimg "$TICK" --keep 2 --no-progress $EXTRA \
     > "$W/$r.out" 2>&1 < /dev/null &
   setsid nohup $PY benchmarks/toonfaces_curve.py --snapshots "$W/snap/$r" --run "$W/runs/$r" \
     --every "$EVERY" --watch --poll 5 --threads 4 --n "$MEASURE_N" > "$W/watch$r.out" 2>&1 < /dev/null &

@@ -9,10 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ganlens.errors import GanlensError
 from ganlens.generators import build_generator, get_architecture
-from ganlens.generators.fir import downsample2d, setup_filter, upfirdn2d, upsample2d
+from ganlens.generators.fir import (
+    downsample2d,
+    fold_filter,
+    set_fold_resample,
+    setup_filter,
+    upfirdn2d,
+    upsample2d,
+)
 from ganlens.generators.native import load_generator
 from ganlens.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 
@@ -268,3 +276,32 @@ def test_cuda_matches_cpu():
     assert (out.cpu() - ref).abs().max() <= 1e-3
     feat = Gc.synthesis_head(ws.cuda(), 2)
     assert (Gc.synthesis_tail(feat, ws.cuda(), 2).cpu() - G.to("cpu").synthesis(ws)).abs().max() <= 1e-3
+
+
+def test_folded_fir_equals_conv_then_filter():
+    """fold_filter: a transposed conv by the folded 6x6 kernel = transposed 3x3 conv + FIR (G's up
+    layers); conv2d by the folded kernel = FIR + strided conv (D's down layers), in float64; and a
+    generator with fold_resample on draws the same images."""
+    torch.manual_seed(0)
+    f_sym = setup_filter().double()
+    f_odd = torch.rand(4, 4, dtype=torch.float64)  # a filter that is not symmetric checks the flips
+    x = torch.randn(2, 5, 8, 8, dtype=torch.float64)
+    w = torch.randn(3, 5, 3, 3, dtype=torch.float64)
+    for f in (f_sym, f_odd):
+        up = upfirdn2d(F.conv_transpose2d(x, w.transpose(0, 1), stride=2), f, padding=(1, 1, 1, 1), gain=4)
+        folded = F.conv_transpose2d(x, fold_filter(w, f, gain=4).transpose(0, 1), stride=2, padding=2)
+        assert folded.shape == up.shape == (2, 3, 16, 16)
+        assert torch.allclose(folded, up, atol=1e-12)
+        down = F.conv2d(upfirdn2d(x, f, padding=(2, 2, 2, 2)), w, stride=2)
+        folded = F.conv2d(x, fold_filter(w, f.flip([0, 1])), stride=2, padding=2)
+        assert folded.shape == down.shape == (2, 3, 4, 4)
+        assert torch.allclose(folded, down, atol=1e-12)
+
+    G = StyleGAN2Generator(
+        StyleGAN2Config(resolution=32, z_dim=16, w_dim=16, channel_base=128, channel_max=16)
+    )
+    ws = G.mapping(torch.randn(3, 16))
+    img = G.synthesis(ws, noise_mode="const")
+    assert set_fold_resample(G, True) == 7  # every synthesis layer has the switch; 3 of them go up
+    assert not torch.equal(G.synthesis(ws, noise_mode="const"), img)  # the folded path ran
+    assert torch.allclose(G.synthesis(ws, noise_mode="const"), img, atol=1e-5)

@@ -554,3 +554,29 @@ def test_log_values_never_use_exponents_for_large_floats():
     assert _short(0.0025) == "0.0025"
     assert _short((0.0, 0.99)) == "(0, 0.99)"
     assert _short(3) == "3"
+
+
+def test_fold_resample_trains_the_same_networks(noise_data, tmp_path):
+    """--fold-resample merges the x2 FIR filters into the up/down convolutions: the same G and D, so
+    the same losses and weights step by step (to float32 rounding), and the flag reaches every layer."""
+    runs = []
+    for fold in (False, True):
+        (tmp_path / str(fold)).mkdir()
+        cfg = TrainConfig(
+            data=str(noise_data), out=str(tmp_path / str(fold)), batch=4, r1_interval=2, pl_interval=2,
+            fold_resample=fold, **TINY,
+        )  # fmt: skip
+        t = StyleGAN2Trainer(cfg)
+        stats = [t.train_step() for _ in range(4)]
+        runs.append((t, stats))
+    (plain, s0), (folded, s1) = runs
+    assert all(m.fold_resample for m in folded.G.modules() if hasattr(m, "fold_resample"))
+    assert all(m.fold_resample for m in folded.D.modules() if hasattr(m, "fold_resample"))
+    assert not any(m.fold_resample for m in plain.D.modules() if hasattr(m, "fold_resample"))
+    for a, b in zip(s0, s1):
+        for key in ("loss_G", "loss_D", "score_real", "score_fake"):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), key
+    for pa, pb in zip(plain.G.parameters(), folded.G.parameters()):
+        assert torch.allclose(pa, pb, atol=1e-5)
+    with pytest.raises(SystemExit):  # the CLI flag exists and is documented in --help
+        cli_main(["train", "stylegan2", "--help"])

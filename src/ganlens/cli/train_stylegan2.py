@@ -171,6 +171,12 @@ def register_train(sub) -> None:
         "--ada-kimg", type=float, default=500.0, help="kimg for p to move by 1 at the full rate (default 500)"
     )
     o.add_argument("--bf16", action="store_true", help="bf16 autocast for the main forward passes")
+    o.add_argument(
+        "--fold-resample",
+        action="store_true",
+        help="fold the x2 FIR filters into the up/down convolutions (same networks, more multiply-adds, "
+        "fewer memory passes: for a GPU; benchmarks/train_profile.py measures it)",
+    )
     p.set_defaults(func=run)
 
     e = add_command(
@@ -261,6 +267,7 @@ def config_from_args(args: argparse.Namespace):
         ada_target=args.ada_target,
         ada_kimg=args.ada_kimg,
         bf16=args.bf16,
+        fold_resample=args.fold_resample,
         tick_kimg=args.tick_kimg,
         snapshot_kimg=args.snapshot_kimg,
         keep_checkpoints=args.keep,

@@ -4,13 +4,18 @@ One depthwise convolution per call, in pure PyTorch. Strided filtering (down-sam
 reduced-precision tensor runs in float32 on the CPU: oneDNN's strided depthwise bf16 kernel is
 3–16× slower there than the float32 one (``benchmarks/train_throughput.py``), and down-sampling is
 a plain low-pass, so the extra precision costs nothing.
+
+:func:`fold_filter` merges the filter into a convolution's weights instead: one (k+3)×(k+3)
+convolution in place of a k×k one plus a depthwise pass over a full-size map. That is four times
+the multiply-adds of the k×k convolution, so it only pays where memory traffic, not arithmetic,
+bounds the step (a GPU); the generator and discriminator take it with ``fold_resample``.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 
 def setup_filter(taps: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)) -> Tensor:
@@ -29,6 +34,21 @@ def _depthwise(x: Tensor, k: Tensor, stride: int) -> Tensor:
     return F.conv2d(
         x, k.to(device=x.device, dtype=dtype)[None, None].expand(c, 1, *k.shape), groups=c, stride=stride
     )
+
+
+def fold_filter(weight: Tensor, f: Tensor, *, gain: float = 1.0) -> Tensor:
+    """Full 2-D convolution of every (out, in) kernel of ``weight`` with the filter ``f`` × ``gain``.
+
+    (O, I, kh, kw) → (O, I, kh + fh − 1, kw + fw − 1), differentiable in ``weight``. A transposed
+    convolution by the result is the transposed convolution by ``weight`` followed by :func:`upfirdn2d`'s
+    filtering with ``f``; ``conv2d`` (a correlation) by ``fold_filter(weight, f.flip([0, 1]))`` is
+    ``conv2d`` by ``weight`` after filtering with ``f``. Valid-mode sizes add up, so the paddings do too.
+    """
+    o, i, kh, kw = weight.shape
+    fh, fw = f.shape
+    taps = (f * gain).flip([0, 1]).to(device=weight.device, dtype=weight.dtype)[None, None]
+    full = F.conv2d(weight.reshape(o * i, 1, kh, kw), taps, padding=(fh - 1, fw - 1))
+    return full.reshape(o, i, kh + fh - 1, kw + fw - 1)
 
 
 def upfirdn2d(
@@ -75,3 +95,11 @@ def downsample2d(x: Tensor, f: Tensor, *, pad: int, stride: int) -> Tensor:
     (N, C, H, W) → (N, C, (H + 2·pad − kh) // stride + 1, …).
     """
     return upfirdn2d(x, f, down=stride, padding=(pad, pad, pad, pad))
+
+
+def set_fold_resample(module: nn.Module, on: bool) -> int:
+    """Switch :func:`fold_filter` on or off in every resampling layer of ``module``; returns how many."""
+    layers = [m for m in module.modules() if hasattr(m, "fold_resample")]
+    for m in layers:
+        m.fold_resample = on
+    return len(layers)

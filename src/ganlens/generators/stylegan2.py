@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ganlens.errors import GanlensError
 from ganlens.generators.base import Generator, GeneratorConfig
-from ganlens.generators.fir import setup_filter, upfirdn2d, upsample2d
+from ganlens.generators.fir import fold_filter, setup_filter, upfirdn2d, upsample2d
 from ganlens.generators.layers import SQRT2, EqualizedLinear, MappingNetwork
 
 ARCHITECTURES = ("skip",)
@@ -103,6 +103,8 @@ class SynthesisLayer(nn.Module):
     """Modulated + demodulated 3×3 conv (optionally ×2 upsampling), noise, bias, lrelu·√2, clamp.
 
     Stored weight (O, I, 3, 3) carries no runtime coefficient: demodulation cancels it (ADA).
+    ``fold_resample`` (an up layer; off by default) folds the ×2 FIR into the transposed conv's
+    weights (:func:`~ganlens.generators.fir.fold_filter`): the same images, one op fewer.
     """
 
     def __init__(
@@ -118,6 +120,7 @@ class SynthesisLayer(nn.Module):
         super().__init__()
         self.resolution = resolution
         self.up = up
+        self.fold_resample = False
         self.conv_clamp = conv_clamp
         self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))  # (O, I, 3, 3)
@@ -135,7 +138,10 @@ class SynthesisLayer(nn.Module):
         wsq = weight.float().square().sum(dim=[2, 3])  # (O, I)
         dcoefs = (styles.float().square() @ wsq.t() + 1e-8).rsqrt()  # (N, O)
         x = x * styles.to(x.dtype).reshape(n, -1, 1, 1)
-        if self.up:
+        if self.up and self.fold_resample:  # the FIR folded into a 6×6 kernel: one conv, same result
+            weight = fold_filter(weight, f, gain=4.0)  # (O, I, 6, 6)
+            x = F.conv_transpose2d(x, weight.to(x.dtype).transpose(0, 1), stride=2, padding=2)
+        elif self.up:
             # Zero-insertion ×2 + 3×3 conv = stride-2 transposed conv; then the [1,3,3,1] FIR, gain 4.
             x = F.conv_transpose2d(x, weight.to(x.dtype).transpose(0, 1), stride=2)  # (N, O, 2H+1, 2W+1)
             x = upfirdn2d(x, f, padding=(1, 1, 1, 1), gain=4.0)  # (N, O, 2H, 2W)

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlens.errors import CheckpointError, GanlensError
-from ganlens.generators.fir import downsample2d, setup_filter
+from ganlens.generators.fir import downsample2d, fold_filter, setup_filter
 from ganlens.generators.layers import SQRT2, EqualizedLinear
 from ganlens.utils.io import write_json
 
@@ -122,13 +122,17 @@ class DConv(nn.Module):
         self.kernel_size = kernel_size
         self.activation = activation
         self.down = down
+        self.fold_resample = False  # fold the low-pass into the stride-2 weights (same result, one op)
         self.conv_clamp = conv_clamp
         self.register_buffer("resample_filter", setup_filter(), persistent=False)
 
     def forward(self, x: Tensor, *, gain: float = 1.0) -> Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain
         k = self.kernel_size
-        if self.down == 2 and k == 1:
+        if self.down == 2 and self.fold_resample:  # low-pass and stride-2 conv as one (k+3)×(k+3) conv
+            f = self.resample_filter.flip([0, 1])
+            x = F.conv2d(x, fold_filter(w, f), stride=2, padding=(k - 1) // 2 + 1)
+        elif self.down == 2 and k == 1:
             x = downsample2d(x, self.resample_filter, pad=1, stride=2)  # (N, I, H/2, W/2)
             x = F.conv2d(x, w)
         elif self.down == 2:

@@ -35,6 +35,7 @@ from torch import Tensor
 from ganlens.errors import GanlensError
 from ganlens.generators import build_generator
 from ganlens.generators.base import Generator, z_from_seeds
+from ganlens.generators.fir import set_fold_resample
 from ganlens.training import ddp
 from ganlens.training.augment import PIPELINES, AdaptiveP, augment
 from ganlens.training.checkpoint import (
@@ -96,6 +97,9 @@ class TrainConfig:
         ada_target, ada_kimg, ada_interval: ADA's r_t target (0.6), the kimg for p to move by 1
             (500) and the steps between adjustments (4).
         bf16: run the main forward passes under bf16 autocast (regularisers stay fp32).
+        fold_resample: fold the ×2 FIR filters into the up/down convolutions' weights (the same
+            networks; 4× the multiply-adds of those convolutions, one memory pass fewer each): for
+            a GPU, where memory traffic bounds the step. Off by default (slower on a CPU).
         tick_kimg: how often to log stats / redraw the plot; snapshot_kimg: checkpoint + sample grid.
         keep_checkpoints: newest checkpoints kept on disk.
         grid_seeds: number of fixed seeds (0..n-1) in the sample grids.
@@ -153,6 +157,7 @@ class TrainConfig:
     ada_kimg: float = 500.0
     ada_interval: int = 4
     bf16: bool = False
+    fold_resample: bool = False
     tick_kimg: float = 1.0
     snapshot_kimg: float = 10.0
     keep_checkpoints: int = 3
@@ -345,12 +350,17 @@ class StyleGAN2Trainer:
             raise GanlensError(
                 f"per-process batch {self.local_batch} must be a multiple of the mbstd group {g}"
             )
-        # bf16 convolutions run 10-30 % faster on channels-last tensors (benchmarks/train_throughput.py)
-        self.memory_format = torch.channels_last if cfg.bf16 else torch.contiguous_format
+        # bf16 convolutions run 10-30 % faster on channels-last tensors on the CPU (benchmarks/
+        # train_throughput.py); on an H200 NCHW was 8 % faster (benchmarks/train_profile.py, batch 256)
+        cpu_bf16 = cfg.bf16 and self.device.type == "cpu"
+        self.memory_format = torch.channels_last if cpu_bf16 else torch.contiguous_format
         self.G = G.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
         self.D = D.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
         ddp.broadcast_module(self.G, info)
         ddp.broadcast_module(self.D, info)
+        if cfg.fold_resample:
+            set_fold_resample(self.G, True)
+            set_fold_resample(self.D, True)
         self.G_ema = copy.deepcopy(self.G).eval()
         self.map_updates_w_avg = "update_w_avg" in inspect.signature(self.G.mapping).parameters
 
