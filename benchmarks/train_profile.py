@@ -51,7 +51,9 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=16, help="timed steps per variant (a multiple of 16)")
-    p.add_argument("--profile-steps", type=int, default=16, help="profiled steps of the first variant (0: no profile)")
+    p.add_argument(
+        "--profile-steps", type=int, default=16, help="profiled steps of the first variant (0: no profile)"
+    )
     p.add_argument("--top", type=int, default=30, help="operators in the profile table")
     p.add_argument("--variants", default="0,1,2,3", help="indices into: " + "; ".join(VARIANTS))
     p.add_argument("--shapes", action="store_true", help="profile rows per operator and input shape")
