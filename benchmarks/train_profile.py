@@ -54,6 +54,7 @@ def main() -> None:
     p.add_argument(
         "--profile-steps", type=int, default=16, help="profiled steps of the first variant (0: no profile)"
     )
+    p.add_argument("--round", type=int, default=4, help="steps per alternation round (default 4)")
     p.add_argument("--top", type=int, default=30, help="operators in the profile table")
     p.add_argument("--variants", default="0,1,2,3", help="indices into: " + "; ".join(VARIANTS))
     p.add_argument("--shapes", action="store_true", help="profile rows per operator and input shape")
@@ -69,7 +70,7 @@ def main() -> None:
             trainer(data, Path(tmp) / f"run{i}", device=args.device, batch=args.batch, variant=v)
             for i, v in enumerate(chosen)
         ]
-        speeds = measure([(t, False) for t in ts], warmup=3, steps=args.steps, round_steps=args.steps)
+        speeds = measure([(t, False) for t in ts], warmup=3, steps=args.steps, round_steps=args.round)
         where = torch.cuda.get_device_name() if cuda else f"cpu, {torch.get_num_threads()} threads"
         print(f"\nStyleGAN2 64 px, toonfaces-stylegan2-64 G and D, batch {args.batch}; {where}\n")
         print("| variant | ms / step | images / s |")
