@@ -556,7 +556,7 @@ def test_log_values_never_use_exponents_for_large_floats():
     assert _short(3) == "3"
 
 
-def test_fold_resample_trains_the_same_networks(noise_data, tmp_path):
+def test_fold_resample_trains_the_same_networks(noise_data, tmp_path, capsys):
     """--fold-resample merges the x2 FIR filters into the up/down convolutions: the same G and D, so
     the same losses and weights step by step (to float32 rounding), and the flag reaches every layer."""
     runs = []
@@ -580,3 +580,4 @@ def test_fold_resample_trains_the_same_networks(noise_data, tmp_path):
         assert torch.allclose(pa, pb, atol=1e-5)
     with pytest.raises(SystemExit):  # the CLI flag exists and is documented in --help
         cli_main(["train", "stylegan2", "--help"])
+    assert "--fold-resample" in capsys.readouterr().out

@@ -98,7 +98,8 @@ def downsample2d(x: Tensor, f: Tensor, *, pad: int, stride: int) -> Tensor:
 
 
 def set_fold_resample(module: nn.Module, on: bool) -> int:
-    """Switch :func:`fold_filter` on or off in every resampling layer of ``module``; returns how many."""
+    """Switch :func:`fold_filter` on or off in every layer of ``module`` that has the switch (every
+    StyleGAN2 synthesis layer and discriminator conv; only those that resample change); returns how many."""
     layers = [m for m in module.modules() if hasattr(m, "fold_resample")]
     for m in layers:
         m.fold_resample = on
