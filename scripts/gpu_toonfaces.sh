@@ -12,7 +12,9 @@
 #    the shipped toonfaces-stylegan2-64 and the D in its discriminator/ folder) with --init-g and a
 #    fresh Adam, with the options of the CPU runs that trained it (G lr LR, D lr D_LR, R1 gamma GAMMA,
 #    path-length weight PL, no noise, no augmentation, bf16, plus EXTRA: e.g. "--fold-resample"),
-#    and a realism watcher per run
+#    and a realism watcher per run. With RESUME (a folder written by scripts/slim_checkpoint.py
+#    pack, carried to the device) the runs instead resume that checkpoint (--resume-from) with INIT's
+#    G_ema and D as the networks and the checkpoint's Adam second moments and training state;
 #    (benchmarks/toonfaces_curve.py: export and measure the FD ratio every EVERY kimg);
 # 3. every minute prints progress and re-packs, so that a call cut short still brings back the best
 #    snapshot so far; STOP seconds before the end it stops the runs (they checkpoint on SIGTERM),
@@ -37,6 +39,7 @@ DEV=${DEV:-cuda}
 NDATA=${NDATA:-40000}  # 64,000 took 167 s to render on the H200 machine (session 22)
 RUNS=${RUNS:-A:256 B:64}
 INIT=${INIT:-toonfaces-stylegan2-64}
+RESUME=${RESUME:-}  # a slim checkpoint (scripts/slim_checkpoint.py pack) to resume instead of --init-g
 LR=${LR:-0.0005}
 D_LR=${D_LR:-0.0025}
 GAMMA=${GAMMA:-0.1}
@@ -100,13 +103,19 @@ if [ -f "$W/fold.json" ]; then
 fi
 [ "$FOLD" = auto ] && FOLD=off  # not timed (a CPU run, or the timing failed: $W/fold.out says why)
 [ "$FOLD" = on ] && EXTRA="$EXTRA --fold-resample"
+[ "$FOLD" = off ] && EXTRA="$EXTRA --no-fold-resample"  # the trainer's default on a GPU is on
 echo "fold-resample: $FOLD (by ${SECONDS}s)"
+START="--init-g $INIT --ema-rampup 0"
+if [ -n "$RESUME" ]; then
+  $PY scripts/slim_checkpoint.py unpack "$RESUME" --model "$INIT" --out "$W/resume" || exit 1
+  START="--resume-from $W/resume --ema-rampup 0"
+fi
 for spec in $RUNS; do
   r=${spec%%:*}
   mkdir -p "$W/snap/$r"
   setsid nohup $PY -m ganlens.cli.main train stylegan2 --data "$W/toon.npy" --res 64 --out "$W/runs/$r" \
     --kimg 100000 --batch "${spec#*:}" --device "$DEV" --bf16 --noise none --aug none \
-    --init-g "$INIT" --ema-rampup 0 --lr "$LR" --d-lr "$D_LR" --r1-gamma "$GAMMA" --pl-weight "$PL" \
+    $START --lr "$LR" --d-lr "$D_LR" --r1-gamma "$GAMMA" --pl-weight "$PL" \
     --snapshot-kimg "$SNAP_KIMG" --tick-kimg "$TICK" --keep 2 --no-progress $EXTRA \
     > "$W/$r.out" 2>&1 < /dev/null &
   setsid nohup $PY benchmarks/toonfaces_curve.py --snapshots "$W/snap/$r" --run "$W/runs/$r" \

@@ -578,6 +578,10 @@ def test_fold_resample_trains_the_same_networks(noise_data, tmp_path, capsys):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5), key
     for pa, pb in zip(plain.G.parameters(), folded.G.parameters()):
         assert torch.allclose(pa, pb, atol=1e-5)
+    (tmp_path / "auto").mkdir()  # the default: on for a GPU only, so off here
+    auto = StyleGAN2Trainer(TrainConfig(data=str(noise_data), out=str(tmp_path / "auto"), batch=4, **TINY))
+    assert auto.fold_resample is False
+    assert not any(m.fold_resample for m in auto.G.modules() if hasattr(m, "fold_resample"))
     with pytest.raises(SystemExit):  # the CLI flag exists and is documented in --help
         cli_main(["train", "stylegan2", "--help"])
-    assert "--fold-resample" in capsys.readouterr().out
+    assert "--fold-resample, --no-fold-resample" in capsys.readouterr().out
