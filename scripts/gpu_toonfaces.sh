@@ -23,7 +23,15 @@
 # $OUT gets logs.tgz (logs, stats, loss plots, sample grids, curve.csv and realism.json of every
 # snapshot) and, per run, the snapshot with the lowest FD ratio (G_ema and its D: an exported model
 # folder) as tar parts of <= 15 MB: `cat A_best.tar.part* | tar x` gives a folder that
-# `ganlens realism`, benchmarks/toonfaces.py and `ganlens train stylegan2 --init-g` take.
+# `ganlens realism`, benchmarks/toonfaces.py and `ganlens train stylegan2 --init-g` take; and
+# A_slim.tar, the run's latest checkpoint packed by scripts/slim_checkpoint.py (Adam's second
+# moments and the training state). With a single run, A_last.tar.part* is its latest snapshot when
+# that is not the best one, so `slim_checkpoint.py unpack A --model kimg-<latest>` resumes exactly
+# where it stopped.
+#
+# Session 23 (one H200): RUNS="A:256" RESUME=.gpu/slim STOP=80 OUT=$OUT bash scripts/gpu_toonfaces.sh 575
+# (carry .gpu) trained 613 kimg; then, the machine still warm, FOLD=on EXTRA=--resume and 215 seconds
+# resumed the run's own checkpoint there (the renders were still in $WORK) for 172 kimg more.
 #
 # Local smoke test (CPU, a few minutes):
 #   PY=.venv/bin/python DEV=cpu NDATA=256 SNAP_KIMG=0.032 EVERY=0.032 TICK=0.016 RUNS="A:8 B:8" \
@@ -81,6 +89,16 @@ pack() {  # build in $W/pack, then swap into $OUT (a call cut short keeps the pr
     b=$(best_snapshot "$r")
     [ -n "$b" ] && tar cf - -C "$W/snap/$r" "$b" | split -b 15M - "$W/pack/${r}_best.tar.part" \
       && echo "packed $r: $b"
+    # Adam's second moments of the latest checkpoint (7 MB), to resume it elsewhere (RESUME=)
+    rm -rf "$W/slim/$r" && mkdir -p "$W/slim" \
+      && $PY scripts/slim_checkpoint.py pack "$W/runs/$r" "$W/slim/$r" > /dev/null 2>&1 \
+      && tar cf "$W/pack/${r}_slim.tar" -C "$W/slim" "$r" && echo "packed $r: slim checkpoint"
+    # with one run there is room for its latest snapshot too (the networks that slim belongs to)
+    l=$(ls -d "$W/snap/$r"/kimg-* 2>/dev/null | sort | tail -1)
+    if [ "$(echo $names | wc -w)" = 1 ] && [ -n "$l" ] && [ "$(basename "$l")" != "$b" ]; then
+      tar cf - -C "$W/snap/$r" "$(basename "$l")" | split -b 15M - "$W/pack/${r}_last.tar.part" \
+        && echo "packed $r: $(basename "$l") (latest)"
+    fi
   done
   rm -f "$OUT"/* && mv "$W/pack"/* "$OUT"/
 }

@@ -10,7 +10,7 @@ checkpoint folder for ``ganlens train stylegan2 --resume-from`` from that and an
 folder with its ``discriminator/`` (``ganlens train stylegan2-export --with-d``), whose G_ema
 becomes both G and G_ema (raw G and G_ema differed by a relative L2 of 2-4e-4 in our runs):
 
-    python scripts/slim_checkpoint.py pack RUN/checkpoints/step-00002139 slim/
+    python scripts/slim_checkpoint.py pack RUN/checkpoints/step-00002139 slim/   # or RUN: its latest
     python scripts/slim_checkpoint.py unpack slim/ --model EXPORT --out ckpt/
     ganlens train stylegan2 ... --resume-from ckpt/
 """
@@ -51,6 +51,15 @@ def dequantize(codes: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
 
 
 def pack(ckpt: Path, out: Path) -> None:
+    if not (ckpt / "state.json").exists() and (ckpt / "checkpoints").is_dir():  # a run folder
+        from ganlens.training.checkpoint import latest_checkpoint
+
+        latest = latest_checkpoint(ckpt)
+        if latest is None:
+            raise GanlensError(f"run folder {str(ckpt)!r} has no checkpoint yet")
+        ckpt = latest
+    if not (ckpt / "state.json").exists():
+        raise GanlensError(f"{str(ckpt)!r} is not a checkpoint folder (no state.json) or a run folder")
     state = json.loads((ckpt / "state.json").read_text())
     beta1 = state["train_config"]["betas"][0]
     if beta1 != 0:
@@ -112,7 +121,7 @@ def unpack(slim: Path, model: str, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("pack", help="checkpoint folder -> slim folder")
+    p = sub.add_parser("pack", help="checkpoint folder (or a run folder: its latest) -> slim folder")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("out", type=Path)
     u = sub.add_parser("unpack", help="slim folder + exported model -> checkpoint folder")

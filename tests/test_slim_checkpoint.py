@@ -38,6 +38,9 @@ def test_pack_unpack_resume(noise_data, tmp_path, capsys):  # noqa: F811
     ck = latest_checkpoint(tmp_path / "a")
     export_generator(tmp_path / "a", tmp_path / "model", with_discriminator=True)
     assert slim.main(["pack", str(ck), str(tmp_path / "slim")]) == 0
+    assert slim.main(["pack", str(tmp_path / "a"), str(tmp_path / "slim-run")]) == 0  # a run: its latest
+    for name in ("opt_G.safetensors", "opt_D.safetensors", "state.json"):
+        assert (tmp_path / "slim" / name).read_bytes() == (tmp_path / "slim-run" / name).read_bytes()
     unpack = [
         "unpack",
         str(tmp_path / "slim"),
@@ -89,6 +92,9 @@ def test_pack_unpack_resume(noise_data, tmp_path, capsys):  # noqa: F811
     assert slim.main(bad) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "has no discriminator/" in err and err.count("\n") == 1
+    (tmp_path / "empty").mkdir()
+    assert slim.main(["pack", str(tmp_path / "empty"), str(tmp_path / "y")]) == 2
+    assert "is not a checkpoint folder (no state.json) or a run folder" in capsys.readouterr().err
     state = json.loads((ck / "state.json").read_text())
     state["train_config"]["betas"] = [0.9, 0.99]
     (ck / "state.json").write_text(json.dumps(state))
