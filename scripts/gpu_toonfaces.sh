@@ -125,7 +125,7 @@ fi
 echo "fold-resample: $FOLD (by ${SECONDS}s)"
 START="--init-g $INIT --ema-rampup 0"
 if [ -n "$RESUME" ]; then
-  $PY scripts/slim_checkpoint.py unpack "$RESUME" --model "$INIT" --out "$W/resume" || exit 1
+  $PY scripts/slim_checkpoint.py unpack "$RESUME" --model "$INIT" --out "$W/resume" --overwrite || exit 1
   START="--resume-from $W/resume --ema-rampup 0"
 fi
 for spec in $RUNS; do

@@ -92,6 +92,11 @@ def test_pack_unpack_resume(noise_data, tmp_path, capsys):  # noqa: F811
     assert slim.main(bad) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "has no discriminator/" in err and err.count("\n") == 1
+    capsys.readouterr()  # an existing folder is kept unless --overwrite
+    assert slim.main(["pack", str(ck), str(tmp_path / "slim")]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert slim.main(["pack", str(ck), str(tmp_path / "slim"), "--overwrite"]) == 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".slim.")]  # no temporary folder left
     (tmp_path / "empty").mkdir()
     assert slim.main(["pack", str(tmp_path / "empty"), str(tmp_path / "y")]) == 2
     assert "is not a checkpoint folder (no state.json) or a run folder" in capsys.readouterr().err
