@@ -8,13 +8,12 @@
 # 1. renders NDATA training images (scripts/render_toonfaces_npy.py, every core) and meanwhile, with
 #    FOLD=auto (the default on a GPU), times training with and without --fold-resample on the GPU
 #    (benchmarks/train_profile.py, batch of the first run) and trains with the faster;
-# 2. starts each run of RUNS ("NAME:BATCH ...", default "A:256 B:64") from the model INIT (default
-#    the shipped toonfaces-stylegan2-64 and the D in its discriminator/ folder) with --init-g and a
-#    fresh Adam, with the options of the CPU runs that trained it (G lr LR, D lr D_LR, R1 gamma GAMMA,
-#    path-length weight PL, no noise, no augmentation, bf16, plus EXTRA: e.g. "--fold-resample"),
-#    and a realism watcher per run. With RESUME (a folder written by scripts/slim_checkpoint.py
-#    pack, carried to the device) the runs instead resume that checkpoint (--resume-from) with INIT's
-#    G_ema and D as the networks and the checkpoint's Adam second moments and training state;
+# 2. starts each run of RUNS ("NAME:BATCH ...", default "A:256": one run has the GPU to itself) from
+#    the model INIT (default the shipped toonfaces-stylegan2-64) with --init-g: G and G_ema from it,
+#    D from its discriminator/ and both Adams from the second moments in its adam/ where it has
+#    them, with the options of the runs that trained it (G lr LR, D lr D_LR, R1 gamma GAMMA,
+#    path-length weight PL, no noise, no augmentation, bf16, plus EXTRA: e.g. "--resume" to carry
+#    on the run's own checkpoint on a machine that is still warm), and a realism watcher per run
 #    (benchmarks/toonfaces_curve.py: export and measure the FD ratio every EVERY kimg);
 # 3. every minute prints progress and re-packs, so that a call cut short still brings back the best
 #    snapshot so far; STOP seconds before the end it stops the runs (they checkpoint on SIGTERM),
@@ -23,15 +22,14 @@
 # $OUT gets logs.tgz (logs, stats, loss plots, sample grids, curve.csv and realism.json of every
 # snapshot) and, per run, the snapshot with the lowest FD ratio (G_ema and its D: an exported model
 # folder) as tar parts of <= 15 MB: `cat A_best.tar.part* | tar x` gives a folder that
-# `ganlens realism`, benchmarks/toonfaces.py and `ganlens train stylegan2 --init-g` take; and
-# A_slim.tar, the run's latest checkpoint packed by scripts/slim_checkpoint.py (Adam's second
-# moments and the training state). With a single run, A_last.tar.part* is its latest snapshot when
-# that is not the best one, so `slim_checkpoint.py unpack A --model kimg-<latest>` resumes exactly
-# where it stopped.
+# `ganlens realism`, benchmarks/toonfaces.py and `ganlens train stylegan2 --init-g` take. With a
+# single run there is room for A_last.tar.part* too: its latest checkpoint exported with D and
+# Adam's second moments (--with-d --with-adam), from which --init-g carries on where it stopped.
 #
-# Session 23 (one H200): RUNS="A:256" RESUME=.gpu/slim STOP=80 OUT=$OUT bash scripts/gpu_toonfaces.sh 575
-# (carry .gpu) trained 613 kimg; then, the machine still warm, FOLD=on EXTRA=--resume and 215 seconds
-# resumed the run's own checkpoint there (the renders were still in $WORK) for 172 kimg more.
+# Session 23 (one H200, 15 minutes): RUNS="A:256" STOP=80 OUT=$OUT bash scripts/gpu_toonfaces.sh 575
+# trained 613 kimg (2,050-2,300 img/s, folded); then, the machine still warm, FOLD=on EXTRA=--resume
+# and 215 seconds resumed the run's own checkpoint there (the renders were still in $WORK) for 172
+# kimg more. (That session carried run 19's Adam state by hand; the shipped model now has adam/.)
 #
 # Local smoke test (CPU, a few minutes):
 #   PY=.venv/bin/python DEV=cpu NDATA=256 SNAP_KIMG=0.032 EVERY=0.032 TICK=0.016 RUNS="A:8 B:8" \
@@ -45,9 +43,8 @@ W=${WORK:-/tmp/gl}
 PY=${PY:-python3}
 DEV=${DEV:-cuda}
 NDATA=${NDATA:-40000}  # 64,000 took 167 s to render on the H200 machine (session 22)
-RUNS=${RUNS:-A:256 B:64}
+RUNS=${RUNS:-A:256}
 INIT=${INIT:-toonfaces-stylegan2-64}
-RESUME=${RESUME:-}  # a slim checkpoint (scripts/slim_checkpoint.py pack) to resume instead of --init-g
 LR=${LR:-0.0005}
 D_LR=${D_LR:-0.0025}
 GAMMA=${GAMMA:-0.1}
@@ -89,15 +86,12 @@ pack() {  # build in $W/pack, then swap into $OUT (a call cut short keeps the pr
     b=$(best_snapshot "$r")
     [ -n "$b" ] && tar cf - -C "$W/snap/$r" "$b" | split -b 15M - "$W/pack/${r}_best.tar.part" \
       && echo "packed $r: $b"
-    # Adam's second moments of the latest checkpoint (7 MB), to resume it elsewhere (RESUME=)
-    rm -rf "$W/slim/$r" && mkdir -p "$W/slim" \
-      && $PY scripts/slim_checkpoint.py pack "$W/runs/$r" "$W/slim/$r" > /dev/null 2>&1 \
-      && tar cf "$W/pack/${r}_slim.tar" -C "$W/slim" "$r" && echo "packed $r: slim checkpoint"
-    # with one run there is room for its latest snapshot too (the networks that slim belongs to)
-    l=$(ls -d "$W/snap/$r"/kimg-* 2>/dev/null | sort | tail -1)
-    if [ "$(echo $names | wc -w)" = 1 ] && [ -n "$l" ] && [ "$(basename "$l")" != "$b" ]; then
-      tar cf - -C "$W/snap/$r" "$(basename "$l")" | split -b 15M - "$W/pack/${r}_last.tar.part" \
-        && echo "packed $r: $(basename "$l") (latest)"
+    # with one run there is room for its latest checkpoint too, with D and Adam's second moments
+    if [ "$(echo $names | wc -w)" = 1 ] && [ -f "$W/runs/$r/checkpoints/latest.json" ]; then
+      rm -rf "$W/last" && $PY -m ganlens.cli.main train stylegan2-export --run "$W/runs/$r" \
+        --out "$W/last/${r}_last" --with-d --with-adam > "$W/last.out" 2>&1 \
+        && tar cf - -C "$W/last" "${r}_last" | split -b 15M - "$W/pack/${r}_last.tar.part" \
+        && echo "packed $r: $(grep -o 'step-[0-9]* ([0-9.]* kimg)' "$W/last.out") with D and adam/"
     fi
   done
   rm -f "$OUT"/* && mv "$W/pack"/* "$OUT"/
@@ -123,17 +117,12 @@ fi
 [ "$FOLD" = on ] && EXTRA="$EXTRA --fold-resample"
 [ "$FOLD" = off ] && EXTRA="$EXTRA --no-fold-resample"  # the trainer's default on a GPU is on
 echo "fold-resample: $FOLD (by ${SECONDS}s)"
-START="--init-g $INIT --ema-rampup 0"
-if [ -n "$RESUME" ]; then
-  $PY scripts/slim_checkpoint.py unpack "$RESUME" --model "$INIT" --out "$W/resume" --overwrite || exit 1
-  START="--resume-from $W/resume --ema-rampup 0"
-fi
 for spec in $RUNS; do
   r=${spec%%:*}
   mkdir -p "$W/snap/$r"
   setsid nohup $PY -m ganlens.cli.main train stylegan2 --data "$W/toon.npy" --res 64 --out "$W/runs/$r" \
     --kimg 100000 --batch "${spec#*:}" --device "$DEV" --bf16 --noise none --aug none \
-    $START --lr "$LR" --d-lr "$D_LR" --r1-gamma "$GAMMA" --pl-weight "$PL" \
+    --init-g "$INIT" --ema-rampup 0 --lr "$LR" --d-lr "$D_LR" --r1-gamma "$GAMMA" --pl-weight "$PL" \
     --snapshot-kimg "$SNAP_KIMG" --tick-kimg "$TICK" --keep 2 --no-progress $EXTRA \
     > "$W/$r.out" 2>&1 < /dev/null &
   setsid nohup $PY benchmarks/toonfaces_curve.py --snapshots "$W/snap/$r" --run "$W/runs/$r" \

@@ -42,6 +42,8 @@ EXPORT_EXAMPLES = """\
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64
   # with its discriminator, so that training can carry on from the export alone (--init-g)
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64-d --with-d
+  # ... and Adam's second moments (adam/, 1 byte a parameter), so that --init-g starts with them
+  ganlens train stylegan2-export --run runs/toon64 --out models/toon64-da --with-d --with-adam
   # the raw trained G instead of its moving average (compare both with 'ganlens realism')
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64-raw --generator G
   ganlens generate --model models/toon64 --seeds 0-7 --out samples/
@@ -93,7 +95,14 @@ def register_train(sub) -> None:
         default=None,
         help="start G and G_ema from a trained StyleGAN2 (zoo name or exported folder; its config sets "
         "G's size), D from its discriminator/ if it has one (else fresh), until this run has its own "
-        "checkpoint; the path-length target starts at G's measured mean path length",
+        "checkpoint; the path-length target starts at G's measured mean path length, and both Adams "
+        "at the second moments in its adam/ where it has one (--no-init-adam: empty)",
+    )
+    g.add_argument(
+        "--init-adam",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --init-g: start both Adams from the model's adam/ folder where it has one (default)",
     )
     g.add_argument(
         "--freeze-g-kimg",
@@ -199,6 +208,12 @@ def register_train(sub) -> None:
         help="write the run's discriminator too, in OUT/discriminator/ (for --init-g later)",
     )
     e.add_argument(
+        "--with-adam",
+        action="store_true",
+        help="with --with-d: write both Adams' second moments in OUT/adam/ (1 byte a parameter), which "
+        "--init-g then starts from instead of an empty optimiser",
+    )
+    e.add_argument(
         "--generator",
         choices=["G_ema", "G"],
         default="G_ema",
@@ -279,6 +294,7 @@ def config_from_args(args: argparse.Namespace):
         resume=args.resume,
         resume_from=args.resume_from,
         init_generator=args.init_g,
+        init_adam=args.init_adam,
         freeze_g_kimg=args.freeze_g_kimg,
         overwrite=args.overwrite,
         progress=not args.no_progress,
@@ -310,12 +326,14 @@ def run_export(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         max_mb=args.max_mb,
         with_discriminator=args.with_d,
+        with_adam=args.with_adam,
         generator=args.generator,
     )
     print(
         f"exported {r.generator} of {r.checkpoint.name} ({r.kimg:.2f} kimg) to {r.directory}: "
         f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
         + (f"; its discriminator to {r.discriminator}" if r.discriminator else "")
+        + ("; Adam's second moments to adam/" if args.with_adam else "")
     )
     return 0
 

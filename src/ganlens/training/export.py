@@ -14,6 +14,7 @@ import torch
 from ganlens.errors import GanlensError
 from ganlens.generators import build_generator
 from ganlens.generators.native import WEIGHTS_NAME
+from ganlens.training.adam_state import ADAM_DIR, write_adam_state
 from ganlens.training.checkpoint import latest_checkpoint, load_module, read_checkpoint_state
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.zoo import native_folder, sha256_file
@@ -46,19 +47,24 @@ def export_generator(
     overwrite: bool = False,
     max_mb: float = 25.0,
     with_discriminator: bool = False,
+    with_adam: bool = False,
     generator: str = "G_ema",
 ) -> ExportResult:
     """Write the ``generator`` (``"G_ema"``, the default, or the raw ``"G"``) of a run's latest
     (or the given) checkpoint with ``save_pretrained`` (and, with ``with_discriminator``, its D in
-    ``out_dir/discriminator/``).
+    ``out_dir/discriminator/``; with ``with_adam`` too, the second moments of both Adams in
+    ``out_dir/adam/``, 1 byte a parameter, so that a run started from the export resumes with them).
 
     Raises:
-        GanlensError: no checkpoint in ``run_dir``, ``generator`` not one of ``GENERATORS``, the
+        GanlensError: no checkpoint in ``run_dir``, ``with_adam`` without ``with_discriminator``
+            or with a checkpoint whose Adam has betas[0] != 0, ``generator`` not one of ``GENERATORS``, the
             model would exceed ``max_mb`` (MB, 10^6 bytes, fp32), or ``out_dir`` already holds a
             model and ``overwrite`` is False.
     """
     if generator not in GENERATORS:
         raise GanlensError(f"generator {generator!r} is not allowed; use one of {', '.join(GENERATORS)}")
+    if with_adam and not with_discriminator:
+        raise GanlensError("with_adam needs with_discriminator: D's moments go with its weights")
     ckpt_path = Path(checkpoint) if checkpoint is not None else latest_checkpoint(run_dir)
     if ckpt_path is None:
         raise GanlensError(f"run folder {str(run_dir)!r} has no checkpoint yet; train first")
@@ -74,6 +80,8 @@ def export_generator(
     G.save_pretrained(str(out_dir), overwrite=overwrite)
     if D is not None:
         D.save_pretrained(Path(out_dir) / DISCRIMINATOR_DIR, overwrite=overwrite)
+    if with_adam:
+        write_adam_state(ck.path, out_dir)
     weights = Path(out_dir) / WEIGHTS_NAME
     return ExportResult(
         directory=Path(out_dir),
@@ -92,6 +100,13 @@ def check_size(name: str, module: torch.nn.Module, max_mb: float) -> None:
     n_bytes = sum(t.numel() * t.element_size() for t in module.state_dict().values())
     if n_bytes > max_mb * 1e6:
         raise GanlensError(f"{name} has {n_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
+
+
+def model_adam_dir(name_or_path: str | Path) -> Path | None:
+    """The ``adam/`` folder (Adam's second moments) of a zoo model or an export, or None."""
+    folder = native_folder(name_or_path)
+    adam = folder / ADAM_DIR if folder is not None else None
+    return adam if adam is not None and adam.is_dir() else None
 
 
 def model_discriminator(name_or_path: str | Path) -> StyleGAN2Discriminator | None:

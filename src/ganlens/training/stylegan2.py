@@ -37,6 +37,7 @@ from ganlens.generators import build_generator
 from ganlens.generators.base import Generator, z_from_seeds
 from ganlens.generators.fir import set_fold_resample
 from ganlens.training import ddp
+from ganlens.training.adam_state import ADAM_DIR, load_adam_state
 from ganlens.training.augment import PIPELINES, AdaptiveP, augment
 from ganlens.training.checkpoint import (
     latest_checkpoint,
@@ -47,7 +48,7 @@ from ganlens.training.checkpoint import (
 from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.ema import ema_beta, update_ema
-from ganlens.training.export import DISCRIMINATOR_DIR, model_discriminator
+from ganlens.training.export import DISCRIMINATOR_DIR, model_adam_dir, model_discriminator
 from ganlens.training.losses import (
     PathLengthRegularizer,
     d_logistic_loss,
@@ -117,6 +118,9 @@ class TrainConfig:
             the model's ``discriminator/`` folder where it has one (``export_generator(...,
             with_discriminator=True)``), else starts fresh. For fine-tuning a trained generator, or
             carrying on from an export when the run's checkpoints are gone.
+        init_adam: with ``init_generator``: where the model also has an ``adam/`` folder (Adam's
+            second moments, ``export_generator(..., with_adam=True)``) and its D came along, both
+            optimisers start from those moments instead of empty (the counters still start at 0).
         freeze_g_kimg: G (and so G_ema) is not updated until this many kimg of the run: D trains
             alone first, so that a fresh D meets a trained G with useful gradients (0: never frozen).
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
@@ -169,6 +173,7 @@ class TrainConfig:
     resume: bool = False
     resume_from: str | None = None
     init_generator: str | None = None
+    init_adam: bool = True
     freeze_g_kimg: float = 0.0
     overwrite: bool = False
     progress: bool = True
@@ -420,6 +425,16 @@ class StyleGAN2Trainer:
                     f"D from its {DISCRIMINATOR_DIR}/ (channel base {dc.channel_base}, max {dc.channel_max})"
                 )
             self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
+            adam = model_adam_dir(cfg.init_generator) if cfg.init_adam and init_d is not None else None
+            if adam is not None:
+                info_adam = load_adam_state(
+                    adam, {"opt_G": self.opt_G, "opt_D": self.opt_D}, {"opt_G": self.G, "opt_D": self.D}
+                )
+                kimg = info_adam.get("checkpoint_kimg")
+                self.log(
+                    f"Adam's second moments from {ADAM_DIR}/"
+                    + (f" (its checkpoint at {kimg:.2f} kimg)" if isinstance(kimg, (int, float)) else "")
+                )
             if self.pl_every:
                 self.pl.mean = torch.tensor(self.measure_path_length(), dtype=torch.float32)
                 self.log(f"path-length target starts at {float(self.pl.mean):.4g}, measured on the init G")
