@@ -20,7 +20,7 @@ from ganlens.training.checkpoint import latest_checkpoint, list_checkpoints
 from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.export import export_generator
 from ganlens.training.losses import path_length_lengths
-from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, train_stylegan2
+from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, fold_resample_for, train_stylegan2
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, channel_max=32, progress=False)
 COLOUR = (230, 40, 90)
@@ -581,6 +581,8 @@ def test_fold_resample_trains_the_same_networks(noise_data, tmp_path, capsys):
     (tmp_path / "auto").mkdir()  # the default: on for a GPU only, so off here
     auto = StyleGAN2Trainer(TrainConfig(data=str(noise_data), out=str(tmp_path / "auto"), batch=4, **TINY))
     assert auto.fold_resample is False
+    assert fold_resample_for(None, torch.device("cuda")) and not fold_resample_for(None, torch.device("cpu"))
+    assert not fold_resample_for(False, torch.device("cuda")) and fold_resample_for(True, torch.device("cpu"))
     assert not any(m.fold_resample for m in auto.G.modules() if hasattr(m, "fold_resample"))
     with pytest.raises(SystemExit):  # the CLI flag exists and is documented in --help
         cli_main(["train", "stylegan2", "--help"])

