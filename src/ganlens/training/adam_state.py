@@ -5,7 +5,7 @@ A full checkpoint of the shipped ToonFaces model is 104 MB. With betas (0, 0.99)
 Adam's first moment is only the last gradient, overwritten by the next step, so what a new run
 loses by starting afresh is the second moment: every restart here with a fresh Adam spent 60-150
 kimg getting back to where it started. ``adam/`` keeps each second-moment value as one byte on a
-per-tensor log2 scale (255 levels; at most 5.9 % off on the shipped adam/'s checkpoint, 3 % on
+per-tensor log2 scale (255 levels; under 6 % off in our checkpoints, 3 % on
 the step size it sets), 7.2 MB for the shipped model, with the step counts and the kimg of the
 checkpoint it came from.
 """
