@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from ganlens.errors import GanlensError
 from ganlens.training.checkpoint import read_checkpoint_state
@@ -77,12 +76,14 @@ def write_adam_state(checkpoint: str | Path, out_dir: str | Path) -> Path:
     return folder
 
 
-def read_adam_moments(folder: str | Path, name: str, module: nn.Module) -> dict[int, dict[str, torch.Tensor]]:
-    """The Adam state of ``module``'s parameters (in ``parameters()`` order) from ``folder``: the
-    stored second moments and step counts, and a zero first moment.
+def read_adam_moments(
+    folder: str | Path, name: str, params: list[torch.Tensor]
+) -> dict[int, dict[str, torch.Tensor]]:
+    """The Adam state of ``params`` (the optimiser's, in its order) from ``folder/{name}.safetensors``:
+    the stored second moments and step counts, and a zero first moment.
 
     Raises:
-        GanlensError: a missing or unreadable file, or moments that do not fit ``module``.
+        GanlensError: a missing or unreadable file, or moments that do not fit ``params``.
     """
     file = Path(folder) / f"{name}.safetensors"
     try:
@@ -91,7 +92,6 @@ def read_adam_moments(folder: str | Path, name: str, module: nn.Module) -> dict[
             stored = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items)
     except (OSError, KeyError, ValueError, RuntimeError) as e:
         raise GanlensError(f"cannot read Adam's moments from {str(file)!r}: {e}") from None
-    params = list(module.parameters())
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, codes in stored.items():
         idx, _, kind = key.partition(".")
@@ -102,7 +102,7 @@ def read_adam_moments(folder: str | Path, name: str, module: nn.Module) -> dict[
             mine = tuple(params[i].shape) if i < len(params) else "no such parameter"
             raise GanlensError(
                 f"{str(file)!r} does not fit this model: its parameter {i} has shape {tuple(codes.shape)}, "
-                f"this {name[4:]}'s {mine}"
+                f"the model's {mine}"
             )
         p = params[i]
         state[i] = {  # a parameter with no stored moment (it never had a gradient) starts afresh
@@ -113,13 +113,12 @@ def read_adam_moments(folder: str | Path, name: str, module: nn.Module) -> dict[
     return state
 
 
-def load_adam_state(
-    folder: str | Path, optimizers: dict[str, torch.optim.Optimizer], modules: dict[str, nn.Module]
-) -> dict:
+def load_adam_state(folder: str | Path, optimizers: dict[str, torch.optim.Optimizer]) -> dict:
     """Put the second moments in ``folder`` (an ``adam/`` folder) into ``optimizers`` (``opt_G``,
     ``opt_D``), keeping each optimiser's own hyperparameters; returns the folder's ``state.json``."""
     for name, opt in optimizers.items():
-        state = read_adam_moments(folder, name, modules[name])
+        params = [p for group in opt.param_groups for p in group["params"]]
+        state = read_adam_moments(folder, name, params)
         opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
     try:
         return json.loads((Path(folder) / STATE_NAME).read_text())

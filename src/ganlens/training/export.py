@@ -102,15 +102,19 @@ def check_size(name: str, module: torch.nn.Module, max_mb: float) -> None:
         raise GanlensError(f"{name} has {n_bytes / 1e6:.1f} MB of tensors; the limit is {max_mb} MB")
 
 
+def _model_subdir(name_or_path: str | Path, sub: str) -> Path | None:
+    """``sub`` (a folder) of a zoo model or an export, or None where it has none."""
+    folder = native_folder(name_or_path)
+    found = folder / sub if folder is not None else None
+    return found if found is not None and found.is_dir() else None
+
+
 def model_adam_dir(name_or_path: str | Path) -> Path | None:
     """The ``adam/`` folder (Adam's second moments) of a zoo model or an export, or None."""
-    folder = native_folder(name_or_path)
-    adam = folder / ADAM_DIR if folder is not None else None
-    return adam if adam is not None and adam.is_dir() else None
+    return _model_subdir(name_or_path, ADAM_DIR)
 
 
 def model_discriminator(name_or_path: str | Path) -> StyleGAN2Discriminator | None:
     """The D in a zoo model's or an export's ``discriminator/`` folder, or None where it has none."""
-    folder = native_folder(name_or_path)
-    d_dir = folder / DISCRIMINATOR_DIR if folder is not None else None
-    return StyleGAN2Discriminator.from_pretrained(d_dir) if d_dir is not None and d_dir.is_dir() else None
+    d_dir = _model_subdir(name_or_path, DISCRIMINATOR_DIR)
+    return StyleGAN2Discriminator.from_pretrained(d_dir) if d_dir is not None else None

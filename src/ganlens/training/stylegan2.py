@@ -425,9 +425,7 @@ class StyleGAN2Trainer:
             self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
             adam = model_adam_dir(cfg.init_generator) if cfg.init_adam and init_d is not None else None
             if adam is not None:
-                info_adam = load_adam_state(
-                    adam, {"opt_G": self.opt_G, "opt_D": self.opt_D}, {"opt_G": self.G, "opt_D": self.D}
-                )
+                info_adam = load_adam_state(adam, {"opt_G": self.opt_G, "opt_D": self.opt_D})
                 kimg = info_adam.get("checkpoint_kimg")
                 self.log(
                     f"Adam's second moments from {ADAM_DIR}/"
