@@ -17,6 +17,8 @@ and lowest, which shows what D does look at.
     .venv/bin/python benchmarks/toonfaces_d_factors.py toonfaces-stylegan2-64 --out results/d_factors
     # a run's checkpoint (its D and G_ema)
     .venv/bin/python benchmarks/toonfaces_d_factors.py RUN/checkpoints/step-00000848 --n 512
+    # the same checkpoint's low-resolution D (a run trained with --lowres-d), on box-filtered images
+    .venv/bin/python benchmarks/toonfaces_d_factors.py RUN/checkpoints/step-00000848 --d D_low
 """
 
 from __future__ import annotations
@@ -33,10 +35,22 @@ REAL_SEED = 40_000_000
 FACTORS = "smile,brow_shape,facial_hair,eye_size,glasses,scale,yaw,face_width,mouth_open,hat"
 
 
-def load_pair(path: str):
-    """(G, D, label) from a zoo name or export with ``discriminator/``, or a training checkpoint (G_ema)."""
+class BoxFiltered(torch.nn.Module):
+    """A low-resolution D (``--lowres-d``) fed full-size images, box-filtered as in training."""
+
+    def __init__(self, D: torch.nn.Module, factor: int):
+        super().__init__()
+        self.D, self.factor = D, factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D(torch.nn.functional.avg_pool2d(x, self.factor))
+
+
+def load_pair(path: str, which: str = "D"):
+    """(G, D, label) from a zoo name or export with ``discriminator/``, or a training checkpoint
+    (G_ema, and its ``D`` or ``D_low``)."""
     from ganlens.errors import GanlensError
-    from ganlens.training.checkpoint import STATE_NAME, load_module, read_checkpoint_state
+    from ganlens.training.checkpoint import STATE_NAME, has_module, load_module, read_checkpoint_state
 
     p = Path(path)
     if (p / STATE_NAME).is_file():
@@ -46,9 +60,17 @@ def load_pair(path: str):
         ck = read_checkpoint_state(p)
         G = build_generator(ck.state["g_config"]).eval()
         load_module(ck.path, "G_ema", G)
-        D = StyleGAN2Discriminator(DiscriminatorConfig.from_dict(ck.state["d_config"]))
-        load_module(ck.path, "D", D)
-        return G, D.eval(), f"{p.name} ({ck.nimg / 1000:.2f} kimg, G_ema)"
+        if which == "D_low" and not has_module(ck.path, "D_low"):
+            raise GanlensError(f"{path!r} has no D_low; it comes from a run without --lowres-d")
+        D = StyleGAN2Discriminator(
+            DiscriminatorConfig.from_dict(ck.state["d_config" if which == "D" else "d_low_config"])
+        )
+        load_module(ck.path, which, D)
+        if which == "D_low":
+            D = BoxFiltered(D, G.resolution // D.config.resolution)
+        return G, D.eval(), f"{p.name} ({ck.nimg / 1000:.2f} kimg, G_ema, {which})"
+    if which != "D":
+        raise GanlensError(f"--d {which} needs a training checkpoint folder; {path!r} is not one")
     from ganlens.training.export import model_discriminator
     from ganlens.zoo import load_model
 
@@ -101,6 +123,9 @@ def factor_table(factor, pred_real, pred_fake, d_real: np.ndarray, d_fake: np.nd
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", help="zoo name or export with discriminator/, or a checkpoint folder")
+    p.add_argument(
+        "--d", choices=("D", "D_low"), default="D", help="which discriminator of a checkpoint (default D)"
+    )
     p.add_argument("--n", type=int, default=1024, help="real renders and samples each (default 1024)")
     p.add_argument("--factors", default=FACTORS, help=f"comma-separated factors (default {FACTORS})")
     p.add_argument("--seed", type=int, default=11, help="seed of the samples (default 11)")
@@ -126,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.out) / "d_ranked.png"
             if out.exists() and not args.overwrite:
                 raise GanlensError(f"{str(out)!r} exists; pass --overwrite to replace it")
-        G, D, label = load_pair(args.model)
+        G, D, label = load_pair(args.model, args.d)
         C = load_classifier(None)
         names = [s.strip() for s in args.factors.split(",") if s.strip()]
         unknown = [s for s in names if s not in C.schema.names]

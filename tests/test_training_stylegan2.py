@@ -141,6 +141,7 @@ RESUME_CASES = {
     "bf16-channels-last": {"bf16": True},
     "ada": {"aug": "ada", "aug_p": 0.5, "ada_kimg": 0.05, "ada_interval": 2},  # p moves 0.16 per adjustment
     "frozen-g": {"freeze_g_kimg": 0.012},  # G trains from step 3; the resume comes after that
+    "lowres-d": {"lowres_d": 8},  # D_low and its Adam are checkpointed and resumed too
 }
 
 
@@ -153,7 +154,8 @@ def test_resume_is_bit_exact(noise_data, tmp_path, case):
     resumed = _train(noise_data, tmp_path / "b", 0.032, **kw)  # ... + 4 more after --resume
     assert straight.step == resumed.step == 8
     ca, cb = latest_checkpoint(tmp_path / "a"), latest_checkpoint(tmp_path / "b")
-    for name in ("G", "D", "G_ema", "opt_G", "opt_D"):
+    names = ["G", "D", "G_ema", "opt_G", "opt_D"] + (["D_low", "opt_D_low"] if "lowres_d" in kw else [])
+    for name in names:
         ta, tb = load_file(str(ca / f"{name}.safetensors")), load_file(str(cb / f"{name}.safetensors"))
         assert ta.keys() == tb.keys()
         for k in ta:
@@ -386,6 +388,43 @@ def test_bad_inputs_raise_one_line_errors(noise_data, tmp_path):
         train_stylegan2(
             TrainConfig(data=str(noise_data), out=str(tmp_path / "o"), batch=6, mbstd_group=4, **TINY)
         )
+
+
+def test_lowres_discriminator_reaches_g_and_resumes_from_a_checkpoint_without_it(noise_data, tmp_path):
+    """D_low sees 8-px box-filtered images; its term (and only it) changes G's updates, it is
+    checkpointed with its config, and a checkpoint from a run without it starts it fresh."""
+    plain = _train(noise_data, tmp_path / "plain", 0.016)
+    silent = _train(noise_data, tmp_path / "w0", 0.016, lowres_d=8, lowres_d_weight=0.0)
+    low = _train(noise_data, tmp_path / "w1", 0.016, lowres_d=8)
+    g = {n: load_file(str(latest_checkpoint(tmp_path / n) / "G.safetensors")) for n in ("plain", "w0", "w1")}
+    assert all(torch.equal(g["plain"][k], g["w0"][k]) for k in g["plain"])  # weight 0: G as without D_low
+    assert any(not torch.equal(g["plain"][k], g["w1"][k]) for k in g["plain"])
+    ck = latest_checkpoint(tmp_path / "w1")
+    state = json.loads((ck / "state.json").read_text())
+    assert state["d_low_config"]["resolution"] == 8 and (ck / "opt_D_low.safetensors").is_file()
+    assert not (latest_checkpoint(tmp_path / "plain") / "D_low.safetensors").exists()
+    rows = [json.loads(line) for line in (tmp_path / "w1" / "stats.jsonl").read_text().splitlines()]
+    assert all(k in rows[-1] for k in ("loss_G_low", "loss_D_low", "score_real_low", "score_fake_low"))
+    assert any("r1_low" in r for r in rows)
+    assert "D_low at 8 px (G's weight 1)" in (tmp_path / "w1" / "log.txt").read_text()
+    assert plain.step == silent.step == low.step == 4
+
+    more = _train(
+        noise_data,
+        tmp_path / "more",
+        0.024,
+        lowres_d=8,
+        resume_from=str(latest_checkpoint(tmp_path / "plain")),
+    )
+    assert more.step == 6
+    assert "D_low (8 px) starts fresh" in (tmp_path / "more" / "log.txt").read_text()
+    assert (latest_checkpoint(tmp_path / "more") / "D_low.safetensors").is_file()
+    for bad in (16, 12, 4, 32):
+        with pytest.raises(
+            GanlensError,
+            match=f"lowres_d {bad} is not allowed; use 0 \\(off\\) or a power of two from 8 to 8",
+        ):
+            TrainConfig(data="x", out="y", lowres_d=bad, **TINY)
 
 
 def test_image_folder_loader_uses_only_toonfaces_photos(tmp_path):

@@ -32,6 +32,10 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/ft2 --kimg 200 --batch 64 \\
       --init-g models/toon64 --freeze-g-kimg 32 --ema-rampup 0 --bf16 --resume
 
+  # carry on with a second D that sees 16-px box-filtered images (content, not edge sharpness)
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-low --kimg 200 --batch 64 \\
+      --init-g toonfaces-stylegan2-64 --ema-rampup 0 --lr 0.0005 --d-lr 0.0025 --lowres-d 16 --bf16 --resume
+
   # tiny smoke test on a .npy array of uint8 images
   ganlens train stylegan2 --data faces16.npy --res 16 --out /tmp/run16 --kimg 1 --batch 8 \\
       --channel-base 512 --channel-max 64 --map-layers 2 --w-dim 64 --z-dim 64
@@ -188,6 +192,20 @@ def register_train(sub) -> None:
         "fewer memory passes; default: on for a GPU, 3.2x faster on an H200, off for a CPU, 2.1x "
         "slower there; benchmarks/train_profile.py measures it)",
     )
+    o.add_argument(
+        "--lowres-d",
+        type=int,
+        default=0,
+        metavar="RES",
+        help="also train a second D on images box-filtered down to RES px (a power of two below --res), "
+        "which can only judge what is drawn where, not edge sharpness; 0: off (default 0)",
+    )
+    o.add_argument(
+        "--lowres-d-weight",
+        type=float,
+        default=1.0,
+        help="weight of the low-resolution D's term in G's loss (default 1)",
+    )
     p.set_defaults(func=run)
 
     e = add_command(
@@ -296,6 +314,8 @@ def config_from_args(args: argparse.Namespace):
         init_generator=args.init_g,
         init_adam=args.init_adam,
         freeze_g_kimg=args.freeze_g_kimg,
+        lowres_d=args.lowres_d,
+        lowres_d_weight=args.lowres_d_weight,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

@@ -190,6 +190,11 @@ def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read {str(file)!r}: {e}") from None
 
 
+def has_module(path: str | Path, name: str) -> bool:
+    """Whether the checkpoint folder holds module ``name`` (``D_low`` is optional)."""
+    return (Path(path) / f"{name}.safetensors").is_file()
+
+
 def load_module(path: str | Path, name: str, module: nn.Module) -> None:
     """Load one module (``G``, ``D`` or ``G_ema``) of a checkpoint strictly."""
     file = Path(path) / f"{name}.safetensors"

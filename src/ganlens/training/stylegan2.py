@@ -7,6 +7,11 @@ One *step* consumes ``batch`` real images (split over ranks) and runs ADA's phas
 * ``Dmain``: ``softplus(D(G(z))) + softplus(-D(x))``;
 * ``Dreg`` every ``r1_interval`` steps: ``γ/2 · ||∇_x D(x)||²`` × interval (lazy R1);
 
+and, with ``lowres_d`` set, the same three D terms (and G's term × ``lowres_d_weight``) for a second
+discriminator ``D_low`` that sees every image box-filtered down to ``lowres_d`` pixels. At that
+size edge sharpness is averaged away, so D_low can only tell real from fake by what is drawn where
+(pose, size, shapes, colours), which a full-resolution D that wins on rendering quality ignores.
+
 then the EMA generator update. Adam uses lr and β₂ corrected for lazy regularisation
 (``lr · c/(c+1)``, ``β^(c/(c+1))``). Every random draw of step ``i`` on rank ``r`` comes from a
 generator seeded by ``(seed, r, i)`` and the data order from ``(seed, r, epoch)``, so a resumed
@@ -40,6 +45,7 @@ from ganlens.training import ddp
 from ganlens.training.adam_state import ADAM_DIR, load_adam_state
 from ganlens.training.augment import PIPELINES, AdaptiveP, augment
 from ganlens.training.checkpoint import (
+    has_module,
     latest_checkpoint,
     load_checkpoint,
     read_checkpoint_state,
@@ -121,6 +127,13 @@ class TrainConfig:
         init_adam: with ``init_generator``: where the model also has an ``adam/`` folder (Adam's
             second moments, ``export_generator(..., with_adam=True)``) and its D came along, both
             optimisers start from those moments instead of empty (the counters still start at 0).
+        lowres_d: resolution of a second discriminator, ``D_low``, that sees real and generated
+            images box-filtered (averaged over ``resolution // lowres_d`` pixel squares) down to
+            this size; 0 (the default) trains without it. Its architecture is D's at this
+            resolution; it is trained like D (same lr, lazy R1 on the full-resolution reals with
+            D's γ, which is ``γ · (lowres_d / resolution)²`` on its own input) and kept in the
+            checkpoints (``D_low``, ``opt_D_low``); a checkpoint without it starts it fresh.
+        lowres_d_weight: weight of D_low's term in G's loss (D's term has weight 1).
         freeze_g_kimg: G (and so G_ema) is not updated until this many kimg of the run: D trains
             alone first, so that a fresh D meets a trained G with useful gradients (0: never frozen).
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
@@ -174,6 +187,8 @@ class TrainConfig:
     resume_from: str | None = None
     init_generator: str | None = None
     init_adam: bool = True
+    lowres_d: int = 0
+    lowres_d_weight: float = 1.0
     freeze_g_kimg: float = 0.0
     overwrite: bool = False
     progress: bool = True
@@ -198,6 +213,17 @@ class TrainConfig:
                 f"augpipe {self.augpipe!r} is not allowed; use {', '.join(PIPELINES)}",
             ),
             (self.freeze_g_kimg >= 0, f"freeze_g_kimg {self.freeze_g_kimg} must be >= 0"),
+            (
+                self.lowres_d == 0
+                or (
+                    8 <= self.lowres_d < self.resolution
+                    and self.lowres_d & (self.lowres_d - 1) == 0
+                    and self.resolution % self.lowres_d == 0
+                ),
+                f"lowres_d {self.lowres_d!r} is not allowed; use 0 (off) or a power of two from 8 to "
+                f"{self.resolution // 2}",
+            ),
+            (self.lowres_d_weight >= 0, f"lowres_d_weight {self.lowres_d_weight} must be >= 0"),
             (
                 self.init_generator is None or self.resume_from is None,
                 "init_generator and resume_from are alternatives; give one of them",
@@ -362,12 +388,25 @@ class StyleGAN2Trainer:
         self.memory_format = torch.channels_last if cpu_bf16 else torch.contiguous_format
         self.G = G.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
         self.D = D.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
-        ddp.broadcast_module(self.G, info)
-        ddp.broadcast_module(self.D, info)
+        self.D_low: StyleGAN2Discriminator | None = None
+        if cfg.lowres_d:
+            low = (
+                DiscriminatorConfig.from_dict(ckpt_state["d_low_config"])
+                if ckpt_state and "d_low_config" in ckpt_state
+                else dataclasses.replace(D.config, resolution=cfg.lowres_d)
+            )
+            if low.resolution != cfg.lowres_d:
+                raise GanlensError(
+                    f"the checkpoint's low-resolution D is {low.resolution} px; --lowres-d is {cfg.lowres_d}"
+                )
+            self.D_low = StyleGAN2Discriminator(low).to(self.device, memory_format=self.memory_format)
+            self.D_low.train().requires_grad_(False)
+        for module in self.modules(with_ema=False).values():
+            ddp.broadcast_module(module, info)
         self.fold_resample = fold_resample_for(cfg.fold_resample, self.device)
         if self.fold_resample:
-            set_fold_resample(self.G, True)
-            set_fold_resample(self.D, True)
+            for module in self.modules(with_ema=False).values():
+                set_fold_resample(module, True)
         self.G_ema = copy.deepcopy(self.G).eval()
         self.map_updates_w_avg = "update_w_avg" in inspect.signature(self.G.mapping).parameters
 
@@ -379,6 +418,13 @@ class StyleGAN2Trainer:
         )
         self.opt_D = _lazy_adam(
             self.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
+        )
+        self.opt_D_low = (
+            _lazy_adam(
+                self.D_low.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
+            )
+            if self.D_low is not None
+            else None
         )
         self.pl = PathLengthRegularizer(decay=cfg.pl_decay)
         self.ada = AdaptiveP(
@@ -398,7 +444,18 @@ class StyleGAN2Trainer:
                 self.log(f"starting from {self.ckpt_path} (another run's checkpoint)")
             for name in ck.missing_optimizers:
                 self.log(f"note: {name} is not in {self.ckpt_path}; Adam starts afresh")
-            for name, diff in ck.changed_hyperparameters.items():
+            changed = dict(ck.changed_hyperparameters)
+            if self.D_low is not None and has_module(self.ckpt_path, "D_low"):
+                low = load_checkpoint(
+                    self.ckpt_path,
+                    modules={"D_low": self.D_low},
+                    optimizers={"opt_D_low": self.opt_D_low},
+                    missing_optimizers_ok=own is None,
+                )
+                changed.update(low.changed_hyperparameters)
+            elif self.D_low is not None:
+                self.log(f"D_low ({cfg.lowres_d} px) starts fresh: {self.ckpt_path.name} has none")
+            for name, diff in changed.items():
                 moves = ", ".join(f"{k} {_short(old)} → {_short(new)}" for k, (old, new) in diff.items())
                 self.log(f"note: {name} {moves} (this run's options; Adam's moments are the checkpoint's)")
             self.step, self.nimg = ck.step, ck.nimg
@@ -423,6 +480,8 @@ class StyleGAN2Trainer:
                     f"D from its {DISCRIMINATOR_DIR}/ (channel base {dc.channel_base}, max {dc.channel_max})"
                 )
             self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
+            if self.D_low is not None:
+                self.log(f"D_low ({cfg.lowres_d} px) starts fresh")
             adam = model_adam_dir(cfg.init_generator) if cfg.init_adam and init_d is not None else None
             if adam is not None:
                 info_adam = load_adam_state(adam, {"opt_G": self.opt_G, "opt_D": self.opt_D})
@@ -449,6 +508,25 @@ class StyleGAN2Trainer:
         self.grid_z = z_from_seeds(list(range(cfg.grid_seeds)), self.G.z_dim).to(self.device)
 
     # ------------------------------------------------------------------ helpers
+    def modules(self, *, with_ema: bool = True) -> dict[str, torch.nn.Module]:
+        """The networks a checkpoint holds, by their file names (D_low only where the run has one)."""
+        out: dict[str, torch.nn.Module] = {"G": self.G, "D": self.D}
+        if with_ema:
+            out["G_ema"] = self.G_ema
+        if self.D_low is not None:
+            out["D_low"] = self.D_low
+        return out
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        out = {"opt_G": self.opt_G, "opt_D": self.opt_D}
+        if self.opt_D_low is not None:
+            out["opt_D_low"] = self.opt_D_low
+        return out
+
+    def lowres(self, images: Tensor) -> Tensor:
+        """``images`` box-filtered down to ``lowres_d`` pixels: what D_low sees."""
+        return torch.nn.functional.avg_pool2d(images, self.cfg.resolution // self.cfg.lowres_d)
+
     def log(self, msg: str) -> None:
         if self.info.is_main:
             with open(self.run_dir / LOG_NAME, "a", encoding="utf-8") as f:
@@ -572,11 +650,17 @@ class StyleGAN2Trainer:
         self.opt_G.zero_grad(set_to_none=True)
         with self.autocast():
             img, _ = self.run_generator(self.z(B, gen), gen)
-            logits = self.D(self.d_input(img, gen))
+            seen = self.d_input(img, gen)
+            logits = self.D(seen)
+            low_logits = self.D_low(self.lowres(seen)) if self.D_low is not None else None
         loss = g_nonsaturating_loss(logits).mean()
+        stats["loss_G"] = float(loss.detach())
+        if low_logits is not None:
+            low = g_nonsaturating_loss(low_logits).mean()
+            stats["loss_G_low"] = float(low.detach())
+            loss = loss + cfg.lowres_d_weight * low
         loss.backward()
         self.optimizer_step(self.G, self.opt_G)
-        stats["loss_G"] = float(loss.detach())
 
         # Greg: path length
         if self.pl_every and self.step % self.pl_every == 0:
@@ -601,14 +685,28 @@ class StyleGAN2Trainer:
         with self.autocast():
             with torch.no_grad():
                 fake, _ = self.run_generator(self.z(B, gen), gen)
-            fake_logits = self.D(self.d_input(fake, gen))
-            real_logits = self.D(self.d_input(real, gen))
+            fake_seen = self.d_input(fake, gen)
+            real_seen = self.d_input(real, gen)
+            fake_logits = self.D(fake_seen)
+            real_logits = self.D(real_seen)
         loss = d_logistic_loss(real_logits, fake_logits).mean()
         loss.backward()
         self.optimizer_step(self.D, self.opt_D)
         stats["loss_D"] = float(loss.detach())
         stats["score_real"] = float(real_logits.detach().float().mean())
         stats["score_fake"] = float(fake_logits.detach().float().mean())
+        if self.D_low is not None:
+            self.D_low.requires_grad_(True)
+            self.opt_D_low.zero_grad(set_to_none=True)
+            with self.autocast():
+                fake_low = self.D_low(self.lowres(fake_seen))
+                real_low = self.D_low(self.lowres(real_seen))
+            loss = d_logistic_loss(real_low, fake_low).mean()
+            loss.backward()
+            self.optimizer_step(self.D_low, self.opt_D_low)
+            stats["loss_D_low"] = float(loss.detach())
+            stats["score_real_low"] = float(real_low.detach().float().mean())
+            stats["score_fake_low"] = float(fake_low.detach().float().mean())
         # mode-collapse alarm: per-pixel std across the batch (generated far below real = collapse)
         stats["real_std"] = float(real.std(0).mean())
         stats["fake_std"] = float(fake.detach().float().std(0).mean())
@@ -624,7 +722,19 @@ class StyleGAN2Trainer:
             (logits.float().flatten() * 0 + pen * (self.r1_gamma / 2)).mean().mul(self.r1_every).backward()
             self.optimizer_step(self.D, self.opt_D)
             stats["r1"] = float(pen.detach().mean())
+            if self.D_low is not None:  # R1 through the box filter: γ·(lowres_d/R)² on D_low's own input
+                self.opt_D_low.zero_grad(set_to_none=True)
+                x = real.detach().requires_grad_(True)
+                logits = self.D_low(self.lowres(self.d_input(x, gen)))
+                pen = r1_penalty(logits, x)
+                (logits.float().flatten() * 0 + pen * (self.r1_gamma / 2)).mean().mul(
+                    self.r1_every
+                ).backward()
+                self.optimizer_step(self.D_low, self.opt_D_low)
+                stats["r1_low"] = float(pen.detach().mean())
         self.D.requires_grad_(False)
+        if self.D_low is not None:
+            self.D_low.requires_grad_(False)
 
     # ------------------------------------------------------------------ outputs (rank 0)
     @torch.no_grad()
@@ -639,7 +749,7 @@ class StyleGAN2Trainer:
     def save_snapshot(self) -> Path | None:
         path = None
         if self.info.distributed:
-            synced = ddp.in_sync(self.G, self.info) and ddp.in_sync(self.D, self.info)
+            synced = all(ddp.in_sync(m, self.info) for m in self.modules(with_ema=False).values())
             self.log(f"{self.info.world_size} ranks in sync: {'yes' if synced else 'NO'}")
             if not synced:
                 raise RuntimeError("DDP ranks hold different weights; gradients were not averaged")
@@ -647,8 +757,8 @@ class StyleGAN2Trainer:
             path = save_checkpoint(
                 self.run_dir,
                 step=self.step,
-                modules={"G": self.G, "D": self.D, "G_ema": self.G_ema},
-                optimizers={"opt_G": self.opt_G, "opt_D": self.opt_D},
+                modules=self.modules(),
+                optimizers=self.optimizers(),
                 state={
                     "nimg": self.nimg,
                     "kimg": self.nimg / 1000.0,
@@ -660,6 +770,7 @@ class StyleGAN2Trainer:
                     "elapsed_s": self.elapsed,
                     "g_config": self.G.config.to_dict(),
                     "d_config": self.D.config.to_dict(),
+                    **({"d_low_config": self.D_low.config.to_dict()} if self.D_low is not None else {}),
                     "train_config": self.cfg.to_dict(),
                 },
                 keep=self.cfg.keep_checkpoints,
@@ -713,6 +824,7 @@ class StyleGAN2Trainer:
                     "world_size": self.info.world_size,
                     "g_config": self.G.config.to_dict(),
                     "d_config": self.D.config.to_dict(),
+                    **({"d_low_config": self.D_low.config.to_dict()} if self.D_low is not None else {}),
                 },
             )
             if self.ckpt_path is None:
@@ -724,6 +836,11 @@ class StyleGAN2Trainer:
                 f"on {self.info.world_size} "
                 f"process(es), {len(self.images)} images per process, threads {torch.get_num_threads()}, "
                 f"fold-resample {'on' if self.fold_resample else 'off'}"
+                + (
+                    f", D_low at {cfg.lowres_d} px (G's weight {cfg.lowres_d_weight:g})"
+                    if self.D_low is not None
+                    else ""
+                )
             )
         self.trim_stats()
         bar = None
