@@ -72,6 +72,7 @@ def test_two_process_training_and_resume(tmp_path):
         "1",
         "--bf16",  # as the shipped run trains: bf16 autocast on channels-last tensors
         *("--aug", "ada", "--aug-p", "0.3", "--ada-kimg", "0.05"),  # r_t all-reduced over the ranks
+        *("--lowres-d", "8"),  # D_low's gradients are all-reduced too: the in-sync check covers it
         "--no-progress",
         "--resume",
     ]
@@ -91,6 +92,7 @@ def test_two_process_training_and_resume(tmp_path):
     state = json.loads((ckpt / "state.json").read_text())
     assert state["world_size"] == 2 and state["nimg"] == 32 and state["step"] == 4
     assert state["augment"]["p"] != 0.3 and state["augment"]["count"] == 0  # adjusted at step 4
+    assert state["d_low_config"]["resolution"] == 8 and (ckpt / "D_low.safetensors").is_file()
     assert (run / "samples" / "fakes000000.png").is_file()
     assert "done: 0.03 kimg (step 4)" in proc.stdout  # printed by rank 0 only
     assert proc.stdout.count("done:") == 2
