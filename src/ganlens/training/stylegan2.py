@@ -676,62 +676,67 @@ class StyleGAN2Trainer:
             stats["pl_mean"] = float(self.pl.mean)
         self.G.requires_grad_(False)
 
+    def d_main(
+        self,
+        D: torch.nn.Module,
+        opt: torch.optim.Optimizer,
+        real_seen: Tensor,
+        fake_seen: Tensor,
+        stats: dict[str, float],
+        suffix: str,
+    ) -> Tensor:
+        """One logistic-loss step of ``D`` on what it sees of a real and a generated batch; its
+        loss and mean scores go to ``stats`` (names + ``suffix``). Returns the real logits."""
+        D.requires_grad_(True)
+        opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            fake_logits = D(fake_seen)
+            real_logits = D(real_seen)
+        loss = d_logistic_loss(real_logits, fake_logits).mean()
+        loss.backward()
+        self.optimizer_step(D, opt)
+        stats["loss_D" + suffix] = float(loss.detach())
+        stats["score_real" + suffix] = float(real_logits.detach().float().mean())
+        stats["score_fake" + suffix] = float(fake_logits.detach().float().mean())
+        return real_logits
+
+    def d_r1(self, D, opt, real: Tensor, gen: torch.Generator, view=None) -> float:
+        """One lazy-R1 step of ``D`` on the un-augmented reals (through the augmentation pipeline
+        and ``view``, D_low's box filter); returns the mean penalty."""
+        opt.zero_grad(set_to_none=True)
+        x = real.detach().requires_grad_(True)
+        seen = self.d_input(x, gen)
+        logits = D(view(seen) if view is not None else seen)
+        pen = r1_penalty(logits, x)
+        (logits.float().flatten() * 0 + pen * (self.r1_gamma / 2)).mean().mul(self.r1_every).backward()
+        self.optimizer_step(D, opt)
+        return float(pen.detach().mean())
+
     def d_phases(self, real: Tensor, gen: torch.Generator, stats: dict[str, float]) -> None:
         """Dmain and, every ``r1_interval`` steps, Dreg (lazy R1)."""
         cfg, B = self.cfg, self.local_batch
-        # Dmain
-        self.D.requires_grad_(True)
-        self.opt_D.zero_grad(set_to_none=True)
+        # Dmain (and the same for D_low on the box-filtered images)
         with self.autocast():
             with torch.no_grad():
                 fake, _ = self.run_generator(self.z(B, gen), gen)
             fake_seen = self.d_input(fake, gen)
             real_seen = self.d_input(real, gen)
-            fake_logits = self.D(fake_seen)
-            real_logits = self.D(real_seen)
-        loss = d_logistic_loss(real_logits, fake_logits).mean()
-        loss.backward()
-        self.optimizer_step(self.D, self.opt_D)
-        stats["loss_D"] = float(loss.detach())
-        stats["score_real"] = float(real_logits.detach().float().mean())
-        stats["score_fake"] = float(fake_logits.detach().float().mean())
+        real_logits = self.d_main(self.D, self.opt_D, real_seen, fake_seen, stats, "")
         if self.D_low is not None:
-            self.D_low.requires_grad_(True)
-            self.opt_D_low.zero_grad(set_to_none=True)
-            with self.autocast():
-                fake_low = self.D_low(self.lowres(fake_seen))
-                real_low = self.D_low(self.lowres(real_seen))
-            loss = d_logistic_loss(real_low, fake_low).mean()
-            loss.backward()
-            self.optimizer_step(self.D_low, self.opt_D_low)
-            stats["loss_D_low"] = float(loss.detach())
-            stats["score_real_low"] = float(real_low.detach().float().mean())
-            stats["score_fake_low"] = float(fake_low.detach().float().mean())
+            self.d_main(
+                self.D_low, self.opt_D_low, self.lowres(real_seen), self.lowres(fake_seen), stats, "_low"
+            )
         # mode-collapse alarm: per-pixel std across the batch (generated far below real = collapse)
         stats["real_std"] = float(real.std(0).mean())
         stats["fake_std"] = float(fake.detach().float().std(0).mean())
         if cfg.aug == "ada":
             self.ada.accumulate(real_logits)
 
-        # Dreg: lazy R1
+        # Dreg: lazy R1 (D_low's through the box filter: γ·(lowres_d/R)² on its own input)
         if self.r1_every and self.step % self.r1_every == 0:
-            self.opt_D.zero_grad(set_to_none=True)
-            x = real.detach().requires_grad_(True)
-            logits = self.D(self.d_input(x, gen))  # R1 on the un-augmented reals, through the pipeline
-            pen = r1_penalty(logits, x)
-            (logits.float().flatten() * 0 + pen * (self.r1_gamma / 2)).mean().mul(self.r1_every).backward()
-            self.optimizer_step(self.D, self.opt_D)
-            stats["r1"] = float(pen.detach().mean())
-            if self.D_low is not None:  # R1 through the box filter: γ·(lowres_d/R)² on D_low's own input
-                self.opt_D_low.zero_grad(set_to_none=True)
-                x = real.detach().requires_grad_(True)
-                logits = self.D_low(self.lowres(self.d_input(x, gen)))
-                pen = r1_penalty(logits, x)
-                (logits.float().flatten() * 0 + pen * (self.r1_gamma / 2)).mean().mul(
-                    self.r1_every
-                ).backward()
-                self.optimizer_step(self.D_low, self.opt_D_low)
-                stats["r1_low"] = float(pen.detach().mean())
+            stats["r1"] = self.d_r1(self.D, self.opt_D, real, gen)
+            if self.D_low is not None:
+                stats["r1_low"] = self.d_r1(self.D_low, self.opt_D_low, real, gen, view=self.lowres)
         self.D.requires_grad_(False)
         if self.D_low is not None:
             self.D_low.requires_grad_(False)
