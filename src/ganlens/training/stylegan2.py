@@ -7,15 +7,16 @@ One *step* consumes ``batch`` real images (split over ranks) and runs ADA's phas
 * ``Dmain``: ``softplus(D(G(z))) + softplus(-D(x))``;
 * ``Dreg`` every ``r1_interval`` steps: ``γ/2 · ||∇_x D(x)||²`` × interval (lazy R1);
 
-and, with ``lowres_d`` set, the same three D terms (and G's term × ``lowres_d_weight``) for a second
-discriminator ``D_low`` that sees every image box-filtered down to ``lowres_d`` pixels. At that
-size edge sharpness is averaged away, so D_low can only tell real from fake by what is drawn where
-(pose, size, shapes, colours), which a full-resolution D that wins on rendering quality ignores.
-
 then the EMA generator update. Adam uses lr and β₂ corrected for lazy regularisation
 (``lr · c/(c+1)``, ``β^(c/(c+1))``). Every random draw of step ``i`` on rank ``r`` comes from a
 generator seeded by ``(seed, r, i)`` and the data order from ``(seed, r, epoch)``, so a resumed
 run repeats bit for bit what an uninterrupted one does.
+
+With ``lowres_d`` set, a second discriminator ``D_low`` sees every image box-filtered down to
+``lowres_d`` pixels and has its own Dmain and Dreg; its non-saturating term, × ``lowres_d_weight``,
+joins Gmain. At that size edge sharpness is averaged away, so D_low can only tell real from fake by
+what is drawn where (pose, size, shapes, colours), which a full-resolution D that wins on rendering
+quality ignores.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -523,6 +525,13 @@ class StyleGAN2Trainer:
             out["opt_D_low"] = self.opt_D_low
         return out
 
+    def network_configs(self) -> dict[str, dict[str, Any]]:
+        """The networks' configs as checkpoints and ``training_options.json`` record them."""
+        out = {"g_config": self.G.config.to_dict(), "d_config": self.D.config.to_dict()}
+        if self.D_low is not None:
+            out["d_low_config"] = self.D_low.config.to_dict()
+        return out
+
     def lowres(self, images: Tensor) -> Tensor:
         """``images`` box-filtered down to ``lowres_d`` pixels: what D_low sees."""
         return torch.nn.functional.avg_pool2d(images, self.cfg.resolution // self.cfg.lowres_d)
@@ -700,7 +709,14 @@ class StyleGAN2Trainer:
         stats["score_fake" + suffix] = float(fake_logits.detach().float().mean())
         return real_logits
 
-    def d_r1(self, D, opt, real: Tensor, gen: torch.Generator, view=None) -> float:
+    def d_r1(
+        self,
+        D: torch.nn.Module,
+        opt: torch.optim.Optimizer,
+        real: Tensor,
+        gen: torch.Generator,
+        view: Callable[[Tensor], Tensor] | None = None,
+    ) -> float:
         """One lazy-R1 step of ``D`` on the un-augmented reals (through the augmentation pipeline
         and ``view``, D_low's box filter); returns the mean penalty."""
         opt.zero_grad(set_to_none=True)
@@ -773,9 +789,7 @@ class StyleGAN2Trainer:
                     "pl_mean": float(self.pl.mean),
                     "augment": self.ada.state_dict(),
                     "elapsed_s": self.elapsed,
-                    "g_config": self.G.config.to_dict(),
-                    "d_config": self.D.config.to_dict(),
-                    **({"d_low_config": self.D_low.config.to_dict()} if self.D_low is not None else {}),
+                    **self.network_configs(),
                     "train_config": self.cfg.to_dict(),
                 },
                 keep=self.cfg.keep_checkpoints,
@@ -827,9 +841,7 @@ class StyleGAN2Trainer:
                 {
                     "train_config": cfg.to_dict(),
                     "world_size": self.info.world_size,
-                    "g_config": self.G.config.to_dict(),
-                    "d_config": self.D.config.to_dict(),
-                    **({"d_low_config": self.D_low.config.to_dict()} if self.D_low is not None else {}),
+                    **self.network_configs(),
                 },
             )
             if self.ckpt_path is None:
