@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="add40cc9e58182ca24adeac85ac7851dcd97e392448f1964ab277ae7dffdcd2a",
+            sha256="49586f97b2e045a8247d5f567d0061ad1a42e24d188534020008c8af398d4e83",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 23 at 865.79 kimg (8192/256), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 24 at 972.80 kimg, with its D (MODEL_CARD.md)",
         ),
     }
 )
