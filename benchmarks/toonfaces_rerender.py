@@ -72,9 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = p.parse_args(argv)
 
-    from ganlens.analysis.realism import REAL_SEED_A, REAL_SEED_B, generate, quantize, render_real
+    from ganlens.analysis.realism import (
+        REAL_SEED_A,
+        REAL_SEED_B,
+        RealReference,
+        generate,
+        quantize,
+        render_real,
+    )
     from ganlens.classifier import load_classifier
-    from ganlens.classifier.metrics import marginal_tv, toon_fd
     from ganlens.data.toonfaces.schema import sample_attributes
     from ganlens.errors import GanlensError, one_line
     from ganlens.zoo import load_model
@@ -93,16 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     real_a = render_real(args.n, size=size, base_seed=REAL_SEED_A, progress=False)
     real_b = render_real(args.n, size=size, base_seed=REAL_SEED_B, progress=False)
     samples = quantize(generate(G, args.n, seed=args.seed, progress=False))
-    feats_a, pred_a = C.extract_features(real_a), C.predict(real_a)
-    floor = toon_fd(C.extract_features(real_b), feats_a)
+    ref = RealReference(C, real_a)
+    floor = ref.fd(real_b)
     sample_records = C.predict_records(samples)
-
-    def fd(images: torch.Tensor) -> float:
-        return toon_fd(C.extract_features(images), feats_a)
-
-    def mean_tv(images: torch.Tensor) -> float:
-        tv = marginal_tv(C.predict(images), pred_a, schema=C.schema)
-        return float(np.nanmean(list(tv.values())))
 
     rows = [
         ("real set B (the floor)", real_b),
@@ -118,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | ---: | ---: | ---: |")
     ratios = {}
     for label, images in rows:
-        d = fd(images)
-        ratios[label] = d / floor
-        print(f"| {label} | {d:.1f} | {d / floor:.2f} | {mean_tv(images):.3f} |", flush=True)
+        fd, tv, _ = ref.score(images)
+        ratios[label] = fd / floor
+        mean_tv = float(np.nanmean(list(tv.values())))
+        print(f"| {label} | {fd:.1f} | {fd / floor:.2f} | {mean_tv:.3f} |", flush=True)
     attr = ratios["samples, re-rendered"]
     print(
         f"\nwith perfect drawing, the samples' attributes alone would score {attr:.2f}; the model "
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             images = render_records(
                 with_prior(sample_records, names, prior, C.schema), size=size, base_seed=RERENDER_SEED
             )
-            ratio = fd(images) / floor
+            ratio = ref.fd(images) / floor
             print(f"| {label} | {ratio:.2f} | {ratio - attr:+.2f} |", flush=True)
     print(f"\n{time.perf_counter() - t0:.0f} s")
     return 0

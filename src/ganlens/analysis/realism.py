@@ -152,10 +152,14 @@ class RealReference:
         self.feats = classifier.extract_features(real)
         self.preds = classifier.predict(real)
 
+    def fd(self, images: Tensor) -> float:
+        """ToonFD of ``images`` against the real set (the features alone, no attribute heads)."""
+        return toon_fd(self.classifier.extract_features(images), self.feats)
+
     def score(self, images: Tensor) -> RealismScore:
         """ToonFD, per-factor marginal TV and spread ratio (images ÷ real) against the real set."""
         C = self.classifier
-        fd = toon_fd(C.extract_features(images), self.feats)
+        fd = self.fd(images)
         pred = C.predict(images)
         tv = marginal_tv(pred, self.preds, schema=C.schema, bins=self.bins)
         return RealismScore(fd, tv, marginal_spread(pred, self.preds, schema=C.schema))
