@@ -35,6 +35,14 @@ TINY_CONFIGS = {
         "arch": "stylegan2", "resolution": 16, "z_dim": 16, "w_dim": 16, "mapping_layers": 2,
         "channel_base": 128, "channel_max": 16,
     },
+    "stylegan2-orig": {
+        "arch": "stylegan2", "resolution": 16, "z_dim": 16, "w_dim": 16, "mapping_layers": 2,
+        "channel_base": 128, "channel_max": 16, "architecture": "orig",
+    },
+    "stylegan2-resnet": {
+        "arch": "stylegan2", "resolution": 16, "z_dim": 16, "w_dim": 16, "mapping_layers": 2,
+        "channel_base": 128, "channel_max": 16, "architecture": "resnet",
+    },
 }  # fmt: skip
 
 

@@ -71,7 +71,6 @@ def test_registry_and_channel_table():
 @pytest.mark.parametrize(
     ("kw", "needle"),
     [
-        ({"architecture": "resnet"}, "not supported yet"),
         ({"architecture": "bogus"}, "unknown"),
         ({"resolution": 48}, "power of two"),
         ({"channel_base": 8}, "channel_base"),

@@ -52,9 +52,17 @@ def noise_data(tmp_path):
     return path
 
 
-def test_generator_learns_a_constant_colour(const_data, tmp_path):
+@pytest.mark.parametrize("architecture", ["skip", "orig", "resnet"])
+def test_generator_learns_a_constant_colour(const_data, tmp_path, architecture):
     (tmp_path / "run").mkdir()
-    cfg = TrainConfig(data=str(const_data), out=str(tmp_path / "run"), batch=8, pl_weight=0.0, **TINY)
+    cfg = TrainConfig(
+        data=str(const_data),
+        out=str(tmp_path / "run"),
+        batch=8,
+        pl_weight=0.0,
+        architecture=architecture,
+        **TINY,
+    )
     t = StyleGAN2Trainer(cfg)
     target = (torch.tensor(COLOUR) / 127.5 - 1)[None, :, None, None]
 
@@ -63,11 +71,32 @@ def test_generator_learns_a_constant_colour(const_data, tmp_path):
             x = t.G.synthesis(t.G.mapping(t.grid_z[:16]), noise_mode="const")
         return float((x - target).abs().mean())
 
+    assert t.G.config.architecture == architecture
     before = error()
     for _ in range(40):
         t.train_step()
     after = error()
     assert after < 0.6 * before, (before, after)
+
+
+def test_cli_trains_and_exports_the_chosen_generator_architecture(noise_data, tmp_path):
+    run = tmp_path / "run"
+    args = [
+        "train",
+        "stylegan2",
+        "--data",
+        str(noise_data),
+        "--res",
+        "16",
+        "--out",
+        str(run),
+        "--kimg",
+        "0.004",
+    ]
+    assert cli_main([*args, "--batch", "4", *TINY_G_ARGS, "--g-architecture", "resnet", "--no-progress"]) == 0
+    assert cli_main(["train", "stylegan2-export", "--run", str(run), "--out", str(tmp_path / "m")]) == 0
+    G = load_generator(tmp_path / "m")
+    assert G.config.architecture == "resnet" and G.synthesis_network.b16.skip is not None
 
 
 def test_diversity_stats_and_the_collapse_warning(noise_data, tmp_path):

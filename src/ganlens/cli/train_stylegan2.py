@@ -141,6 +141,13 @@ def register_train(sub) -> None:
         help="channels at resolution r = min(base // r, max) (default 16384)",
     )
     m.add_argument("--channel-max", type=int, default=512, help="largest channel count (default 512)")
+    m.add_argument(
+        "--g-architecture",
+        choices=("skip", "orig", "resnet"),
+        default="skip",
+        help="generator: a ToRGB per block (skip, config F), the last only (orig), or orig plus "
+        "residual shortcuts (resnet) (default skip)",
+    )
     m.add_argument("--d-channel-base", type=int, default=None, help="discriminator base (default: as G)")
     m.add_argument("--d-channel-max", type=int, default=None, help="discriminator max (default: as G)")
     m.add_argument("--mbstd-group", type=int, default=4, help="minibatch-stddev group size (default 4)")
@@ -282,6 +289,7 @@ def config_from_args(args: argparse.Namespace):
         map_layers=args.map_layers,
         channel_base=args.channel_base,
         channel_max=args.channel_max,
+        architecture=args.g_architecture,
         d_channel_base=args.d_channel_base,
         d_channel_max=args.d_channel_max,
         mbstd_group=args.mbstd_group,

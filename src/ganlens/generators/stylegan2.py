@@ -1,20 +1,33 @@
-"""StyleGAN2 (config F, ``skip`` architecture) in pure PyTorch (SPEC §1.3).
+"""StyleGAN2 (config F; ``skip``, ``orig`` and ``resnet`` generators) in pure PyTorch (SPEC §1.3).
 
 Parameter names follow NVIDIA's stylegan2-ada-pytorch with two renamed roots, because
 ``mapping`` and ``synthesis`` are methods of the :class:`~ganlens.generators.base.Generator`
 interface: ``mapping_network.fc{i}.*``, ``mapping_network.w_avg``,
 ``synthesis_network.b{r}.const``, ``synthesis_network.b{r}.conv{0,1}.{weight, bias,
-noise_strength, noise_const, affine.weight, affine.bias}``, ``synthesis_network.b{r}.torgb.*``.
-Affine biases are stored with their +1 (``bias_init=1``), as in ADA and rosinality.
+noise_strength, noise_const, affine.weight, affine.bias}``, ``synthesis_network.b{r}.torgb.*``,
+``synthesis_network.b{r}.skip.weight`` (resnet). Affine biases are stored with their +1
+(``bias_init=1``), as in ADA and rosinality.
+
+The three generator architectures of ADA's ``SynthesisBlock``:
+
+* ``skip`` (config E/F, the default): every block has a ToRGB; the running image is upsampled and
+  the block's ToRGB output added to it.
+* ``orig``: only the last block has a ToRGB.
+* ``resnet``: only the last block has a ToRGB, and each block r ≥ 8 adds a shortcut, a ×2 FIR
+  upsampling followed by a bias-free 1×1 conv (``skip``), to its conv1 output, both branches scaled
+  by √½ (``conv1``'s clamp too).
 
 Synthesis layers (the split points mGANprior composes at) are the conv layers in order:
 ``b4.conv1, b8.conv0, b8.conv1, …, bR.conv1`` (``2·log2R − 3`` of them; conv ``j`` reads w+ row
-``j``). Each ``conv1`` is followed by its block's ToRGB, which reads row ``j + 1``. Because the
-skip architecture carries a running RGB image next to the features, the feature returned by
-:meth:`StyleGAN2Generator.synthesis_head` is ``cat([x, img], dim=1)``: the conv features ``x``
-(C_r channels) followed by the running image brought to the same resolution (``img_channels``
-channels; after a ``conv0`` the previous image is already upsampled, after a ``conv1`` it already
-holds this block's ToRGB output). So ``feature_shape(l) = (C_r + img_channels, r, r)``.
+``j``). A block's ToRGB follows its ``conv1`` and reads row ``j + 1``. The feature returned by
+:meth:`StyleGAN2Generator.synthesis_head` is the conv features ``x`` (C_r channels), followed by
+whatever else the rest of the network needs, concatenated on the channel axis:
+
+* ``skip``: the running image at the same resolution (``img_channels`` channels; after a ``conv0``
+  the previous image is already upsampled, after a ``conv1`` it already holds this block's ToRGB
+  output): ``feature_shape(l) = (C_r + img_channels, r, r)``;
+* ``resnet`` after a ``conv0``: the block's shortcut (C_r channels), ``(2·C_r, r, r)``;
+* otherwise nothing: ``(C_r, r, r)``.
 """
 
 from __future__ import annotations
@@ -32,8 +45,8 @@ from ganlens.generators.base import Generator, GeneratorConfig
 from ganlens.generators.fir import fold_filter, setup_filter, upfirdn2d, upsample2d
 from ganlens.generators.layers import SQRT2, EqualizedLinear, MappingNetwork
 
-ARCHITECTURES = ("skip",)
-NOT_YET = ("orig", "resnet")
+ARCHITECTURES = ("skip", "orig", "resnet")
+SQRT_HALF = math.sqrt(0.5)
 
 
 # ---------------------------------------------------------------------- config
@@ -49,7 +62,7 @@ class StyleGAN2Config(GeneratorConfig):
         mapping_lr_mul: learning-rate multiplier of the mapping layers (0.01).
         channel_base, channel_max: feature maps at resolution r are ``min(channel_base // r, channel_max)``.
         conv_clamp: clamp conv/ToRGB outputs to ±this (ADA-trained pickles: 256), None = off.
-        architecture: ``"skip"`` (``"orig"``/``"resnet"`` are not supported yet).
+        architecture: ``"skip"`` (config F), ``"orig"`` or ``"resnet"`` (see the module docstring).
         w_avg_beta: decay of the tracked w average during training (0.995).
         img_channels: output channels (3).
     """
@@ -71,13 +84,11 @@ class StyleGAN2Config(GeneratorConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.architecture in NOT_YET:
+        if self.architecture not in ARCHITECTURES:
             raise GanlensError(
-                f"StyleGAN2 architecture {self.architecture!r} is not supported yet; allowed: "
+                f"StyleGAN2 architecture {self.architecture!r} is unknown; allowed: "
                 + ", ".join(ARCHITECTURES)
             )
-        if self.architecture not in ARCHITECTURES:
-            raise GanlensError(f"StyleGAN2 architecture {self.architecture!r} is unknown; allowed: skip")
         for name in ("w_dim", "mapping_layers"):
             v = getattr(self, name)
             if not isinstance(v, int) or v <= 0:
@@ -100,7 +111,7 @@ class StyleGAN2Config(GeneratorConfig):
 
 # ---------------------------------------------------------------------- layers
 class SynthesisLayer(nn.Module):
-    """Modulated + demodulated 3×3 conv (optionally ×2 upsampling), noise, bias, lrelu·√2, clamp.
+    """Modulated + demodulated 3×3 conv (optionally ×2 upsampling), noise, bias, lrelu·√2·gain, clamp·gain.
 
     Stored weight (O, I, 3, 3) carries no runtime coefficient: demodulation cancels it (ADA).
     ``fold_resample`` (an up layer; off by default) folds the ×2 FIR into the transposed conv's
@@ -129,7 +140,14 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
     def forward(
-        self, x: Tensor, w: Tensor, f: Tensor, *, noise_mode: str, generator: torch.Generator | None
+        self,
+        x: Tensor,
+        w: Tensor,
+        f: Tensor,
+        *,
+        noise_mode: str,
+        generator: torch.Generator | None,
+        gain: float = 1.0,
     ) -> Tensor:
         n = x.shape[0]
         styles = self.affine(w)  # (N, I)
@@ -155,9 +173,9 @@ class SynthesisLayer(nn.Module):
             x = x + (noise * self.noise_strength).to(x.dtype)
         elif noise_mode == "const":
             x = x + (self.noise_const * self.noise_strength).to(x.dtype)
-        x = F.leaky_relu(x + self.bias.to(x.dtype).reshape(1, -1, 1, 1), 0.2) * SQRT2
+        x = F.leaky_relu(x + self.bias.to(x.dtype).reshape(1, -1, 1, 1), 0.2) * (SQRT2 * gain)
         if self.conv_clamp is not None:
-            x = x.clamp(-self.conv_clamp, self.conv_clamp)
+            x = x.clamp(-self.conv_clamp * gain, self.conv_clamp * gain)
         return x  # (N, O, r, r)
 
 
@@ -181,8 +199,22 @@ class ToRGBLayer(nn.Module):
         return x  # (N, C, r, r)
 
 
+class SkipLayer(nn.Module):
+    """The resnet shortcut: ×2 FIR upsampling, then a bias-free 1×1 conv (weight gain 1/√I), ·√½."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 1, 1))  # (O, I, 1, 1)
+        self.weight_gain = SQRT_HALF / math.sqrt(in_channels)
+
+    def forward(self, x: Tensor, f: Tensor) -> Tensor:
+        x = upsample2d(x, f)  # (N, I, 2H, 2W)
+        return F.conv2d(x, (self.weight * self.weight_gain).to(x.dtype))  # (N, O, 2H, 2W)
+
+
 class SynthesisBlock(nn.Module):
-    """One resolution: ``const`` (4×4 only), ``conv0`` (upsampling, r ≥ 8), ``conv1``, ``torgb``."""
+    """One resolution: ``const`` (4×4 only), ``conv0`` (upsampling, r ≥ 8), ``conv1``, then ``torgb``
+    (every block for ``skip``, the last otherwise) and ``skip`` (``resnet``, r ≥ 8)."""
 
     def __init__(
         self,
@@ -193,6 +225,8 @@ class SynthesisBlock(nn.Module):
         img_channels: int,
         *,
         conv_clamp: float | None,
+        architecture: str = "skip",
+        is_last: bool = True,
     ) -> None:
         super().__init__()
         self.resolution = resolution
@@ -205,7 +239,12 @@ class SynthesisBlock(nn.Module):
         self.conv1 = SynthesisLayer(
             out_channels, out_channels, w_dim, resolution, up=False, conv_clamp=conv_clamp
         )
-        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+        self.torgb = (
+            ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
+            if is_last or architecture == "skip"
+            else None
+        )
+        self.skip = SkipLayer(in_channels, out_channels) if in_channels and architecture == "resnet" else None
 
 
 class SynthesisNetwork(nn.Module):
@@ -214,10 +253,20 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
         c = config
+        self.architecture = c.architecture
         self.block_resolutions = c.block_resolutions
         for r in self.block_resolutions:
             cin = c.nf(r // 2) if r > 4 else 0
-            block = SynthesisBlock(cin, c.nf(r), c.w_dim, r, c.img_channels, conv_clamp=c.conv_clamp)
+            block = SynthesisBlock(
+                cin,
+                c.nf(r),
+                c.w_dim,
+                r,
+                c.img_channels,
+                conv_clamp=c.conv_clamp,
+                architecture=c.architecture,
+                is_last=r == c.resolution,
+            )
             self.add_module(f"b{r}", block)
         self.register_buffer("resample_filter", setup_filter(), persistent=False)  # (4, 4)
         self.layers: list[tuple[int, str]] = [(4, "conv1")]
@@ -227,7 +276,7 @@ class SynthesisNetwork(nn.Module):
     def run(
         self,
         x: Tensor | None,
-        img: Tensor | None,
+        carry: Tensor | None,
         ws: Tensor,
         start: int,
         stop: int,
@@ -235,20 +284,30 @@ class SynthesisNetwork(nn.Module):
         noise_mode: str,
         generator: torch.Generator | None,
     ) -> tuple[Tensor, Tensor | None]:
-        """Run conv layers ``[start, stop)`` (each conv1 followed by its ToRGB)."""
+        """Run conv layers ``[start, stop)`` (a conv1 is followed by its block's shortcut and ToRGB).
+
+        ``carry`` is what crosses a split beside the features: the running image (``skip``; float32),
+        the block's shortcut after a ``conv0`` (``resnet``), else None. After the last layer it is
+        the image.
+        """
         f = self.resample_filter
         for j in range(start, stop):
             r, name = self.layers[j]
             block = getattr(self, f"b{r}")
             if j == 0:
                 x = block.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)  # (N, C4, 4, 4)
-            elif name == "conv0" and img is not None:
-                img = upsample2d(img, f)
-            x = getattr(block, name)(x, ws[:, j], f, noise_mode=noise_mode, generator=generator)
-            if name == "conv1":
+            elif name == "conv0" and block.skip is not None:
+                carry = block.skip(x, f)  # (N, C_r, r, r)
+            elif name == "conv0" and carry is not None:
+                carry = upsample2d(carry, f)
+            gain = SQRT_HALF if name == "conv1" and block.skip is not None else 1.0
+            x = getattr(block, name)(x, ws[:, j], f, noise_mode=noise_mode, generator=generator, gain=gain)
+            if name == "conv1" and block.skip is not None:
+                x, carry = carry + x, None
+            if name == "conv1" and block.torgb is not None:
                 y = block.torgb(x, ws[:, j + 1]).float()
-                img = y if img is None else img + y
-        return x, img
+                carry = y if carry is None else carry + y
+        return x, carry
 
 
 class StyleGAN2Generator(Generator):
@@ -295,18 +354,24 @@ class StyleGAN2Generator(Generator):
 
     # ------------------------------------------------------------------ synthesis
     def _run_layers(self, x, codes, start, stop, *, noise_mode, generator) -> Tensor:
-        """Features cross the split as ``cat([features, running image], 1)``: the skip architecture
-        carries the RGB image alongside the features. The last layer returns the image alone."""
-        img = None
+        """Features cross the split as ``cat([features, carry], 1)`` (see the module docstring).
+        The last layer returns the image alone."""
+        carry = None
         if x is not None:
             c = self.config.nf(x.shape[2])
-            x, img = x[:, :c], x[:, c:].float()
-        x, img = self.synthesis_network.run(
-            x, img, codes, start, stop, noise_mode=noise_mode, generator=generator
+            x, carry = x[:, :c], x[:, c:]
+            if self.config.architecture == "skip":
+                carry = carry.float()  # the running image is kept in float32
+            elif carry.shape[1] == 0:
+                carry = None
+        x, carry = self.synthesis_network.run(
+            x, carry, codes, start, stop, noise_mode=noise_mode, generator=generator
         )
         if stop == self.num_split_layers:
-            return img  # (N, C, R, R), float32
-        return torch.cat([x, img.to(x.dtype)], dim=1)  # (N, C_r + img_ch, r, r)
+            return carry  # (N, C, R, R), float32
+        if carry is None:
+            return x  # (N, C_r, r, r)
+        return torch.cat([x, carry.to(x.dtype)], dim=1)  # (N, C_r + img_ch or 2·C_r, r, r)
 
     @property
     def num_split_layers(self) -> int:
@@ -314,8 +379,10 @@ class StyleGAN2Generator(Generator):
 
     def feature_shape(self, layer: int) -> tuple[int, int, int]:
         self.check_split_layer(layer)
-        r, _ = self.synthesis_network.layers[layer - 1]
-        return (self.config.nf(r) + self.img_channels, r, r)
+        r, name = self.synthesis_network.layers[layer - 1]
+        arch, c = self.config.architecture, self.config.nf(r)
+        extra = self.img_channels if arch == "skip" else c if arch == "resnet" and name == "conv0" else 0
+        return (c + extra, r, r)
 
     # ------------------------------------------------------------------ SeFa, noise
     def projection_weights(self) -> dict[int, Tensor]:
@@ -329,10 +396,12 @@ class StyleGAN2Generator(Generator):
 
     def rosinality_weights(self) -> list[Tensor]:
         """What rosinality's ``closed_form_factorization.py`` stacks: every conv affine, then the
-        4×4 ToRGB affine (its key filter keeps ``to_rgb1``). Used by SeFa's ``mode="rosinality"``."""
+        4×4 ToRGB affine (its key filter keeps ``to_rgb1``). Used by SeFa's ``mode="rosinality"``.
+        rosinality's generator is ``skip`` only; for the others this is the conv affines alone."""
         net = self.synthesis_network
         convs = [getattr(getattr(net, f"b{r}"), name).affine.weight.detach() for r, name in net.layers]
-        return [*convs, net.b4.torgb.affine.weight.detach()]
+        rgb4 = [net.b4.torgb.affine.weight.detach()] if net.b4.torgb is not None else []
+        return [*convs, *rgb4]
 
     def noise_buffers(self) -> list[Tensor]:
         """``noise_const`` (r, r) of every conv layer, in layer order."""
@@ -342,7 +411,7 @@ class StyleGAN2Generator(Generator):
     def extra_repr(self) -> str:
         c = self.config
         chans = ", ".join(f"{r}:{c.nf(r)}" for r in c.block_resolutions)
-        return super().extra_repr() + f", channels=({chans}), conv_clamp={c.conv_clamp}"
+        return super().extra_repr() + f", {c.architecture}, channels=({chans}), conv_clamp={c.conv_clamp}"
 
 
 def channel_table_to_config(channels: dict[int, int]) -> tuple[int, int]:

@@ -10,6 +10,10 @@ loaders apply its inverse, so both directions share one definition. Conventions 
   mapping layers are ``style.{1..L}``; same kernel orientation and affine bias (+1 stored) as ADA.
 * genforce: the upsampling conv (``conv0``) kernel is spatially **flipped** (TF orientation) and
   affine biases are stored **without** the +1 (added at run time).
+
+ADA and the TF-era layout cover all three generator architectures (``skip``, ``orig``, ``resnet``:
+a ToRGB in every block or only the last, and the resnet shortcut ``skip.weight``); rosinality's and
+genforce's exporters take ``skip`` models only.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganlens.errors import GanlensError
 from ganlens.generators.fir import setup_filter
 from ganlens.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from ganlens.utils.io import atomic_path
@@ -56,6 +61,22 @@ def _ours(r: int, name: str) -> str:
     return f"synthesis_network.b{r}.{name}"
 
 
+def _has_torgb(cfg: StyleGAN2Config, r: int) -> bool:
+    return cfg.architecture == "skip" or r == cfg.resolution
+
+
+def _has_skip(cfg: StyleGAN2Config, r: int) -> bool:
+    return cfg.architecture == "resnet" and r > 4
+
+
+def _need_skip_architecture(G: StyleGAN2Generator, fmt: str) -> None:
+    if G.config.architecture != "skip":
+        raise GanlensError(
+            f"the {fmt} format holds 'skip' StyleGAN2 generators only; this one is "
+            f"{G.config.architecture!r} (export it as an NVIDIA pickle instead)"
+        )
+
+
 def ada_keymap(cfg: StyleGAN2Config) -> KeyMap:
     """Our keys ↔ ADA ``G_ema.state_dict()`` keys (filters excluded, see :func:`ada_filters`)."""
     km: KeyMap = [("mapping_network.w_avg", "mapping.w_avg", "same")]
@@ -66,9 +87,11 @@ def ada_keymap(cfg: StyleGAN2Config) -> KeyMap:
     for r, name in _layers(cfg):
         for p in ("weight", "bias", "noise_strength", "noise_const", "affine.weight", "affine.bias"):
             km.append((f"{_ours(r, name)}.{p}", f"synthesis.b{r}.{name}.{p}", "same"))
-        if name == "conv1":
+        if name == "conv1" and _has_torgb(cfg, r):
             for p in ("weight", "bias", "affine.weight", "affine.bias"):
                 km.append((f"{_ours(r, 'torgb')}.{p}", f"synthesis.b{r}.torgb.{p}", "same"))
+        if name == "conv1" and _has_skip(cfg, r):
+            km.append((f"{_ours(r, 'skip')}.weight", f"synthesis.b{r}.skip.weight", "same"))
     return km
 
 
@@ -79,6 +102,8 @@ def ada_filters(cfg: StyleGAN2Config) -> dict[str, Tensor]:
     for r, name in _layers(cfg):
         out[f"synthesis.b{r}.resample_filter"] = f.clone()
         out[f"synthesis.b{r}.{name}.resample_filter"] = f.clone()
+        if _has_skip(cfg, r):
+            out[f"synthesis.b{r}.skip.resample_filter"] = f.clone()
     return out
 
 
@@ -193,12 +218,14 @@ def _warn_clamp(G: StyleGAN2Generator, fmt: str) -> None:
 
 def to_rosinality_state(G: StyleGAN2Generator) -> dict[str, Tensor]:
     """``g_ema`` state dict of the equivalent rosinality Generator (``latent_avg`` is G.w_avg)."""
+    _need_skip_architecture(G, "rosinality")
     _warn_clamp(G, "rosinality")
     return _export(G, rosinality_keymap(G.config), rosinality_filters(G.config))
 
 
 def to_genforce_state(G: StyleGAN2Generator) -> dict[str, Tensor]:
     """``generator_smooth`` state dict of the equivalent genforce StyleGAN2Generator."""
+    _need_skip_architecture(G, "genforce")
     _warn_clamp(G, "genforce")
     return _export(G, genforce_keymap(G.config), genforce_filters(G.config))
 
@@ -379,20 +406,45 @@ def ada_pickle_tree(G: StyleGAN2Generator) -> _Reduce:
                 act_gain=np.float64(np.sqrt(2)),
             )
         t = f"{p}.torgb"
-        mods["torgb"] = _module(
-            "ToRGBLayer",
-            {"weight": sd[f"{t}.weight"], "bias": sd[f"{t}.bias"]},
-            {},
-            {"affine": _fc(sd, f"{t}.affine", bias_init=1)},
-            {
-                "in_channels": c.nf(r),
-                "out_channels": c.img_channels,
-                "w_dim": c.w_dim,
-                "conv_clamp": c.conv_clamp,
-            },
-            conv_clamp=c.conv_clamp,
-            weight_gain=np.float64(1 / np.sqrt(c.nf(r))),
-        )
+        if _has_torgb(c, r):
+            mods["torgb"] = _module(
+                "ToRGBLayer",
+                {"weight": sd[f"{t}.weight"], "bias": sd[f"{t}.bias"]},
+                {},
+                {"affine": _fc(sd, f"{t}.affine", bias_init=1)},
+                {
+                    "in_channels": c.nf(r),
+                    "out_channels": c.img_channels,
+                    "w_dim": c.w_dim,
+                    "conv_clamp": c.conv_clamp,
+                },
+                conv_clamp=c.conv_clamp,
+                weight_gain=np.float64(1 / np.sqrt(c.nf(r))),
+            )
+        if _has_skip(c, r):
+            w = sd[f"{p}.skip.weight"]
+            mods["skip"] = _module(
+                "Conv2dLayer",
+                {"weight": w},
+                {"resample_filter": sd[f"{p}.skip.resample_filter"]},
+                {},
+                {
+                    "in_channels": w.shape[1],
+                    "out_channels": w.shape[0],
+                    "kernel_size": 1,
+                    "bias": False,
+                    "up": 2,
+                    "resample_filter": [1, 3, 3, 1],
+                },
+                activation="linear",
+                up=2,
+                down=1,
+                conv_clamp=None,
+                padding=0,
+                weight_gain=np.float64(1 / np.sqrt(w.shape[1])),
+                act_gain=1.0,
+                bias=None,
+            )
         params = {"const": sd[f"{p}.const"]} if r == 4 else {}
         blocks[f"b{r}"] = _module(
             "SynthesisBlock",
@@ -414,7 +466,7 @@ def ada_pickle_tree(G: StyleGAN2Generator) -> _Reduce:
             resolution=r,
             is_last=r == c.resolution,
             num_conv=1 if r == 4 else 2,
-            num_torgb=1,
+            num_torgb=int(_has_torgb(c, r)),
             use_fp16=False,
         )
     synthesis = _module(
@@ -543,7 +595,11 @@ def to_tf_params(G: StyleGAN2Generator) -> dict[str, np.ndarray]:
         out[f"{tf}/mod_weight"] = sd[f"{o}.affine.weight"].t().contiguous().numpy()
         out[f"{tf}/mod_bias"] = (sd[f"{o}.affine.bias"] - 1.0).numpy()
         out[f"synthesis/noise{j}"] = sd[f"{o}.noise_const"][None, None].numpy()
-        if name == "conv1":
+        if name == "conv1" and _has_skip(c, r):  # (O, I, 1, 1) → (1, 1, I, O); a 1×1 kernel needs no flip
+            out[f"synthesis/{r}x{r}/Skip/weight"] = (
+                sd[f"{_ours(r, 'skip')}.weight"].permute(2, 3, 1, 0).contiguous().numpy()
+            )
+        if name == "conv1" and _has_torgb(c, r):
             t, rgb = _ours(r, "torgb"), f"synthesis/{r}x{r}/ToRGB"
             out[f"{rgb}/weight"] = sd[f"{t}.weight"].permute(2, 3, 1, 0).contiguous().numpy()
             out[f"{rgb}/bias"] = sd[f"{t}.bias"].numpy()

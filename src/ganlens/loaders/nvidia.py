@@ -374,10 +374,22 @@ def stylegan2_from_tf(gs: TFNetworkStandIn, *, source: str) -> StyleGAN2Generato
     unknown = sorted(set(kw) - _TF_KWARGS)
     if unknown:
         raise CheckpointError(f"{source!r}: unknown TensorFlow generator settings {unknown}")
-    if any(k.startswith("synthesis/ToRGB_lod") for k in params):
-        raise CheckpointError(
-            f"{source!r}: the 'orig' StyleGAN2 architecture is not supported yet; allowed: skip"
-        )
+    architecture = kw.get("architecture", "skip")
+    lods = [k for k in params if k.startswith("synthesis/ToRGB_lod")]
+    if lods:
+        # configs B–D (G_synthesis_stylegan_revised): progressive-growing ToRGBs; fully grown, only
+        # ToRGB_lod0 (full resolution) reaches the output, which is the 'orig' architecture
+        lod = float(np.asarray(params.get("synthesis/lod", 0.0)))
+        if lod != 0.0:
+            raise CheckpointError(
+                f"{source!r}: the network stopped mid-growth (lod {lod:g}); only fully grown ones (lod 0) load"
+            )
+        res = int(kw.get("resolution", 1024))
+        for k in [k for k in lods if k.startswith("synthesis/ToRGB_lod0/")]:
+            params[f"synthesis/{res}x{res}/ToRGB/" + k.split("/", 2)[2]] = params[k]
+        for k in lods + ["synthesis/lod"]:
+            params.pop(k, None)
+        architecture = "orig"
     fake = PersistentStandIn(
         "Generator",
         6,
@@ -398,7 +410,7 @@ def stylegan2_from_tf(gs: TFNetworkStandIn, *, source: str) -> StyleGAN2Generato
                     "channel_base": int(kw.get("fmap_base", 16384)) * 2,
                     "channel_max": kw.get("fmap_max", 512),
                     "conv_clamp": kw.get("conv_clamp"),
-                    "architecture": kw.get("architecture", "skip"),
+                    "architecture": architecture,
                     "resample_filter": list(kw.get("resample_kernel", [1, 3, 3, 1])),
                 },
             }
@@ -425,7 +437,12 @@ def stylegan2_from_tf(gs: TFNetworkStandIn, *, source: str) -> StyleGAN2Generato
             ours[f"{o}.affine.weight"] = t[f"{tf}/mod_weight"].t()
             ours[f"{o}.affine.bias"] = t[f"{tf}/mod_bias"] + 1.0
             ours[f"{o}.noise_const"] = t[f"synthesis/noise{j}"][0, 0]
-            if name == "conv1":
+            block = getattr(G.synthesis_network, f"b{r}")
+            if name == "conv1" and block.skip is not None:  # (1, 1, I, O) → (O, I, 1, 1)
+                ours[f"synthesis_network.b{r}.skip.weight"] = t[f"synthesis/{r}x{r}/Skip/weight"].permute(
+                    3, 2, 0, 1
+                )
+            if name == "conv1" and block.torgb is not None:
                 q, rgb = f"synthesis_network.b{r}.torgb", f"synthesis/{r}x{r}/ToRGB"
                 ours[f"{q}.weight"] = t[f"{rgb}/weight"].permute(3, 2, 0, 1)
                 ours[f"{q}.bias"] = t[f"{rgb}/bias"]

@@ -87,6 +87,7 @@ class TrainConfig:
         batch: global minibatch (split evenly over ``torchrun`` ranks).
         z_dim, w_dim, map_layers, channel_base, channel_max: generator size
             (channels at resolution r: ``min(channel_base // r, channel_max)``).
+        architecture: the generator's ``skip`` (config F), ``orig`` or ``resnet``.
         d_channel_base, d_channel_max: discriminator size (None: as the generator).
         mbstd_group: minibatch-stddev group size (clipped to the per-rank batch).
         g_lr, d_lr, betas, eps: Adam (before the lazy-regularisation correction).
@@ -152,6 +153,7 @@ class TrainConfig:
     map_layers: int = 8
     channel_base: int = 16384
     channel_max: int = 512
+    architecture: str = "skip"
     d_channel_base: int | None = None
     d_channel_max: int | None = None
     mbstd_group: int = 4
@@ -263,6 +265,7 @@ class TrainConfig:
             "mapping_layers": self.map_layers,
             "channel_base": self.channel_base,
             "channel_max": self.channel_max,
+            "architecture": self.architecture,
         }
 
     def discriminator_config(self, g_config: dict[str, Any] | None = None) -> DiscriminatorConfig:

@@ -112,7 +112,7 @@ def widen_stylegan2(
         new[lead] = old
         if name.endswith(".weight") and new.ndim == 4:  # a conv layer's or a ToRGB's (O, I, k, k)
             new[: old.shape[0], old.shape[1] :] = 0.0  # old outputs ignore the new inputs
-            if ".torgb." in name:
+            if ".torgb." in name or ".skip." in name:  # weight gain 1/√I: keep the old products
                 new[:, : old.shape[1]] *= math.sqrt(new.shape[1] / old.shape[1])
     wide.load_state_dict(new_state, strict=True)
     wide.eval().requires_grad_(False)

@@ -1,0 +1,158 @@
+"""The ``orig`` and ``resnet`` StyleGAN2 generators (ADA ``architecture``), against the official code.
+
+``ada_orig.pkl`` and ``ada_resnet.pkl`` were pickled by stylegan2-ada-pytorch itself, and the
+``ada_{orig,resnet,resnet_clamp05}_img.npy`` images synthesised by its ``Generator`` from the fixture's
+``ws.npy`` (tests/fixtures/stylegan2/make_official_arch_fixture.py, run once).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from ganlens import zoo
+from ganlens.errors import CheckpointError, GanlensError
+from ganlens.generators.stylegan2 import StyleGAN2Generator
+from ganlens.loaders import export
+from ganlens.loaders.nvidia import load_nvidia_pickle
+from ganlens.sefa import factorize
+from ganlens.training.widen import widen_stylegan2
+from test_loaders_stylegan2 import FIX, TOL, maxdiff
+
+ARCHS = ("orig", "resnet")
+
+
+@pytest.fixture(scope="module")
+def ws():
+    return torch.from_numpy(np.load(FIX / "ws.npy"))  # (3, 8, 32), an independent w on every row
+
+
+@pytest.fixture(scope="module", params=ARCHS)
+def official(request):
+    arch = request.param
+    G = load_nvidia_pickle(FIX / f"ada_{arch}.pkl")
+    return arch, G, torch.from_numpy(np.load(FIX / f"ada_{arch}_img.npy"))
+
+
+def test_official_pickle_loads_and_draws_the_official_image(official, ws):
+    arch, G, want = official
+    assert isinstance(G, StyleGAN2Generator) and G.config.architecture == arch
+    assert maxdiff(G.synthesis(ws), want) <= TOL
+    net = G.synthesis_network
+    blocks = [getattr(net, f"b{r}") for r in net.block_resolutions]
+    assert [b.torgb is not None for b in blocks] == [False] * (len(blocks) - 1) + [True]
+    assert [b.skip is not None for b in blocks] == [False] + [arch == "resnet"] * (len(blocks) - 1)
+    assert G.num_ws == 8 and sorted(G.projection_weights()) == list(range(8))
+
+
+def test_resnet_conv_clamp_is_scaled_by_the_branch_gain(ws):
+    """ADA clamps a resnet conv1 at clamp·√½; at 0.5 most pixels clip, so a wrong bound shows."""
+    G = load_nvidia_pickle(FIX / "ada_resnet.pkl")
+    Gc = StyleGAN2Generator(replace(G.config, conv_clamp=0.5)).eval()
+    Gc.load_state_dict(G.state_dict())
+    want = torch.from_numpy(np.load(FIX / "ada_resnet_clamp05_img.npy"))
+    assert maxdiff(Gc.synthesis(ws), want) <= TOL
+    assert maxdiff(G.synthesis(ws), want) > 0.1  # the clamp matters here
+
+
+def test_architectures_draw_different_images(ws):
+    """Negative control: the resnet weights run as 'orig' (shortcuts dropped) miss the official image."""
+    G = load_nvidia_pickle(FIX / "ada_resnet.pkl")
+    O = StyleGAN2Generator(replace(G.config, architecture="orig")).eval()
+    O.load_state_dict({k: v for k, v in G.state_dict().items() if ".skip." not in k})
+    assert maxdiff(O.synthesis(ws), torch.from_numpy(np.load(FIX / "ada_resnet_img.npy"))) > 0.1
+
+
+def test_split_at_every_layer_composes(official, ws):
+    arch, G, _ = official
+    ref = G.synthesis(ws)
+    for layer in range(1, G.num_split_layers):
+        feat = G.synthesis_head(ws, layer)
+        assert tuple(feat.shape[1:]) == G.feature_shape(layer)
+        assert maxdiff(G.synthesis_tail(feat, ws, layer), ref) <= 1e-5, layer
+    r, name = G.synthesis_network.layers[1]  # b8.conv0: a resnet feature carries the block's shortcut
+    c = G.config.nf(r)
+    assert G.feature_shape(2) == ((2 * c if arch == "resnet" else c), r, r)
+    if arch == "resnet":
+        feat = G.synthesis_head(ws, 2)
+        feat[:, c:] = 0
+        assert maxdiff(G.synthesis_tail(feat, ws, 2), ref) > 1e-3
+
+
+@pytest.mark.parametrize("fmt", ["nvidia", "tf"])
+def test_round_trip_through_the_official_layouts(tmp_path, official, ws, fmt):
+    arch, G, want = official
+    path = tmp_path / f"{arch}-{fmt}.pkl"
+    (export.save_nvidia_pickle if fmt == "nvidia" else export.save_tf_pickle)(G, path)
+    H = zoo.load_model(path)
+    assert H.config == G.config
+    assert maxdiff(H.synthesis(ws), want) <= TOL
+
+
+def _revised_tf_pickle(G: StyleGAN2Generator, lod: float) -> bytes:
+    """G (orig) in the layout of StyleGAN2 configs B–D (``G_synthesis_stylegan_revised``): one ToRGB
+    per level of detail at the synthesis root, ``ToRGB_lod0`` the full-resolution one."""
+    params = export.to_tf_params(G)
+    R = G.resolution
+    syn = {}
+    for k, v in params.items():
+        if k.startswith(f"synthesis/{R}x{R}/ToRGB/"):
+            syn["ToRGB_lod0/" + k.rsplit("/", 1)[1]] = v
+        elif k.startswith("synthesis/"):
+            syn[k.split("/", 1)[1]] = v
+    for lod_i in range(1, G.config.log2_resolution - 1):  # lower levels: they never reach a grown output
+        for name in ("weight", "bias", "mod_weight", "mod_bias"):
+            syn[f"ToRGB_lod{lod_i}/{name}"] = np.full_like(syn[f"ToRGB_lod0/{name}"], 7.0)
+    syn["lod"] = np.float32(lod)
+    mapping = {k.split("/", 1)[1]: v for k, v in params.items() if k.startswith("mapping/")}
+    kw = export.tf_static_kwargs(G.config)
+    kw.pop("architecture")
+    kw["structure"] = "auto"
+    comps = {
+        "mapping": export._tf_network("G_mapping", mapping, {}, {}),
+        "synthesis": export._tf_network("G_synthesis", syn, {}, {}),
+    }
+    gs = export._tf_network("G", {"dlatent_avg": params["dlatent_avg"]}, comps, kw)
+    buf = io.BytesIO()
+    export._Pickler(buf, protocol=3).dump((gs, gs, gs))
+    return buf.getvalue()
+
+
+def test_tf_configs_b_to_d_load_as_orig(tmp_path, ws):
+    G = load_nvidia_pickle(FIX / "ada_orig.pkl")
+    (tmp_path / "revised.pkl").write_bytes(_revised_tf_pickle(G, lod=0.0))
+    H = load_nvidia_pickle(tmp_path / "revised.pkl")
+    assert H.config == G.config
+    assert maxdiff(H.synthesis(ws), torch.from_numpy(np.load(FIX / "ada_orig_img.npy"))) <= TOL
+    (tmp_path / "growing.pkl").write_bytes(_revised_tf_pickle(G, lod=1.5))
+    with pytest.raises(CheckpointError, match=r"mid-growth \(lod 1\.5\)"):
+        load_nvidia_pickle(tmp_path / "growing.pkl")
+
+
+@pytest.mark.parametrize("fmt", ["rosinality", "genforce"])
+def test_skip_only_formats_refuse_other_architectures(tmp_path, official, fmt):
+    arch, G, _ = official
+    writer = export.save_rosinality if fmt == "rosinality" else export.save_genforce
+    with pytest.raises(
+        GanlensError, match=f"the {fmt} format holds 'skip' StyleGAN2 generators only; this one is '{arch}'"
+    ):
+        writer(G, tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_widening_keeps_the_images(official, ws):
+    arch, G, _ = official
+    res = widen_stylegan2(G, channel_base=G.config.channel_base * 2, channel_max=G.config.channel_max * 2)
+    assert res.generator.config.architecture == arch and res.max_abs_diff <= 1e-4
+    assert maxdiff(res.generator.synthesis(ws), G.synthesis(ws)) <= 1e-4
+
+
+def test_sefa_runs_on_both_modes(official):
+    _, G, _ = official
+    for mode in ("sefa", "rosinality"):
+        d = factorize(G, mode=mode, num=5)
+        assert d.vectors.shape == (5, G.w_dim) and np.all(np.diff(d.eigenvalues) <= 1e-6)
