@@ -199,7 +199,9 @@ def test_genforce_dispatches_legacy_families(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------- unsupported and broken files
-def test_conditional_pickle_is_refused(tmp_path, ref):
+def test_conditional_pickle_without_its_label_embedding_is_refused(tmp_path, ref):
+    """Conditional pickles load (tests/test_stylegan2_architectures.py); one whose weights lack the
+    embedding its c_dim needs is a clear error."""
     G, _, _ = ref
     tree = export.ada_pickle_tree(G)
     tree.args[0]["state"]["_init_kwargs"]["c_dim"] = 10
@@ -207,9 +209,11 @@ def test_conditional_pickle_is_refused(tmp_path, ref):
 
     buf = io.BytesIO()
     export._Pickler(buf, protocol=4).dump({"G_ema": tree})
-    (tmp_path / "cond.pkl").write_bytes(buf.getvalue())
-    with pytest.raises(CheckpointError, match="conditional"):
-        load_nvidia_pickle(tmp_path / "cond.pkl")
+    (tmp_path / "c.pkl").write_bytes(buf.getvalue())
+    with pytest.raises(
+        CheckpointError, match=r"missing \['mapping_network.embed.bias', 'mapping_network.embed.weight'\]"
+    ):
+        load_nvidia_pickle(tmp_path / "c.pkl")
 
 
 @pytest.mark.parametrize("suffix", [".pkl", ".pt", ".pth"])

@@ -1,8 +1,10 @@
-"""The ``orig`` and ``resnet`` StyleGAN2 generators (ADA ``architecture``), against the official code.
+"""The ``orig`` and ``resnet`` StyleGAN2 generators (ADA ``architecture``) and conditional models
+(``c_dim > 0``), against the official code.
 
-``ada_orig.pkl`` and ``ada_resnet.pkl`` were pickled by stylegan2-ada-pytorch itself, and the
-``ada_{orig,resnet,resnet_clamp05}_img.npy`` images synthesised by its ``Generator`` from the fixture's
-``ws.npy`` (tests/fixtures/stylegan2/make_official_arch_fixture.py, run once).
+``ada_orig.pkl``, ``ada_resnet.pkl`` and ``ada_cond.pkl`` were pickled by stylegan2-ada-pytorch itself,
+the ``ada_{orig,resnet,resnet_clamp05}_img.npy`` images synthesised by its ``Generator`` from the
+fixture's ``ws.npy``, and ``ada_cond_{mapping,trunc,img}.npy`` made by the conditional one from
+``z.npy`` and classes 0, 1, 3 (tests/fixtures/stylegan2/make_official_arch_fixture.py, run once).
 """
 
 from __future__ import annotations
@@ -156,3 +158,104 @@ def test_sefa_runs_on_both_modes(official):
     for mode in ("sefa", "rosinality"):
         d = factorize(G, mode=mode, num=5)
         assert d.vectors.shape == (5, G.w_dim) and np.all(np.diff(d.eigenvalues) <= 1e-6)
+
+
+# ---------------------------------------------------------------------- conditional models (c_dim > 0)
+@pytest.fixture(scope="module")
+def cond():
+    return load_nvidia_pickle(FIX / "ada_cond.pkl")
+
+
+def _npy(name: str) -> torch.Tensor:
+    return torch.from_numpy(np.load(FIX / name))
+
+
+def test_conditional_pickle_maps_and_draws_like_ada(cond):
+    """ADA's MappingNetwork embeds the one-hot class, normalises it and concatenates it to z."""
+    z = _npy("z.npy")
+    assert cond.c_dim == 4 and cond.mapping_network.embed.weight.shape == (32, 4)
+    w = cond.mapping(z, c=torch.tensor([0, 1, 3]))
+    assert maxdiff(w, _npy("ada_cond_mapping.npy")) <= 1e-6
+    assert (
+        maxdiff(cond.mapping(z, c=[0, 1, 3], trunc_psi=0.7, trunc_cutoff=4), _npy("ada_cond_trunc.npy"))
+        <= 1e-6
+    )
+    assert maxdiff(cond.synthesis(w), _npy("ada_cond_img.npy")) <= TOL
+    assert maxdiff(cond.mapping(z, c=torch.eye(4)[[0, 1, 3]]), w) == 0  # label rows as given
+    assert maxdiff(cond.mapping(z, c=2), w) > 0.01  # the class matters
+
+
+def test_class_errors_are_one_line_and_name_the_range(cond):
+    z = torch.zeros(2, cond.z_dim)
+    with pytest.raises(GanlensError, match=r"conditional \(4 classes\): give a class \(0–3\)"):
+        cond.mapping(z)
+    with pytest.raises(GanlensError, match=r"class 4 is not allowed; this model has classes 0–3"):
+        cond.mapping(z, c=4)
+    with pytest.raises(GanlensError, match=r"labels have shape \(2, 3\); expected \(2, 4\)"):
+        cond.mapping(z, c=torch.zeros(2, 3))
+    G = load_nvidia_pickle(FIX / "ada_orig.pkl")
+    with pytest.raises(GanlensError, match="unconditional"):
+        G.mapping(z[:, :32], c=0)
+
+
+def test_conditional_round_trips_and_skip_only_formats_refuse(tmp_path, cond, ws):
+    z = _npy("z.npy")
+    want = cond.mapping(z, c=[0, 1, 3])
+    export.save_nvidia_pickle(cond, tmp_path / "c.pkl")
+    cond.save_pretrained(str(tmp_path / "folder"))
+    for H in (zoo.load_model(tmp_path / "c.pkl"), zoo.load_model(tmp_path / "folder")):
+        assert H.config == cond.config and maxdiff(H.mapping(z, c=[0, 1, 3]), want) == 0
+    for writer in (export.save_rosinality, export.save_genforce, export.save_tf_pickle):
+        with pytest.raises(GanlensError, match="unconditional generators only; this one has c_dim 4"):
+            writer(cond, tmp_path / "x")
+
+
+def test_cli_class_option(tmp_path, cond, capsys):
+    from ganlens.cli.main import main
+
+    pkl = str(FIX / "ada_cond.pkl")
+    args = ["generate", "--model", pkl, "--seeds", "0-1", "--no-progress", "--out"]
+    assert main([*args, str(tmp_path / "a"), "--class", "3"]) == 0
+    cond.default_class = 3
+    try:
+        img = cond.synthesis(cond.mapping(cond.z_from_seeds([1])))
+    finally:
+        cond.default_class = None
+    from PIL import Image
+
+    png = np.asarray(Image.open(tmp_path / "a" / "seed0001.png"), dtype=np.float32)
+    want = ((img[0].permute(1, 2, 0) * 127.5 + 128).clamp(0, 255)).numpy()
+    assert np.abs(png - want).max() <= 1.0
+    capsys.readouterr()
+    assert main([*args, str(tmp_path / "b")]) == 2
+    assert "conditional (4 classes): pass --class 0 to 3" in capsys.readouterr().err
+    assert main([*args, str(tmp_path / "c"), "--class", "4"]) == 2
+    assert "--class 4 is out of range; this model has classes 0 to 3" in capsys.readouterr().err
+    orig = str(FIX / "ada_orig.pkl")
+    assert (
+        main(["generate", "--model", orig, "--seeds", "0", "--out", str(tmp_path / "d"), "--class", "1"]) == 2
+    )
+    assert "this model is unconditional" in capsys.readouterr().err
+
+
+def test_conditional_tf_pickle_is_refused_clearly(tmp_path):
+    G = load_nvidia_pickle(FIX / "ada_orig.pkl")
+    params = export.to_tf_params(G)
+    comps = {
+        comp: export._tf_network(
+            f"G_{comp}",
+            {k.split("/", 1)[1]: v for k, v in params.items() if k.startswith(comp + "/")},
+            {},
+            {},
+        )
+        for comp in ("mapping", "synthesis")
+    }
+    kw = {**export.tf_static_kwargs(G.config), "label_size": 10}
+    gs = export._tf_network("G", {"dlatent_avg": params["dlatent_avg"]}, comps, kw)
+    buf = io.BytesIO()
+    export._Pickler(buf, protocol=3).dump((gs, gs, gs))
+    (tmp_path / "tf.pkl").write_bytes(buf.getvalue())
+    with pytest.raises(
+        CheckpointError, match=r"conditional TensorFlow pickles \(label_size 10\) are not supported"
+    ):
+        load_nvidia_pickle(tmp_path / "tf.pkl")

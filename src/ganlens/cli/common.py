@@ -1,4 +1,4 @@
-"""Argument helpers shared by subcommands (parsers for seeds, ranges; the help formatter)."""
+"""Argument helpers shared by subcommands (parsers for seeds, ranges, --class; the help formatter)."""
 
 from __future__ import annotations
 
@@ -52,3 +52,28 @@ def parse_int_list(
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise GanlensError(f"{what} {v} is out of range; allowed {lo} to {hi}")
     return out
+
+
+def add_class_arg(p: argparse.ArgumentParser) -> None:
+    """``--class K`` for conditional models (stylegan2-ada-pytorch ``c_dim > 0``)."""
+    p.add_argument(
+        "--class",
+        dest="class_index",
+        type=int,
+        default=None,
+        help="class of a conditional model (required for them, refused for the others)",
+    )
+
+
+def apply_class(G, index: int | None) -> None:
+    """Make ``--class`` the class ``G.mapping`` uses; a one-line error when it does not fit ``G``."""
+    c_dim = int(getattr(G, "c_dim", 0) or 0)
+    if index is None:
+        if c_dim:
+            raise GanlensError(f"this model is conditional ({c_dim} classes): pass --class 0 to {c_dim - 1}")
+        return
+    if not c_dim:
+        raise GanlensError(f"--class {index}: this model is unconditional; --class is for conditional models")
+    if not 0 <= index < c_dim:
+        raise GanlensError(f"--class {index} is out of range; this model has classes 0 to {c_dim - 1}")
+    G.default_class = index

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ganlens.cli.common import add_command
+from ganlens.cli.common import add_class_arg, add_command, apply_class
 from ganlens.errors import GanlensError
 
 
@@ -45,6 +45,7 @@ def register(sub) -> None:
         help="allow codes/directions saved under another model name (same network)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    add_class_arg(p)
     p.set_defaults(func=run)
 
 
@@ -91,6 +92,7 @@ def run(args) -> int:
     torch.set_grad_enabled(False)
     mid = model_id(args.model)
     G = load_model(args.model, device=device)
+    apply_class(G, args.class_index)
     dirs = Directions.load(args.directions)
     dirs.check_model(G, None if args.ignore_model_id else mid)
     cf, codes = load_codes_for(

@@ -20,7 +20,7 @@ from PIL import Image
 from torch import Tensor
 from tqdm import tqdm
 
-from ganlens.cli.common import add_command, parse_int_list
+from ganlens.cli.common import add_class_arg, add_command, apply_class, parse_int_list
 from ganlens.codes import CodesFile
 from ganlens.errors import GanlensError
 from ganlens.generators.base import NOISE_MODES, Generator, check_noise_mode
@@ -124,6 +124,7 @@ EXAMPLES = """
   ganlens generate --model digiface-dcgan64 --seeds 0-15 --out out/faces
   ganlens generate --model stylegan_ffhq1024.pth --seeds 0-7,42 --trunc 0.7 --trunc-cutoff 8 --out out/ffhq
   ganlens generate --model my_model/ --seeds 0-99 --batch-size 16 --ws-out ws.npz --out out/s --overwrite
+  ganlens generate --model cifar10.pkl --seeds 0-31 --class 7 --out out/horses   # a conditional ADA model
 """
 
 
@@ -140,6 +141,7 @@ def register(sub) -> None:
     )
     p.add_argument("--model", required=True, help="zoo name or path (ganlens folder, .pkl, .pt, .pth, .tar)")
     p.add_argument("--seeds", default="0-15", help="seeds like '0-15' or '1,5,9-12' (default 0-15)")
+    add_class_arg(p)
     p.add_argument(
         "--trunc",
         type=float,
@@ -211,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
     device = check_device(args.device)
     out = prepare_out_dir(args.out, overwrite=args.overwrite, resume=args.resume)
     G = load_model(args.model, device=device)
+    apply_class(G, args.class_index)
     check_trunc(G, args.trunc, args.trunc_cutoff)
     if not G.style_based and (args.trunc != 1.0 or args.trunc_cutoff):
         print(f"note: {G.arch} has no w space; truncation is ignored")
@@ -340,6 +343,7 @@ def register_style_mix(sub) -> None:
     )
     p.add_argument("--model", required=True, help="zoo name or path of a style-based model")
     p.add_argument("--row-seeds", required=True, help="seeds of the rows, e.g. '85,100,75'")
+    add_class_arg(p)
     p.add_argument("--col-seeds", required=True, help="seeds of the columns, e.g. '55,821,1789'")
     p.add_argument(
         "--styles",
@@ -368,6 +372,7 @@ def run_style_mix(args: argparse.Namespace) -> int:
     device = check_device(args.device)
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     G = load_model(args.model, device=device)
+    apply_class(G, args.class_index)
     if not G.style_based:
         raise GanlensError(
             f"style mixing needs a style-based model (stylegan, stylegan2); {args.model!r} is {G.arch}"

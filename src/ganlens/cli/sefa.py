@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ganlens.cli.common import add_command
+from ganlens.cli.common import add_class_arg, add_command, apply_class
 from ganlens.errors import GanlensError
 
 
@@ -66,6 +66,7 @@ def register(sub) -> None:
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_class_arg(p)
     p.set_defaults(func=run)
 
     q = add_command(
@@ -107,6 +108,7 @@ def register(sub) -> None:
     b.add_argument(
         "--ignore-model-id", action="store_true", help="allow codes saved under another model name"
     )
+    add_class_arg(b)
     b.set_defaults(func=run_boundary)
 
 
@@ -128,6 +130,7 @@ def run(args) -> int:
     elif args.ignore_model_id:
         raise GanlensError("--ignore-model-id only applies with --directions")
     G = load_model(args.model, device=device)
+    apply_class(G, args.class_index)
     mid = model_id(args.model)
     if directions is not None and args.ignore_model_id:
         directions.model_id = mid  # accept directions saved under another name for the same network
@@ -199,6 +202,7 @@ def run_boundary(args) -> int:
 
     mid = model_id(args.model)
     G = load_model(args.model)
+    apply_class(G, args.class_index)
     _, codes = load_codes_for(G, args.codes, model_id=mid, ignore_model_id=args.ignore_model_id)
     labels = _read_labels(args.labels)
     if len(labels) != len(codes):

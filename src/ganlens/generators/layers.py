@@ -98,7 +98,9 @@ class MappingNetwork(nn.Module):
     """z → w: pixel norm then ``num_layers`` equalised dense layers (lr_mul 0.01 by default).
 
     Submodules are named ``fc0 … fc{n-1}`` (the ADA naming); ``w_avg`` is a buffer tracked during
-    training with ``w_avg_beta``.
+    training with ``w_avg_beta``. A conditional network (``c_dim > 0``, ADA) also has ``embed``, a
+    linear layer from the label to ``w_dim`` features; the normalised embedding is concatenated to
+    the normalised z before ``fc0``.
     """
 
     def __init__(
@@ -112,11 +114,15 @@ class MappingNetwork(nn.Module):
         activation: str = "lrelu_v2",
         normalize_z: bool = True,
         w_avg_beta: float = 0.995,
+        c_dim: int = 0,
     ) -> None:
         super().__init__()
         hidden = w_dim if hidden is None else hidden
         gain = SQRT2 if activation == "lrelu" else 1.0
-        dims = [z_dim] + [hidden] * (num_layers - 1) + [w_dim]
+        self.c_dim = c_dim
+        if c_dim:
+            self.embed = EqualizedLinear(c_dim, w_dim)
+        dims = [z_dim + (w_dim if c_dim else 0)] + [hidden] * (num_layers - 1) + [w_dim]
         for i in range(num_layers):
             self.add_module(
                 f"fc{i}",
@@ -127,8 +133,11 @@ class MappingNetwork(nn.Module):
         self.w_avg_beta = w_avg_beta
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def forward(self, z: Tensor, *, update_w_avg: bool = False) -> Tensor:
+    def forward(self, z: Tensor, c: Tensor | None = None, *, update_w_avg: bool = False) -> Tensor:
+        """z (N, z_dim) and, for a conditional network, labels c (N, c_dim) → w (N, w_dim)."""
         x = pixel_norm(z) if self.normalize_z else z
+        if self.c_dim:
+            x = torch.cat([x, pixel_norm(self.embed(c.to(x.dtype)))], dim=1)  # (N, z_dim + w_dim)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
         if update_w_avg and self.training:

@@ -65,6 +65,7 @@ class StyleGAN2Config(GeneratorConfig):
         architecture: ``"skip"`` (config F), ``"orig"`` or ``"resnet"`` (see the module docstring).
         w_avg_beta: decay of the tracked w average during training (0.995).
         img_channels: output channels (3).
+        c_dim: size of the class label of a conditional model (ADA ``c_dim``; 0 = unconditional).
     """
 
     arch: ClassVar[str] = "stylegan2"
@@ -81,6 +82,7 @@ class StyleGAN2Config(GeneratorConfig):
     architecture: str = "skip"
     w_avg_beta: float = 0.995
     img_channels: int = 3
+    c_dim: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -93,6 +95,8 @@ class StyleGAN2Config(GeneratorConfig):
             v = getattr(self, name)
             if not isinstance(v, int) or v <= 0:
                 raise GanlensError(f"{name} {v!r} must be a positive integer")
+        if not isinstance(self.c_dim, int) or self.c_dim < 0:
+            raise GanlensError(f"c_dim {self.c_dim!r} must be an integer ≥ 0 (0 = unconditional)")
         if not self.mapping_lr_mul > 0:
             raise GanlensError(f"mapping_lr_mul {self.mapping_lr_mul!r} must be positive")
         if self.conv_clamp is not None and not self.conv_clamp > 0:
@@ -326,29 +330,68 @@ class StyleGAN2Generator(Generator):
             lr_mul=config.mapping_lr_mul,
             activation="lrelu_v2",
             w_avg_beta=config.w_avg_beta,
+            c_dim=config.c_dim,
         )
         self.synthesis_network = SynthesisNetwork(config)
+        #: class used by :meth:`mapping` when a conditional model is called without ``c``
+        self.default_class: int | None = None
 
     # ------------------------------------------------------------------ spaces
     @property
     def w_avg(self) -> Tensor:
         return self.mapping_network.w_avg
 
+    @property
+    def c_dim(self) -> int:
+        return self.config.c_dim
+
+    def labels(self, c: Tensor | int | None, n: int) -> Tensor | None:
+        """The (n, c_dim) label matrix for ``c``: a class index, (n,) class indices, or (n, c_dim)
+        rows as they are; None takes :attr:`default_class`. None for an unconditional model."""
+        if not self.c_dim:
+            if c is not None:
+                raise GanlensError("this model is unconditional (c_dim 0); it takes no class")
+            return None
+        if c is None:
+            c = self.default_class
+        if c is None:
+            raise GanlensError(
+                f"this model is conditional ({self.c_dim} classes): give a class (0–{self.c_dim - 1}), "
+                "e.g. --class 0, or set G.default_class"
+            )
+        dev = self.w_avg.device
+        if isinstance(c, Tensor) and c.ndim == 2:
+            if tuple(c.shape) != (n, self.c_dim):
+                raise GanlensError(f"labels have shape {tuple(c.shape)}; expected ({n}, {self.c_dim})")
+            return c.to(dev, torch.float32)
+        idx = torch.as_tensor(c).long().reshape(-1)
+        shown = idx.tolist() if idx.numel() != 1 else int(idx[0])
+        if idx.numel() == 1:
+            idx = idx.expand(n)
+        if idx.shape != (n,) or n == 0 or int(idx.min()) < 0 or int(idx.max()) >= self.c_dim:
+            raise GanlensError(
+                f"class {shown!r} is not allowed; this model has classes 0–{self.c_dim - 1} ({n} codes)"
+            )
+        return F.one_hot(idx.to(dev), self.c_dim).float()  # (n, c_dim)
+
     def mapping(
         self,
         z: Tensor,
         *,
+        c: Tensor | int | None = None,
         trunc_psi: float = 1.0,
         trunc_cutoff: int | None = None,
         update_w_avg: bool = False,
     ) -> Tensor:
         """z (N, z_dim) → w+ (N, num_ws, w_dim), truncated on rows ``< trunc_cutoff``.
 
-        ``update_w_avg=True`` (training) moves ``w_avg`` towards this batch's mean w, in train mode only.
+        ``c`` (conditional models only): see :meth:`labels`. ``update_w_avg=True`` (training) moves
+        ``w_avg`` towards this batch's mean w, in train mode only.
         """
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise GanlensError(f"z has shape {tuple(z.shape)}; expected (N, {self.z_dim})")
-        w = self.mapping_network(z.float(), update_w_avg=update_w_avg)  # (N, w_dim)
+        labels = self.labels(c, z.shape[0])  # (N, c_dim) or None
+        w = self.mapping_network(z.float(), labels, update_w_avg=update_w_avg)  # (N, w_dim)
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)  # (N, num_ws, w_dim)
         return self.truncate(ws, trunc_psi=trunc_psi, trunc_cutoff=trunc_cutoff)
 

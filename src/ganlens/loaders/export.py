@@ -70,6 +70,12 @@ def _has_skip(cfg: StyleGAN2Config, r: int) -> bool:
 
 
 def _need_skip_architecture(G: StyleGAN2Generator, fmt: str) -> None:
+    """The formats without architecture or class options: skip, unconditional models only."""
+    if G.config.c_dim:
+        raise GanlensError(
+            f"the {fmt} format holds unconditional generators only; this one has c_dim {G.config.c_dim} "
+            "(export it as an NVIDIA pickle instead)"
+        )
     if G.config.architecture != "skip":
         raise GanlensError(
             f"the {fmt} format holds 'skip' StyleGAN2 generators only; this one is "
@@ -83,6 +89,8 @@ def ada_keymap(cfg: StyleGAN2Config) -> KeyMap:
     for i in range(cfg.mapping_layers):
         for p in ("weight", "bias"):
             km.append((f"mapping_network.fc{i}.{p}", f"mapping.fc{i}.{p}", "same"))
+    if cfg.c_dim:
+        km += [(f"mapping_network.embed.{p}", f"mapping.embed.{p}", "same") for p in ("weight", "bias")]
     km.append(("synthesis_network.b4.const", "synthesis.b4.const", "same"))
     for r, name in _layers(cfg):
         for p in ("weight", "bias", "noise_strength", "noise_const", "affine.weight", "affine.bias"):
@@ -364,14 +372,16 @@ def ada_pickle_tree(G: StyleGAN2Generator) -> _Reduce:
         f"fc{i}": _fc(sd, f"mapping.fc{i}", lr_mul=c.mapping_lr_mul, activation="lrelu")
         for i in range(c.mapping_layers)
     }
+    if c.c_dim:
+        fcs = {"embed": _fc(sd, "mapping.embed"), **fcs}
     mapping = _module(
         "MappingNetwork",
         {},
         {"w_avg": sd["mapping.w_avg"]},
         fcs,
-        {"z_dim": c.z_dim, "c_dim": 0, "w_dim": c.w_dim, "num_ws": c.num_ws, **mapping_kwargs},
+        {"z_dim": c.z_dim, "c_dim": c.c_dim, "w_dim": c.w_dim, "num_ws": c.num_ws, **mapping_kwargs},
         z_dim=c.z_dim,
-        c_dim=0,
+        c_dim=c.c_dim,
         w_dim=c.w_dim,
         num_ws=c.num_ws,
         num_layers=c.mapping_layers,
@@ -487,7 +497,7 @@ def ada_pickle_tree(G: StyleGAN2Generator) -> _Reduce:
     )
     init_kwargs = {
         "z_dim": c.z_dim,
-        "c_dim": 0,
+        "c_dim": c.c_dim,
         "w_dim": c.w_dim,
         "img_resolution": c.resolution,
         "img_channels": c.img_channels,
@@ -501,7 +511,7 @@ def ada_pickle_tree(G: StyleGAN2Generator) -> _Reduce:
         {"synthesis": synthesis, "mapping": mapping},
         init_kwargs,
         z_dim=c.z_dim,
-        c_dim=0,
+        c_dim=c.c_dim,
         w_dim=c.w_dim,
         img_resolution=c.resolution,
         img_channels=c.img_channels,
@@ -579,6 +589,11 @@ def to_tf_params(G: StyleGAN2Generator) -> dict[str, np.ndarray]:
     reference orientation (ADA flips it), affine biases without the +1 and noise maps as ``noise{i}``.
     """
     c: StyleGAN2Config = G.config
+    if c.c_dim:
+        raise GanlensError(
+            f"the TF-era layout is written for unconditional generators only; this one has c_dim {c.c_dim} "
+            "(export it as an NVIDIA pickle instead)"
+        )
     sd = {k: v.detach().float().cpu() for k, v in G.state_dict().items()}
     out: dict[str, np.ndarray] = {"dlatent_avg": sd["mapping_network.w_avg"].numpy()}
     for i in range(c.mapping_layers):

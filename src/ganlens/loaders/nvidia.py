@@ -273,10 +273,6 @@ def config_from_init_kwargs(net: PersistentStandIn, *, source: str) -> StyleGAN2
     missing = [k for k in ("z_dim", "w_dim", "img_resolution") if k not in kw]
     if missing:
         raise CheckpointError(f"{source!r}: G_ema init_kwargs lack {missing}; cannot rebuild the generator")
-    if int(kw.get("c_dim", 0) or 0) != 0:
-        raise CheckpointError(
-            f"{source!r} is a conditional model (c_dim={kw['c_dim']}); only c_dim=0 is supported"
-        )
     mk = dict(kw.get("mapping_kwargs") or {})
     # ADA nests synthesis settings in synthesis_kwargs; stylegan3's networks_stylegan2 takes them flat.
     sk = {k: v for k, v in kw.items() if k not in _GENERATOR_ARGS}
@@ -284,9 +280,14 @@ def config_from_init_kwargs(net: PersistentStandIn, *, source: str) -> StyleGAN2
     unknown = sorted(set(mk) - _MAPPING_KEYS) + sorted(set(sk) - _SYNTHESIS_KEYS)
     if unknown:
         raise CheckpointError(f"{source!r}: unsupported generator settings {unknown}")
-    if mk.get("activation", "lrelu") != "lrelu" or mk.get("layer_features") not in (None, kw["w_dim"]):
+    if (
+        mk.get("activation", "lrelu") != "lrelu"
+        or mk.get("layer_features") not in (None, kw["w_dim"])
+        or mk.get("embed_features") not in (None, kw["w_dim"])
+    ):
         raise CheckpointError(
-            f"{source!r}: mapping settings {mk} are not supported (need lrelu, layer_features=w_dim)"
+            f"{source!r}: mapping settings {mk} are not supported "
+            "(need lrelu, layer_features = embed_features = w_dim)"
         )
     if list(sk.get("resample_filter", [1, 3, 3, 1])) != [1, 3, 3, 1] or sk.get("use_noise", True) is not True:
         raise CheckpointError(
@@ -307,6 +308,7 @@ def config_from_init_kwargs(net: PersistentStandIn, *, source: str) -> StyleGAN2
             channel_max=int(sk.get("channel_max", 512)),
             conv_clamp=float(sk["conv_clamp"]) if sk.get("conv_clamp") is not None else None,
             architecture=str(sk.get("architecture", "skip")),
+            c_dim=int(kw.get("c_dim", 0) or 0),
         )
     except GanlensError as e:
         raise CheckpointError(f"{source!r}: {e}") from None
@@ -374,6 +376,11 @@ def stylegan2_from_tf(gs: TFNetworkStandIn, *, source: str) -> StyleGAN2Generato
     unknown = sorted(set(kw) - _TF_KWARGS)
     if unknown:
         raise CheckpointError(f"{source!r}: unknown TensorFlow generator settings {unknown}")
+    if int(kw.get("label_size", 0) or 0):
+        raise CheckpointError(
+            f"{source!r}: conditional TensorFlow pickles (label_size {kw['label_size']}) are not supported; "
+            "conditional stylegan2-ada-pytorch pickles are"
+        )
     architecture = kw.get("architecture", "skip")
     lods = [k for k in params if k.startswith("synthesis/ToRGB_lod")]
     if lods:
