@@ -187,7 +187,7 @@ def test_conditional_pickle_maps_and_draws_like_ada(cond):
 
 def test_class_errors_are_one_line_and_name_the_range(cond):
     z = torch.zeros(2, cond.z_dim)
-    with pytest.raises(GanlensError, match=r"conditional \(4 classes\): give a class \(0–3\)"):
+    with pytest.raises(GanlensError, match=r"conditional \(4 classes\): give a class 0–3 \(mapping's c"):
         cond.mapping(z)
     with pytest.raises(GanlensError, match=r"class 4 is not allowed; this model has classes 0–3"):
         cond.mapping(z, c=4)
@@ -259,3 +259,18 @@ def test_conditional_tf_pickle_is_refused_clearly(tmp_path):
         CheckpointError, match=r"conditional TensorFlow pickles \(label_size 10\) are not supported"
     ):
         load_nvidia_pickle(tmp_path / "tf.pkl")
+
+
+def test_convert_verifies_a_conditional_model_over_its_classes(tmp_path, cond, capsys):
+    from ganlens.cli.convert import image_difference
+    from ganlens.cli.main import main
+
+    pkl = str(FIX / "ada_cond.pkl")
+    assert main(["convert", pkl, "--to", "nvidia", "--out", str(tmp_path / "c.pkl")]) == 0
+    assert "max |Δ| = 0 " in capsys.readouterr().out
+    other = load_nvidia_pickle(FIX / "ada_cond.pkl")
+    with torch.no_grad():
+        other.mapping_network.embed.weight[:, 1] += 1.0  # class 1 only: seed 1 of the check uses it
+    assert image_difference(cond, other)[0] > 1e-3
+    assert main(["convert", pkl, "--to", "rosinality", "--out", str(tmp_path / "c.pt")]) == 2
+    assert "unconditional generators only; this one has c_dim 4" in capsys.readouterr().err

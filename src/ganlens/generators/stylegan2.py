@@ -356,8 +356,8 @@ class StyleGAN2Generator(Generator):
             c = self.default_class
         if c is None:
             raise GanlensError(
-                f"this model is conditional ({self.c_dim} classes): give a class (0–{self.c_dim - 1}), "
-                "e.g. --class 0, or set G.default_class"
+                f"this model is conditional ({self.c_dim} classes): give a class 0–{self.c_dim - 1} "
+                "(mapping's c, G.default_class, or --class where a command has it)"
             )
         dev = self.w_avg.device
         if isinstance(c, Tensor) and c.ndim == 2:
