@@ -257,7 +257,6 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, config: StyleGAN2Config) -> None:
         super().__init__()
         c = config
-        self.architecture = c.architecture
         self.block_resolutions = c.block_resolutions
         for r in self.block_resolutions:
             cin = c.nf(r // 2) if r > 4 else 0

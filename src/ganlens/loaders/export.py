@@ -12,8 +12,9 @@ loaders apply its inverse, so both directions share one definition. Conventions 
   affine biases are stored **without** the +1 (added at run time).
 
 ADA and the TF-era layout cover all three generator architectures (``skip``, ``orig``, ``resnet``:
-a ToRGB in every block or only the last, and the resnet shortcut ``skip.weight``); rosinality's and
-genforce's exporters take ``skip`` models only.
+a ToRGB in every block or only the last, and the resnet shortcut ``skip.weight``), ADA also
+conditional models (``mapping.embed``); rosinality's and genforce's exporters take unconditional
+``skip`` models only.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _has_skip(cfg: StyleGAN2Config, r: int) -> bool:
     return cfg.architecture == "resnet" and r > 4
 
 
-def _need_skip_architecture(G: StyleGAN2Generator, fmt: str) -> None:
+def _need_plain_stylegan2(G: StyleGAN2Generator, fmt: str) -> None:
     """The formats without architecture or class options: skip, unconditional models only."""
     if G.config.c_dim:
         raise GanlensError(
@@ -226,14 +227,14 @@ def _warn_clamp(G: StyleGAN2Generator, fmt: str) -> None:
 
 def to_rosinality_state(G: StyleGAN2Generator) -> dict[str, Tensor]:
     """``g_ema`` state dict of the equivalent rosinality Generator (``latent_avg`` is G.w_avg)."""
-    _need_skip_architecture(G, "rosinality")
+    _need_plain_stylegan2(G, "rosinality")
     _warn_clamp(G, "rosinality")
     return _export(G, rosinality_keymap(G.config), rosinality_filters(G.config))
 
 
 def to_genforce_state(G: StyleGAN2Generator) -> dict[str, Tensor]:
     """``generator_smooth`` state dict of the equivalent genforce StyleGAN2Generator."""
-    _need_skip_architecture(G, "genforce")
+    _need_plain_stylegan2(G, "genforce")
     _warn_clamp(G, "genforce")
     return _export(G, genforce_keymap(G.config), genforce_filters(G.config))
 
