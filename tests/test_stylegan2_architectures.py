@@ -274,3 +274,69 @@ def test_convert_verifies_a_conditional_model_over_its_classes(tmp_path, cond, c
     assert image_difference(cond, other)[0] > 1e-3
     assert main(["convert", pkl, "--to", "rosinality", "--out", str(tmp_path / "c.pt")]) == 2
     assert "unconditional generators only; this one has c_dim 4" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- the D of an ADA pickle
+def d_input() -> torch.Tensor:
+    """The input ``ada_d_*logits.npy`` were computed on (make_official_arch_fixture.d_input)."""
+    return torch.linspace(-1, 1, 8 * 3 * 16 * 16).reshape(8, 3, 16, 16).sin()
+
+
+def test_ada_discriminator_loads_and_scores_like_ada():
+    from ganlens.loaders.nvidia import load_nvidia_discriminator
+    from ganlens.training.discriminator import StyleGAN2Discriminator
+
+    D = load_nvidia_discriminator(FIX / "ada_gd.pkl")
+    assert isinstance(D, StyleGAN2Discriminator) and D.config.resolution == 16 and D.config.conv_clamp is None
+    assert maxdiff(D(d_input()), _npy("ada_d_logits.npy")) <= 2e-5
+    Dc = StyleGAN2Discriminator(replace(D.config, conv_clamp=1.0)).eval()
+    Dc.load_state_dict(D.state_dict())
+    assert maxdiff(Dc(d_input()), _npy("ada_d_clamp1_logits.npy")) <= 2e-5
+    assert maxdiff(D(d_input()), Dc(d_input())) > 0.1  # the clamp is active on this input
+    assert load_nvidia_discriminator(FIX / "ada_orig.pkl") is None  # that pickle was written with D=None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"architecture": "orig"}, "its D has the 'orig' architecture; only ADA's default 'resnet'"),
+        ({"c_dim": 10}, r"its D is conditional \(c_dim 10\)"),
+        ({"epilogue_kwargs": {"mbstd_group_size": None}}, "cannot rebuild its discriminator"),
+        ({"block_kwargs": {"activation": "relu"}}, r"unsupported discriminator settings \['activation'\]"),
+    ],
+)
+def test_unsupported_ada_discriminators_are_one_line_errors(tmp_path, kwargs, needle):
+    from ganlens.loaders.nvidia import load_nvidia_discriminator
+
+    G = load_nvidia_pickle(FIX / "ada_orig.pkl")
+    D = export._module(
+        "Discriminator", {}, {}, {}, {"c_dim": 0, "img_resolution": 32, "img_channels": 3, **kwargs}
+    )
+    buf = io.BytesIO()
+    export._Pickler(buf, protocol=4).dump({"G_ema": export.ada_pickle_tree(G), "D": D})
+    (tmp_path / "gd.pkl").write_bytes(buf.getvalue())
+    with pytest.raises(CheckpointError, match=needle):
+        load_nvidia_discriminator(tmp_path / "gd.pkl")
+
+
+def test_training_starts_from_an_ada_pickle_and_its_d(tmp_path):
+    from ganlens.cli.main import main
+
+    rng = np.random.RandomState(0)
+    np.save(tmp_path / "data.npy", rng.randint(0, 256, (8, 16, 16, 3)).astype(np.uint8))
+    run = tmp_path / "run"
+    args = ["train", "stylegan2", "--data", str(tmp_path / "data.npy"), "--res", "16", "--out", str(run)]
+    args += [
+        "--kimg",
+        "0.004",
+        "--batch",
+        "4",
+        "--init-g",
+        str(FIX / "ada_gd.pkl"),
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    log = (run / "log.txt").read_text()
+    assert "D from the pickle's D (channel base 256, max 32)" in log

@@ -28,6 +28,10 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-ft --kimg 200 --batch 64 \\
       --init-g toonfaces-stylegan2-64 --ema-rampup 0 --lr 0.0005 --d-lr 0.0025 --bf16 --resume
 
+  # fine-tune an official stylegan2-ada-pytorch pickle with its own D (transfer learning, as ADA's --resume)
+  ganlens train stylegan2 --data my_faces/ --res 256 --out runs/ft-ffhq --kimg 200 --batch 32 \\
+      --init-g ffhq-res256.pkl --ema-rampup 0 --aug ada --device cuda --resume
+
   # an export without a D: the fresh D trains alone for the first 32 kimg
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/ft2 --kimg 200 --batch 64 \\
       --init-g models/toon64 --freeze-g-kimg 32 --ema-rampup 0 --bf16 --resume
@@ -97,8 +101,9 @@ def register_train(sub) -> None:
         "--init-g",
         metavar="MODEL",
         default=None,
-        help="start G and G_ema from a trained StyleGAN2 (zoo name or exported folder; its config sets "
-        "G's size), D from its discriminator/ if it has one (else fresh), until this run has its own "
+        help="start G and G_ema from a trained StyleGAN2 (zoo name, exported folder or NVIDIA pickle; its "
+        "config sets G's size), D from its discriminator/ or the pickle's D if it has one (else fresh), "
+        "until this run has its own "
         "checkpoint; the path-length target starts at G's measured mean path length, and both Adams "
         "at the second moments in its adam/ where it has one (--no-init-adam: empty)",
     )

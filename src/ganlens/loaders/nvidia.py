@@ -502,3 +502,85 @@ def load_nvidia_pickle(path: str | Path) -> StyleGAN2Generator:
         )
     load_state_dict_strict(G, import_state(cfg, state, keymap), source=source)
     return G.eval().requires_grad_(False)
+
+
+# ---------------------------------------------------------------------- the discriminator of an ADA pickle
+_DISCRIMINATOR_ARGS = ("c_dim", "img_resolution", "img_channels")
+_DISCRIMINATOR_KEYS = {
+    "channel_base",
+    "channel_max",
+    "num_fp16_res",
+    "conv_clamp",
+    "architecture",
+    "cmap_dim",
+    "block_kwargs",
+    "mapping_kwargs",
+    "epilogue_kwargs",
+}
+
+
+def load_nvidia_discriminator(path: str | Path):
+    """The ``D`` of a stylegan2-ada-pytorch pickle as a :class:`StyleGAN2Discriminator` (CPU, eval),
+    or None when the pickle holds none (``D`` missing or None, as in ganlens' own exports) or is a
+    TensorFlow-era one (its D is not converted).
+
+    ADA's default ``resnet`` D, unconditional, is supported; its tensors carry the same names as ours.
+
+    Raises:
+        CheckpointError: a conditional or non-resnet D, unsupported settings, or weights that do not
+            fit (plus everything :func:`read_pickle` raises).
+    """
+    from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
+
+    source = str(path)
+    obj = read_pickle(path)
+    if isinstance(obj, tuple) and any(isinstance(o, TFNetworkStandIn) for o in obj):
+        return None  # a TF-era (G, D, Gs): its D is a TF graph we do not convert
+    net = _as_network_pickle(obj, source=source).networks.get("D")
+    if net is None:
+        return None
+    if net.class_name != "Discriminator":
+        raise CheckpointError(f"{source!r}: D is a {net.class_name!r}, expected a StyleGAN2 'Discriminator'")
+    kw = dict(zip(_DISCRIMINATOR_ARGS, net.init_args))
+    kw.update(net.init_kwargs)
+    unknown = sorted(set(kw) - set(_DISCRIMINATOR_ARGS) - _DISCRIMINATOR_KEYS)
+    block = dict(kw.get("block_kwargs") or {})
+    epilogue = dict(kw.get("epilogue_kwargs") or {})
+    unknown += sorted(set(block) - {"freeze_layers"}) + sorted(
+        set(epilogue) - {"mbstd_group_size", "mbstd_num_channels"}
+    )
+    if unknown:
+        raise CheckpointError(f"{source!r}: unsupported discriminator settings {unknown}")
+    hint = "; start from the generator alone (`ganlens convert` it to a ganlens folder) for a fresh D"
+    if int(kw.get("c_dim", 0) or 0):
+        raise CheckpointError(
+            f"{source!r}: its D is conditional (c_dim {kw['c_dim']}), which is not supported{hint}"
+        )
+    if kw.get("architecture", "resnet") != "resnet":
+        raise CheckpointError(
+            f"{source!r}: its D has the {kw['architecture']!r} architecture; only ADA's default 'resnet' "
+            f"is supported{hint}"
+        )
+    try:
+        cfg = DiscriminatorConfig(
+            resolution=int(kw["img_resolution"]),
+            img_channels=int(kw.get("img_channels", 3)),
+            channel_base=int(kw.get("channel_base", 32768)),
+            channel_max=int(kw.get("channel_max", 512)),
+            mbstd_group_size=int(epilogue.get("mbstd_group_size", 4)),  # None (the whole batch): refused
+            mbstd_num_channels=int(epilogue.get("mbstd_num_channels", 1)),
+            conv_clamp=float(kw["conv_clamp"]) if kw.get("conv_clamp") is not None else None,
+        )
+    except (KeyError, TypeError, ValueError, GanlensError) as e:
+        raise CheckpointError(f"{source!r}: cannot rebuild its discriminator ({e})") from None
+    state = net.state_dict()
+    filt = setup_filter()
+    for k in [k for k in state if k.endswith("resample_filter")]:
+        if tuple(state[k].shape) != (4, 4) or not torch.allclose(state[k].float(), filt, atol=1e-6):
+            raise CheckpointError(
+                f"{source!r}: {k} is not the [1,3,3,1] filter; other filters are not supported"
+            )
+        del state[k]
+    D = StyleGAN2Discriminator(cfg)
+    load_state_dict_strict(D, {k: v.float().contiguous() for k, v in state.items()}, source=source)
+    return D.eval().requires_grad_(False)

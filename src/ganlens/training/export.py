@@ -115,6 +115,11 @@ def model_adam_dir(name_or_path: str | Path) -> Path | None:
 
 
 def model_discriminator(name_or_path: str | Path) -> StyleGAN2Discriminator | None:
-    """The D in a zoo model's or an export's ``discriminator/`` folder, or None where it has none."""
+    """The D in a zoo model's or an export's ``discriminator/`` folder, or an NVIDIA pickle's ``D``;
+    None where there is none."""
+    if str(name_or_path).lower().endswith(".pkl") and Path(name_or_path).is_file():
+        from ganlens.loaders.nvidia import load_nvidia_discriminator
+
+        return load_nvidia_discriminator(name_or_path)
     d_dir = _model_subdir(name_or_path, DISCRIMINATOR_DIR)
     return StyleGAN2Discriminator.from_pretrained(d_dir) if d_dir is not None else None

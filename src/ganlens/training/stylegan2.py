@@ -481,9 +481,12 @@ class StyleGAN2Trainer:
             where = "D starts fresh"
             if init_d is not None:
                 dc = init_d.config
-                where = (
-                    f"D from its {DISCRIMINATOR_DIR}/ (channel base {dc.channel_base}, max {dc.channel_max})"
+                src = (
+                    "the pickle's D"
+                    if str(cfg.init_generator).lower().endswith(".pkl")
+                    else f"its {DISCRIMINATOR_DIR}/"
                 )
+                where = f"D from {src} (channel base {dc.channel_base}, max {dc.channel_max})"
             self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
             if self.D_low is not None:
                 self.log(f"D_low ({cfg.lowres_d} px) starts fresh")
