@@ -79,6 +79,34 @@ def test_generator_learns_a_constant_colour(const_data, tmp_path, architecture):
     assert after < 0.6 * before, (before, after)
 
 
+def test_freeze_d_leaves_the_first_layers_of_d_alone(noise_data, tmp_path):
+    """ADA's Freeze-D: the first N conv layers from the input (16 px: b16.fromrgb/conv0/conv1/skip,
+    then b8's) keep their weights through D's main and R1 steps; the rest train."""
+    (tmp_path / "run").mkdir()
+    cfg = TrainConfig(data=str(noise_data), out=str(tmp_path / "run"), batch=4, freeze_d=4, **TINY)
+    t = StyleGAN2Trainer(cfg)
+    frozen = t.D.frozen_parameters(4)
+    assert sorted({k.rsplit(".", 1)[0] for k in frozen}) == [
+        "b16.conv0",
+        "b16.conv1",
+        "b16.fromrgb",
+        "b16.skip",
+    ]
+    before = {k: v.clone() for k, v in t.D.state_dict().items()}
+    for _ in range(2):  # step 0 runs lazy R1 too
+        t.train_step()
+    after = t.D.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert not torch.equal(before["b8.conv0.weight"], after["b8.conv0.weight"])
+    assert not torch.equal(before["b4.fc.weight"], after["b4.fc.weight"])
+    with pytest.raises(
+        GanlensError, match=r"freeze_d 8 is not allowed; this 16-px D has 7 layers .* \(0 to 7\)"
+    ):
+        StyleGAN2Trainer(
+            TrainConfig(data=str(noise_data), out=str(tmp_path / "run"), batch=4, freeze_d=8, **TINY)
+        )
+
+
 def test_cli_trains_and_exports_the_chosen_generator_architecture(noise_data, tmp_path):
     run = tmp_path / "run"
     args = [

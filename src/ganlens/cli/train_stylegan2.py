@@ -30,7 +30,7 @@ EXAMPLES = """\
 
   # fine-tune an official stylegan2-ada-pytorch pickle with its own D (transfer learning, as ADA's --resume)
   ganlens train stylegan2 --data my_faces/ --res 256 --out runs/ft-ffhq --kimg 200 --batch 32 \\
-      --init-g ffhq-res256.pkl --ema-rampup 0 --aug ada --device cuda --resume
+      --init-g ffhq-res256.pkl --ema-rampup 0 --aug ada --freeze-d 10 --device cuda --resume
 
   # an export without a D: the fresh D trains alone for the first 32 kimg
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/ft2 --kimg 200 --batch 64 \\
@@ -112,6 +112,13 @@ def register_train(sub) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="with --init-g: start both Adams from the model's adam/ folder where it has one (default)",
+    )
+    g.add_argument(
+        "--freeze-d",
+        type=int,
+        default=0,
+        help="Freeze-D for transfer learning (ADA's --freezed): never update D's first N conv layers, "
+        "counted from the input (default 0)",
     )
     g.add_argument(
         "--freeze-g-kimg",
@@ -327,6 +334,7 @@ def config_from_args(args: argparse.Namespace):
         init_generator=args.init_g,
         init_adam=args.init_adam,
         freeze_g_kimg=args.freeze_g_kimg,
+        freeze_d=args.freeze_d,
         lowres_d=args.lowres_d,
         lowres_d_weight=args.lowres_d_weight,
         overwrite=args.overwrite,

@@ -232,6 +232,30 @@ class DiscriminatorEpilogue(nn.Module):
 class StyleGAN2Discriminator(nn.Module):
     """Residual StyleGAN2 discriminator: image (N, C, R, R) in [-1, 1] → logits (N, 1)."""
 
+    def layer_names(self) -> list[str]:
+        """The conv layers in ADA's Freeze-D order, from the input: per block ``fromrgb`` (the first
+        block only), ``conv0``, ``conv1``, ``skip`` (the epilogue is never frozen)."""
+        out = []
+        for r in self.block_resolutions:
+            names = (
+                ("fromrgb", "conv0", "conv1", "skip")
+                if r == self.config.resolution
+                else ("conv0", "conv1", "skip")
+            )
+            out += [f"b{r}.{n}" for n in names]
+        return out
+
+    def frozen_parameters(self, layers: int) -> list[str]:
+        """Names of the parameters of the first ``layers`` layers (``--freeze-d``, ADA's ``--freezed``)."""
+        allowed = self.layer_names()
+        if not 0 <= layers <= len(allowed):
+            raise GanlensError(
+                f"freeze_d {layers} is not allowed; this {self.config.resolution}-px D has {len(allowed)} "
+                f"layers before its epilogue (0 to {len(allowed)})"
+            )
+        keep = tuple(n + "." for n in allowed[:layers])
+        return [n for n, _ in self.named_parameters() if n.startswith(keep)]
+
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
         self.config = c = config

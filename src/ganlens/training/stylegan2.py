@@ -139,6 +139,8 @@ class TrainConfig:
         lowres_d_weight: weight of D_low's term in G's loss (D's term has weight 1).
         freeze_g_kimg: G (and so G_ema) is not updated until this many kimg of the run: D trains
             alone first, so that a fresh D meets a trained G with useful gradients (0: never frozen).
+        freeze_d: Freeze-D (ADA's ``--freezed``, for transfer learning): D's first this many conv
+            layers, counted from the input, are never updated (0: none).
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
         progress: show a tqdm bar on rank 0.
     """
@@ -194,6 +196,7 @@ class TrainConfig:
     lowres_d: int = 0
     lowres_d_weight: float = 1.0
     freeze_g_kimg: float = 0.0
+    freeze_d: int = 0
     overwrite: bool = False
     progress: bool = True
 
@@ -217,6 +220,7 @@ class TrainConfig:
                 f"augpipe {self.augpipe!r} is not allowed; use {', '.join(PIPELINES)}",
             ),
             (self.freeze_g_kimg >= 0, f"freeze_g_kimg {self.freeze_g_kimg} must be >= 0"),
+            (self.freeze_d >= 0, f"freeze_d {self.freeze_d} must be >= 0"),
             (
                 self.lowres_d == 0
                 or (
@@ -393,6 +397,7 @@ class StyleGAN2Trainer:
         self.memory_format = torch.channels_last if cpu_bf16 else torch.contiguous_format
         self.G = G.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
         self.D = D.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
+        self.d_frozen = self.D.frozen_parameters(cfg.freeze_d) if cfg.freeze_d else []
         self.D_low: StyleGAN2Discriminator | None = None
         if cfg.lowres_d:
             low = (
@@ -615,7 +620,7 @@ class StyleGAN2Trainer:
         return torch.randn(n, self.G.z_dim, generator=gen).to(self.device)
 
     def optimizer_step(self, module: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
-        params = [p for p in module.parameters()]
+        params = [p for p in module.parameters() if p.requires_grad]  # Freeze-D's layers stay out
         ddp.all_reduce_gradients(params, self.info)
         for p in params:
             if p.grad is not None:
@@ -703,6 +708,9 @@ class StyleGAN2Trainer:
         """One logistic-loss step of ``D`` on what it sees of a real and a generated batch; its
         loss and mean scores go to ``stats`` (names + ``suffix``). Returns the real logits."""
         D.requires_grad_(True)
+        if D is self.D:
+            for name in self.d_frozen:
+                self.D.get_parameter(name).requires_grad_(False)
         opt.zero_grad(set_to_none=True)
         with self.autocast():
             fake_logits = D(fake_seen)
@@ -862,6 +870,12 @@ class StyleGAN2Trainer:
                 + (
                     f", D_low at {cfg.lowres_d} px (G's weight {cfg.lowres_d_weight:g})"
                     if self.D_low is not None
+                    else ""
+                )
+                + (
+                    f", Freeze-D: {cfg.freeze_d} layer(s) of D fixed "
+                    f"({', '.join(self.D.layer_names()[: cfg.freeze_d])})"
+                    if cfg.freeze_d
                     else ""
                 )
             )
