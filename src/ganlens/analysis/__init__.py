@@ -21,6 +21,7 @@ from ganlens.analysis.attributes import (
     factor_changes,
 )
 from ganlens.analysis.directions import BoundaryReport, sefa_by_group, standard_sets, supervised_boundaries
+from ganlens.analysis.ppl import PPLResult, perceptual_path_length
 from ganlens.analysis.realism import (
     RealismReport,
     RealismScore,
@@ -40,6 +41,7 @@ __all__ = [
     "AttributeScorer",
     "BoundaryReport",
     "DirectionEffect",
+    "PPLResult",
     "RealismReport",
     "analyze_directions",
     "factor_changes",
@@ -49,6 +51,7 @@ __all__ = [
     "load_real",
     "markdown_summary",
     "markdown_table",
+    "perceptual_path_length",
     "quantize",
     "realism_report",
     "RealismScore",
