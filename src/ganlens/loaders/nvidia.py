@@ -461,6 +461,19 @@ def stylegan2_from_tf(gs: TFNetworkStandIn, *, source: str) -> StyleGAN2Generato
     return G.eval().requires_grad_(False)
 
 
+def _state_without_filters(net: PersistentStandIn, *, source: str) -> dict[str, Tensor]:
+    """``net``'s tensors less ADA's ``resample_filter`` buffers, each checked to be the [1,3,3,1] one."""
+    state = net.state_dict()
+    filt = setup_filter()
+    for k in [k for k in state if k.endswith("resample_filter")]:
+        if tuple(state[k].shape) != (4, 4) or not torch.allclose(state[k].float(), filt, atol=1e-6):
+            raise CheckpointError(
+                f"{source!r}: {k} is not the [1,3,3,1] filter; other filters are not supported"
+            )
+        del state[k]
+    return state
+
+
 def _is_stylegan3(net: PersistentStandIn) -> bool:
     return any(obj.class_name == "SynthesisInput" for _, obj in net.walk())
 
@@ -484,14 +497,7 @@ def load_nvidia_pickle(path: str | Path) -> StyleGAN2Generator:
     if net.class_name != "Generator":
         raise CheckpointError(f"{source!r}: G_ema is a {net.class_name!r}, expected a StyleGAN2 'Generator'")
     cfg = config_from_init_kwargs(net, source=source)
-    state = net.state_dict()
-    filt = setup_filter()
-    for k in [k for k in state if k.endswith("resample_filter")]:
-        if tuple(state[k].shape) != (4, 4) or not torch.allclose(state[k].float(), filt, atol=1e-6):
-            raise CheckpointError(
-                f"{source!r}: {k} is not the [1,3,3,1] filter; other filters are not supported"
-            )
-        del state[k]
+    state = _state_without_filters(net, source=source)
     G = StyleGAN2Generator(cfg)
     keymap = ada_keymap(cfg)
     known = {theirs for _, theirs, _ in keymap}
@@ -573,14 +579,7 @@ def load_nvidia_discriminator(path: str | Path):
         )
     except (KeyError, TypeError, ValueError, GanlensError) as e:
         raise CheckpointError(f"{source!r}: cannot rebuild its discriminator ({e})") from None
-    state = net.state_dict()
-    filt = setup_filter()
-    for k in [k for k in state if k.endswith("resample_filter")]:
-        if tuple(state[k].shape) != (4, 4) or not torch.allclose(state[k].float(), filt, atol=1e-6):
-            raise CheckpointError(
-                f"{source!r}: {k} is not the [1,3,3,1] filter; other filters are not supported"
-            )
-        del state[k]
+    state = _state_without_filters(net, source=source)
     D = StyleGAN2Discriminator(cfg)
     load_state_dict_strict(D, {k: v.float().contiguous() for k, v in state.items()}, source=source)
     return D.eval().requires_grad_(False)
