@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="49586f97b2e045a8247d5f567d0061ad1a42e24d188534020008c8af398d4e83",
+            sha256="44f61f0bde783257f5a273a0219851358c780bf0057a957a682a67845d2a50fc",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 24 at 972.80 kimg, with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 24 at 1048.96 kimg, with its D (MODEL_CARD.md)",
         ),
     }
 )
