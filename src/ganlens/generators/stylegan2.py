@@ -112,6 +112,14 @@ class StyleGAN2Config(GeneratorConfig):
     def block_resolutions(self) -> tuple[int, ...]:
         return tuple(2**k for k in range(2, self.log2_resolution + 1))
 
+    def has_torgb(self, r: int) -> bool:
+        """Whether block ``b{r}`` has a ToRGB: every block for ``skip``, only the last otherwise."""
+        return self.architecture == "skip" or r == self.resolution
+
+    def has_skip(self, r: int) -> bool:
+        """Whether block ``b{r}`` has the resnet shortcut (``resnet``, r ≥ 8)."""
+        return self.architecture == "resnet" and r > 4
+
 
 # ---------------------------------------------------------------------- layers
 class SynthesisLayer(nn.Module):
@@ -229,8 +237,8 @@ class SynthesisBlock(nn.Module):
         img_channels: int,
         *,
         conv_clamp: float | None,
-        architecture: str = "skip",
-        is_last: bool = True,
+        torgb: bool = True,
+        skip: bool = False,
     ) -> None:
         super().__init__()
         self.resolution = resolution
@@ -243,12 +251,8 @@ class SynthesisBlock(nn.Module):
         self.conv1 = SynthesisLayer(
             out_channels, out_channels, w_dim, resolution, up=False, conv_clamp=conv_clamp
         )
-        self.torgb = (
-            ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp)
-            if is_last or architecture == "skip"
-            else None
-        )
-        self.skip = SkipLayer(in_channels, out_channels) if in_channels and architecture == "resnet" else None
+        self.torgb = ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp=conv_clamp) if torgb else None
+        self.skip = SkipLayer(in_channels, out_channels) if skip else None
 
 
 class SynthesisNetwork(nn.Module):
@@ -267,8 +271,8 @@ class SynthesisNetwork(nn.Module):
                 r,
                 c.img_channels,
                 conv_clamp=c.conv_clamp,
-                architecture=c.architecture,
-                is_last=r == c.resolution,
+                torgb=c.has_torgb(r),
+                skip=c.has_skip(r),
             )
             self.add_module(f"b{r}", block)
         self.register_buffer("resample_filter", setup_filter(), persistent=False)  # (4, 4)
@@ -339,10 +343,6 @@ class StyleGAN2Generator(Generator):
     @property
     def w_avg(self) -> Tensor:
         return self.mapping_network.w_avg
-
-    @property
-    def c_dim(self) -> int:
-        return self.config.c_dim
 
     def labels(self, c: Tensor | int | None, n: int) -> Tensor | None:
         """The (n, c_dim) label matrix for ``c``: a class index, (n,) class indices, or (n, c_dim)

@@ -62,14 +62,6 @@ def _ours(r: int, name: str) -> str:
     return f"synthesis_network.b{r}.{name}"
 
 
-def _has_torgb(cfg: StyleGAN2Config, r: int) -> bool:
-    return cfg.architecture == "skip" or r == cfg.resolution
-
-
-def _has_skip(cfg: StyleGAN2Config, r: int) -> bool:
-    return cfg.architecture == "resnet" and r > 4
-
-
 def _need_plain_stylegan2(G: StyleGAN2Generator, fmt: str) -> None:
     """The formats without architecture or class options: skip, unconditional models only."""
     if G.config.c_dim:
@@ -96,10 +88,10 @@ def ada_keymap(cfg: StyleGAN2Config) -> KeyMap:
     for r, name in _layers(cfg):
         for p in ("weight", "bias", "noise_strength", "noise_const", "affine.weight", "affine.bias"):
             km.append((f"{_ours(r, name)}.{p}", f"synthesis.b{r}.{name}.{p}", "same"))
-        if name == "conv1" and _has_torgb(cfg, r):
+        if name == "conv1" and cfg.has_torgb(r):
             for p in ("weight", "bias", "affine.weight", "affine.bias"):
                 km.append((f"{_ours(r, 'torgb')}.{p}", f"synthesis.b{r}.torgb.{p}", "same"))
-        if name == "conv1" and _has_skip(cfg, r):
+        if name == "conv1" and cfg.has_skip(r):
             km.append((f"{_ours(r, 'skip')}.weight", f"synthesis.b{r}.skip.weight", "same"))
     return km
 
@@ -111,7 +103,7 @@ def ada_filters(cfg: StyleGAN2Config) -> dict[str, Tensor]:
     for r, name in _layers(cfg):
         out[f"synthesis.b{r}.resample_filter"] = f.clone()
         out[f"synthesis.b{r}.{name}.resample_filter"] = f.clone()
-        if _has_skip(cfg, r):
+        if cfg.has_skip(r):
             out[f"synthesis.b{r}.skip.resample_filter"] = f.clone()
     return out
 
@@ -417,7 +409,7 @@ def ada_pickle_tree(G: StyleGAN2Generator) -> _Reduce:
                 act_gain=np.float64(np.sqrt(2)),
             )
         t = f"{p}.torgb"
-        if _has_torgb(c, r):
+        if c.has_torgb(r):
             mods["torgb"] = _module(
                 "ToRGBLayer",
                 {"weight": sd[f"{t}.weight"], "bias": sd[f"{t}.bias"]},
@@ -432,7 +424,7 @@ def ada_pickle_tree(G: StyleGAN2Generator) -> _Reduce:
                 conv_clamp=c.conv_clamp,
                 weight_gain=np.float64(1 / np.sqrt(c.nf(r))),
             )
-        if _has_skip(c, r):
+        if c.has_skip(r):
             w = sd[f"{p}.skip.weight"]
             mods["skip"] = _module(
                 "Conv2dLayer",
@@ -477,7 +469,7 @@ def ada_pickle_tree(G: StyleGAN2Generator) -> _Reduce:
             resolution=r,
             is_last=r == c.resolution,
             num_conv=1 if r == 4 else 2,
-            num_torgb=int(_has_torgb(c, r)),
+            num_torgb=int(c.has_torgb(r)),
             use_fp16=False,
         )
     synthesis = _module(
@@ -611,11 +603,11 @@ def to_tf_params(G: StyleGAN2Generator) -> dict[str, np.ndarray]:
         out[f"{tf}/mod_weight"] = sd[f"{o}.affine.weight"].t().contiguous().numpy()
         out[f"{tf}/mod_bias"] = (sd[f"{o}.affine.bias"] - 1.0).numpy()
         out[f"synthesis/noise{j}"] = sd[f"{o}.noise_const"][None, None].numpy()
-        if name == "conv1" and _has_skip(c, r):  # (O, I, 1, 1) → (1, 1, I, O); a 1×1 kernel needs no flip
+        if name == "conv1" and c.has_skip(r):  # (O, I, 1, 1) → (1, 1, I, O); a 1×1 kernel needs no flip
             out[f"synthesis/{r}x{r}/Skip/weight"] = (
                 sd[f"{_ours(r, 'skip')}.weight"].permute(2, 3, 1, 0).contiguous().numpy()
             )
-        if name == "conv1" and _has_torgb(c, r):
+        if name == "conv1" and c.has_torgb(r):
             t, rgb = _ours(r, "torgb"), f"synthesis/{r}x{r}/ToRGB"
             out[f"{rgb}/weight"] = sd[f"{t}.weight"].permute(2, 3, 1, 0).contiguous().numpy()
             out[f"{rgb}/bias"] = sd[f"{t}.bias"].numpy()
