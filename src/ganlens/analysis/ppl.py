@@ -133,7 +133,7 @@ def perceptual_path_length(
         raise GanlensError(f"batch size {batch_size!r} must be a positive integer")
     gen = torch.Generator().manual_seed(int(seed))
     dev = G.device
-    c_dim = int(getattr(G, "c_dim", 0) or 0)
+    c_dim = G.c_dim
     if c is not None and not c_dim:
         raise GanlensError(f"class {c}: this model is unconditional; a class is for conditional models")
     if c is not None:

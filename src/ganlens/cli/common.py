@@ -67,7 +67,7 @@ def add_class_arg(p: argparse.ArgumentParser) -> None:
 
 def apply_class(G, index: int | None) -> None:
     """Make ``--class`` the class ``G.mapping`` uses; a one-line error when it does not fit ``G``."""
-    c_dim = int(getattr(G, "c_dim", 0) or 0)
+    c_dim = G.c_dim
     if index is None:
         if c_dim:
             raise GanlensError(f"this model is conditional ({c_dim} classes): pass --class 0 to {c_dim - 1}")

@@ -119,10 +119,8 @@ def _images(G: Generator, seeds: tuple[int, ...]) -> Tensor:
     z = G.z_from_seeds(list(seeds))
     # ψ < 1 so w_avg takes part in the comparison (each format stores it differently)
     psi = 0.7 if G.style_based else 1.0
-    c_dim = int(getattr(G, "c_dim", 0) or 0)
-    kw = (
-        {"c": torch.arange(len(seeds)) % c_dim} if c_dim else {}
-    )  # conditional: seed i with class i mod c_dim
+    # conditional models: seed i with class i mod c_dim
+    kw = {"c": torch.arange(len(seeds)) % G.c_dim} if G.c_dim else {}
     return G.synthesis(G.mapping(z, trunc_psi=psi, **kw), noise_mode="const").float().cpu()
 
 

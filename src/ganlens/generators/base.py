@@ -173,6 +173,12 @@ class Generator(nn.Module):
         return self.config.img_channels
 
     @property
+    def c_dim(self) -> int:
+        """Size of the class label of a conditional model (0: unconditional, every family but
+        conditional StyleGAN2s)."""
+        return int(getattr(self.config, "c_dim", 0))
+
+    @property
     def w_dim(self) -> int:
         """Size of one w vector (the config's ``w_dim``); 0 for projection generators."""
         return self.config.w_dim if self.style_based else 0
