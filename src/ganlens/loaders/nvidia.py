@@ -486,8 +486,18 @@ def load_nvidia_pickle(path: str | Path) -> StyleGAN2Generator:
         CheckpointError: corrupt/truncated file, StyleGAN3 or TensorFlow pickle, unsupported settings,
             or weights that do not fit the rebuilt architecture.
     """
+    return _generator_from(read_pickle(path), source=str(path))
+
+
+def load_nvidia_networks(path: str | Path):
+    """``(G, D)`` of a network pickle, read once: :func:`load_nvidia_pickle` and
+    :func:`load_nvidia_discriminator` (D may be None)."""
     source = str(path)
     obj = read_pickle(path)
+    return _generator_from(obj, source=source), _discriminator_from(obj, source=source)
+
+
+def _generator_from(obj: Any, *, source: str) -> StyleGAN2Generator:
     if isinstance(obj, tuple) and len(obj) == 3 and isinstance(obj[2], TFNetworkStandIn):
         return stylegan2_from_tf(obj[2], source=source)  # (G, D, Gs): Gs holds the EMA weights
     pkl = _as_network_pickle(obj, source=source)
@@ -536,10 +546,12 @@ def load_nvidia_discriminator(path: str | Path):
         CheckpointError: a conditional or non-resnet D, unsupported settings, or weights that do not
             fit (plus everything :func:`read_pickle` raises).
     """
+    return _discriminator_from(read_pickle(path), source=str(path))
+
+
+def _discriminator_from(obj: Any, *, source: str):
     from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 
-    source = str(path)
-    obj = read_pickle(path)
     if isinstance(obj, tuple) and any(isinstance(o, TFNetworkStandIn) for o in obj):
         return None  # a TF-era (G, D, Gs): its D is a TF graph we do not convert
     net = _as_network_pickle(obj, source=source).networks.get("D")

@@ -114,12 +114,28 @@ def model_adam_dir(name_or_path: str | Path) -> Path | None:
     return _model_subdir(name_or_path, ADAM_DIR)
 
 
+def _is_network_pickle(name_or_path: str | Path) -> bool:
+    return str(name_or_path).lower().endswith(".pkl") and Path(name_or_path).is_file()
+
+
 def model_discriminator(name_or_path: str | Path) -> StyleGAN2Discriminator | None:
     """The D in a zoo model's or an export's ``discriminator/`` folder, or an NVIDIA pickle's ``D``;
     None where there is none."""
-    if str(name_or_path).lower().endswith(".pkl") and Path(name_or_path).is_file():
+    if _is_network_pickle(name_or_path):
         from ganlens.loaders.nvidia import load_nvidia_discriminator
 
         return load_nvidia_discriminator(name_or_path)
     d_dir = _model_subdir(name_or_path, DISCRIMINATOR_DIR)
     return StyleGAN2Discriminator.from_pretrained(d_dir) if d_dir is not None else None
+
+
+def load_model_and_discriminator(name_or_path: str | Path):
+    """``(G, D)``: the model as ``zoo.load_model`` loads it (CPU, eval) and :func:`model_discriminator`
+    (None where there is none); an NVIDIA pickle is read once for both."""
+    if _is_network_pickle(name_or_path):
+        from ganlens.loaders.nvidia import load_nvidia_networks
+
+        return load_nvidia_networks(name_or_path)
+    from ganlens.zoo import load_model
+
+    return load_model(name_or_path), model_discriminator(name_or_path)

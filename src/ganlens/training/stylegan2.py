@@ -56,7 +56,7 @@ from ganlens.training.checkpoint import (
 from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.ema import ema_beta, update_ema
-from ganlens.training.export import DISCRIMINATOR_DIR, model_adam_dir, model_discriminator
+from ganlens.training.export import DISCRIMINATOR_DIR, load_model_and_discriminator, model_adam_dir
 from ganlens.training.losses import (
     PathLengthRegularizer,
     d_logistic_loss,
@@ -397,7 +397,8 @@ class StyleGAN2Trainer:
         self.memory_format = torch.channels_last if cpu_bf16 else torch.contiguous_format
         self.G = G.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
         self.D = D.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
-        self.d_frozen = self.D.frozen_parameters(cfg.freeze_d) if cfg.freeze_d else []
+        frozen = self.D.frozen_parameters(cfg.freeze_d) if cfg.freeze_d else []
+        self.d_frozen = [self.D.get_parameter(name) for name in frozen]
         self.D_low: StyleGAN2Discriminator | None = None
         if cfg.lowres_d:
             low = (
@@ -709,8 +710,8 @@ class StyleGAN2Trainer:
         loss and mean scores go to ``stats`` (names + ``suffix``). Returns the real logits."""
         D.requires_grad_(True)
         if D is self.D:
-            for name in self.d_frozen:
-                self.D.get_parameter(name).requires_grad_(False)
+            for p in self.d_frozen:
+                p.requires_grad_(False)
         opt.zero_grad(set_to_none=True)
         with self.autocast():
             fake_logits = D(fake_seen)
@@ -956,14 +957,11 @@ def fold_resample_for(option: bool | None, device: torch.device) -> bool:
 
 def _init_networks(name_or_path: str) -> tuple[Generator, StyleGAN2Discriminator | None]:
     """The zoo or exported StyleGAN2 of ``init_generator``, and its D where the folder has one."""
-    from ganlens.zoo import load_model
-
-    G = load_model(name_or_path)
+    G, D = load_model_and_discriminator(name_or_path)
     if G.arch != "stylegan2":
         raise GanlensError(
             f"init generator {name_or_path!r} is a {G.arch} generator; training starts only from a stylegan2"
         )
-    D = model_discriminator(name_or_path)
     if D is not None and D.config.resolution != G.resolution:
         raise GanlensError(
             f"the discriminator/ of {str(name_or_path)!r} is {D.config.resolution} px; the generator is "

@@ -157,13 +157,11 @@ def write_widened(
             images (or gives logits) more than ``tolerance`` away from the model's; ``out_dir`` holds
             a model and ``overwrite`` is False.
     """
-    from ganlens.training.export import DISCRIMINATOR_DIR, check_size, model_discriminator
-    from ganlens.zoo import load_model
+    from ganlens.training.export import DISCRIMINATOR_DIR, check_size, load_model_and_discriminator
 
-    G = load_model(model)
+    G, D = load_model_and_discriminator(model)
     if G.arch != "stylegan2":
         raise GanlensError(f"widening needs a stylegan2 generator; {str(model)!r} is a {G.arch}")
-    D = model_discriminator(model)
     if D is None and (d_channel_base is not None or d_channel_max is not None):
         raise GanlensError(f"{str(model)!r} has no {DISCRIMINATOR_DIR}/ folder, so there is no D to widen")
     r = widen_stylegan2(
