@@ -444,12 +444,11 @@ def stylegan2_from_tf(gs: TFNetworkStandIn, *, source: str) -> StyleGAN2Generato
             ours[f"{o}.affine.weight"] = t[f"{tf}/mod_weight"].t()
             ours[f"{o}.affine.bias"] = t[f"{tf}/mod_bias"] + 1.0
             ours[f"{o}.noise_const"] = t[f"synthesis/noise{j}"][0, 0]
-            block = getattr(G.synthesis_network, f"b{r}")
-            if name == "conv1" and block.skip is not None:  # (1, 1, I, O) → (O, I, 1, 1)
+            if name == "conv1" and cfg.has_skip(r):  # (1, 1, I, O) → (O, I, 1, 1)
                 ours[f"synthesis_network.b{r}.skip.weight"] = t[f"synthesis/{r}x{r}/Skip/weight"].permute(
                     3, 2, 0, 1
                 )
-            if name == "conv1" and block.torgb is not None:
+            if name == "conv1" and cfg.has_torgb(r):
                 q, rgb = f"synthesis_network.b{r}.torgb", f"synthesis/{r}x{r}/ToRGB"
                 ours[f"{q}.weight"] = t[f"{rgb}/weight"].permute(3, 2, 0, 1)
                 ours[f"{q}.bias"] = t[f"{rgb}/bias"]
