@@ -294,7 +294,7 @@ def test_realism_report_truncation_rows(G, clf):
     assert rep.truncation[1.0][0] == pytest.approx(rep.fd_model)
     avg = quantize(generate(G, 12, seed=0, trunc_psi=0.0, progress=False))
     assert torch.equal(avg[0], avg[-1])
-    fd, tv, _ = RealReference(clf, x).score(avg)
+    fd, tv, _, _ = RealReference(clf, x).score(avg)
     assert rep.truncation[0.0] == pytest.approx((fd, float(np.nanmean(list(tv.values())))))
     assert rep.table().count("\n") == 4 + 2
     with pytest.raises(GanlensError, match="truncation psi 3.0 is out of range"):
@@ -318,6 +318,49 @@ def test_realism_report_repeats_score_more_generated_sets(G, clf):
     assert rep.per_set_line() == f"FD ratio per set: seed 3 {r[0]:.2f}, seed 4 {r[1]:.2f}, seed 5 {r[2]:.2f}"
     with pytest.raises(GanlensError, match="repeats 0 must be a whole number >= 1"):
         realism_report(G, clf, n=12, real_a=x, real_b=x, repeats=0, progress=False)
+
+
+class PixelFeatureClassifier(PixelClassifier):
+    """PixelClassifier with features (per-channel means and standard deviations) for ToonFD."""
+
+    def extract_features(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float()
+        return torch.cat([x.mean((2, 3)), x.std((2, 3))], 1)
+
+
+def test_realism_report_tv_n_scores_marginals_on_larger_sets(G):
+    """tv_n > n: the Fréchet distances stay on n images, the marginals use tv_n of each set."""
+    import io
+
+    from PIL import Image
+
+    from ganlens.analysis import marginals_figure
+    from ganlens.classifier import marginal_histograms
+
+    clf = PixelFeatureClassifier()
+    x = quantize(torch.rand(30, 3, 16, 16) * 2 - 1)
+    a, b = x[:15], x[15:]
+    small = realism_report(G, clf, n=6, real_a=a, real_b=b, progress=False)
+    rep = realism_report(G, clf, n=6, real_a=a, real_b=b, tv_n=14, progress=False)
+    assert (small.n, small.tv_n, rep.n, rep.tv_n) == (6, 6, 6, 14)
+    assert (rep.fd_model, rep.fd_floor) == pytest.approx((small.fd_model, small.fd_floor))
+    ref = RealReference(clf, a[:14])
+    big = ref.score(quantize(generate(G, 14, seed=0, progress=False)))
+    assert rep.tv_model == pytest.approx(big.tv, nan_ok=True)
+    assert rep.spread_model == pytest.approx(big.spread, nan_ok=True)
+    assert rep.tv_floor == pytest.approx(ref.score(b[:14]).tv, nan_ok=True)
+    assert rep.tv_model["red_tl"] != pytest.approx(small.tv_model["red_tl"])  # other images, other marginals
+    hist = marginal_histograms(clf.predict(a[:14]), schema=clf.schema)
+    assert set(rep.hist_real) == set(clf.schema.names)
+    assert all(np.array_equal(rep.hist_real[k], hist[k]) for k in hist)
+    assert all(np.array_equal(rep.hist_model[k], big.hist[k]) for k in hist)
+    # given real sets cap tv_n at their size
+    assert realism_report(G, clf, n=6, real_a=a, real_b=b, tv_n=100, progress=False).tv_n == 15
+    with pytest.raises(GanlensError, match="tv_n 1 must be a whole number >= 2"):
+        realism_report(G, clf, n=6, real_a=a, real_b=b, tv_n=1, progress=False)
+    png = marginals_figure(rep, clf.schema)
+    img = Image.open(io.BytesIO(png))
+    assert png[:4] == b"\x89PNG" and img.width > img.height > 100  # a row of one panel per factor
 
 
 def test_realism_cli(G, clf, tmp_path, capsys):
@@ -358,12 +401,28 @@ def test_realism_cli(G, clf, tmp_path, capsys):
     assert set(got["spread_blur"]) == set(got["spread_model"])
     assert "| model, truncation ψ 0.7 |" in printed
     assert (tmp_path / "o" / "realism.md").read_text().startswith("| images |")
-    assert (tmp_path / "o" / "samples.png").is_file()
+    assert (tmp_path / "o" / "samples.png").is_file() and (tmp_path / "o" / "marginals.png").is_file()
+    assert got["tv_n"] == 8 and "Attribute marginals" not in printed  # --tv-n defaults to --n
     from PIL import Image
 
     assert Image.open(tmp_path / "o" / "calibration.png").height == 2 + 5 * (16 + 2)  # real, 3 blurs, model
     assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
     assert main([*common, "--n", "1"]) == 2 and "--n 1 must be at least 2" in capsys.readouterr().err
+    assert main([*common, "--tv-n", "0"]) == 2 and "--tv-n 0 must be at least 2" in capsys.readouterr().err
+    more = [
+        *common,
+        "--n",
+        "4",
+        "--tv-n",
+        "10",
+        "--real",
+        str(tmp_path / "real.npy"),
+        "--out",
+        str(tmp_path / "t"),
+    ]
+    assert main(more) == 0
+    assert "Attribute marginals, n = 10 per set:" in capsys.readouterr().out
+    assert json.loads((tmp_path / "t" / "realism.json").read_text())["tv_n"] == 10
     assert main([*common, "--real", str(tmp_path / "nope.npy")]) == 2
     assert "does not exist" in capsys.readouterr().err
     np.save(tmp_path / "big.npy", np.zeros((8, 32, 32, 3), np.uint8))

