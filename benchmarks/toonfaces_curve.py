@@ -152,19 +152,13 @@ def min_spread(figures: dict) -> tuple[str, float]:
 
 
 def plot_curve(series: Series, path: str) -> None:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    from ganlens.utils.io import write_bytes
+    from ganlens.utils.plots import new_figure, save_figure
 
     with_spread = any("spread" in r for _, _, rows in series for _, r in rows)  # the same test as pts below
     rows_of_legend = -(-len(series) // 4)  # runs share one legend below the panels, 4 to a row
-    fig, axes = plt.subplots(
+    fig, axes = new_figure(
         1, 3 if with_spread else 2, figsize=(15 if with_spread else 10, 3.4 + 0.25 * rows_of_legend)
     )
     a1, a2 = axes[0], axes[1]
@@ -210,10 +204,7 @@ def plot_curve(series: Series, path: str) -> None:
     runs = [h for h in a1.get_lines() if not h.get_label().startswith("_")]
     fig.legend(handles=runs, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07 * rows_of_legend, 1, 1))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_bytes(Path(path), buf.getvalue())
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

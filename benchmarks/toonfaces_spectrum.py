@@ -119,13 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | " + " | ".join(f"{r / total[name]:.3f}" for r in band_ratios(spec, ref, R)) + " |")
 
     if args.plot is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from ganlens.utils.plots import new_figure, save_figure
 
         f = np.arange(len(ref))
-        fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+        fig, ax = new_figure(figsize=(6.4, 4.2), dpi=120)
         ax.loglog(f[1:], ref[1:], color="black", lw=2, label="real set A")
         for name, spec in spectra.items():
             ax.loglog(f[1:], spec[1:], lw=1.5, ls="--" if "blur" in name else "-", label=name)
@@ -135,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(args.plot)
+        save_figure(fig, args.plot)
         print(f"\nwrote {args.plot}")
     return 0
 

@@ -417,17 +417,12 @@ def realism_report(
 def marginals_figure(report: RealismReport, schema, *, title: str = "") -> bytes:
     """PNG bytes: one panel per factor, the marginal histogram of real set A (grey) under the
     model's (orange), titled with the factor's TV; sets of ``report.tv_n``."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ganlens.utils.plots import figure_png, new_figure
 
     names = [f.name for f in schema if f.name in report.hist_model]
     cols = 5
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.3 * cols, 1.75 * rows + 0.4), dpi=80, squeeze=False)
+    fig, axes = new_figure(rows, cols, figsize=(2.3 * cols, 1.75 * rows + 0.4), dpi=80, squeeze=False)
     for ax in axes.flat[len(names) :]:
         ax.axis("off")
     for ax, name in zip(axes.flat, names):
@@ -447,7 +442,4 @@ def marginals_figure(report: RealismReport, schema, *, title: str = "") -> bytes
     axes.flat[0].legend(fontsize=6, frameon=False)
     fig.suptitle(title or f"attribute marginals, real renders vs model (n = {report.tv_n} each)", fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)

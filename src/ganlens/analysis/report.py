@@ -10,6 +10,7 @@ import numpy as np
 
 from ganlens.analysis.attributes import AttributeAnalysis
 from ganlens.utils.io import write_bytes, write_json, write_text
+from ganlens.utils.plots import figure_png, new_figure
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -62,20 +63,17 @@ def markdown_summary(result: AttributeAnalysis, *, min_effect: float = 0.05) -> 
 
 def heatmap_png(result: AttributeAnalysis, *, title: str = "") -> bytes:
     """PNG bytes of the directions × factors heat-map of mean change (top factor outlined)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
 
     E = np.ma.masked_invalid(result.effects)
     d, f = E.shape
-    fig, ax = plt.subplots(figsize=(1.2 + 0.36 * f, 1.4 + 0.2 * d), dpi=90)
+    fig, ax = new_figure(figsize=(1.2 + 0.36 * f, 1.4 + 0.2 * d), dpi=90)
     vmax = float(np.nanmax(result.effects)) if np.isfinite(result.effects).any() else 1.0
     im = ax.imshow(E, aspect="auto", cmap="magma", vmin=0.0, vmax=max(vmax, 1e-6), interpolation="nearest")
     names = list(result.factors)
     for j, r in enumerate(result.rows):
         i = names.index(r.top_factor)
-        ax.add_patch(plt.Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, edgecolor="cyan", linewidth=1.2))
+        ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, edgecolor="cyan", linewidth=1.2))
     ax.set_xticks(range(f))
     ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(d))
@@ -96,10 +94,7 @@ def heatmap_png(result: AttributeAnalysis, *, title: str = "") -> bytes:
         fontsize=8,
     )
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def write_analysis(result: AttributeAnalysis, out_dir: str | Path, *, title: str = "") -> dict[str, Path]:

@@ -260,10 +260,7 @@ def plot_training_log(
     ``factors`` default to the ``top`` factors with the highest loss in the last window (the ones
     still being learnt). Returns the factors drawn.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ganlens.utils.plots import new_figure, save_figure
 
     rows = [json.loads(line) for line in Path(log).read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if r.get("parts")]
@@ -280,7 +277,7 @@ def plot_training_log(
     unknown = [f for f in factors if f not in means]
     if unknown:
         raise GanlensError(f"factors {unknown} are not in {str(log)!r}; allowed: {', '.join(names)}")
-    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    fig, ax = new_figure(figsize=(6.4, 3.2))
     for n in factors:
         ax.plot(steps, [max(v, 1e-6) for v in means[n]], label=n, lw=1.2)
     ax.set_yscale("log")
@@ -290,9 +287,7 @@ def plot_training_log(
     ax.legend(fontsize=7, ncol=2)
     ax.set_title(title or "per-factor training loss", fontsize=10)
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png, dpi=80)
     return factors
 
 

@@ -507,12 +507,9 @@ def save_loss_plot(
     history: dict[str, list[float]], path: str | Path, *, title: str = "encoder training"
 ) -> None:
     """Plot every loss curve (log scale, smoothed) into a PNG, atomically."""
-    import matplotlib
+    from ganlens.utils.plots import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    fig, ax = new_figure(figsize=(6, 3.5))
     for name, values in history.items():
         if not values:
             continue
@@ -527,9 +524,7 @@ def save_loss_plot(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def train_encoder(

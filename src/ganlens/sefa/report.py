@@ -32,6 +32,7 @@ from PIL import Image
 from ganlens.sefa.analysis import Sweep, heatmap_overlay
 from ganlens.sefa.directions import Directions
 from ganlens.utils.io import write_bytes, write_json, write_text
+from ganlens.utils.plots import figure_png, new_figure
 
 # Same look as the official pages: a sortable table with a JS click-to-sort header.
 _PAGE_HEAD = """<!DOCTYPE html>
@@ -166,13 +167,7 @@ def gif_bytes(frames: list[np.ndarray], *, duration_ms: int = 120) -> bytes:
 
 def eigenvalue_plot(eigenvalues: np.ndarray, k: int, *, title: str) -> bytes:
     """PNG of the eigenvalue spectrum with the top ``k`` marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 3.2), dpi=100)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = new_figure(figsize=(6, 3.2))
     x = np.arange(len(eigenvalues))
     ax.plot(x, eigenvalues, color="0.5", lw=1, label="all")
     ax.scatter(x[:k], eigenvalues[:k], color="tab:red", zorder=3, s=18, label=f"top {k} (in the report)")
@@ -184,9 +179,7 @@ def eigenvalue_plot(eigenvalues: np.ndarray, k: int, *, title: str) -> bytes:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 @dataclass

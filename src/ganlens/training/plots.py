@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ganlens.utils.io import atomic_path
-
 AUG_PANEL = "augmentation (ADA)"
 PANELS = (
     ("losses", (("loss_G", "G loss"), ("loss_D", "D loss"))),
@@ -38,14 +36,12 @@ def plot_stats(rows: list[dict], out_png: str | Path, *, title: str = "") -> Non
 
     The augmentation panel is left out for runs that never augmented.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ganlens.utils.plots import new_figure, save_figure
 
     augmented = any(r.get("aug_p") is not None for r in rows)
     panels = [pn for pn in PANELS if pn[0] != AUG_PANEL or augmented]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
+    fig, axes = new_figure(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    axes = axes[0]
     for ax, (name, series) in zip(axes, panels):
         for key, label in series:
             pts = [(r["kimg"], r[key]) for r in rows if r.get(key) is not None]
@@ -62,6 +58,4 @@ def plot_stats(rows: list[dict], out_png: str | Path, *, title: str = "") -> Non
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+    save_figure(fig, out_png, dpi=80)
