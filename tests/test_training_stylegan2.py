@@ -374,6 +374,64 @@ def test_resume_takes_optimizer_hyperparameters_from_the_new_options(noise_data,
     assert "note: opt_D" not in log
 
 
+def test_mapping_lr_scale_speeds_up_only_the_mapping_network(noise_data, tmp_path):
+    """mapping_lr_scale K: the mapping's Adam group gets K x G's lr, so its first update (Adam's
+    first step is lr x sign(grad) per weight) is K x larger while the synthesis moves the same."""
+    moves = {}
+    for k in (1.0, 10.0):
+        (tmp_path / f"k{k:g}").mkdir()
+        cfg = TrainConfig(
+            data=str(noise_data),
+            out=str(tmp_path / f"k{k:g}"),
+            batch=4,
+            pl_weight=0,
+            mapping_lr_scale=k,
+            **TINY,
+        )
+        t = StyleGAN2Trainer(cfg)
+        before = {n: p.clone() for n, p in t.G.named_parameters()}
+        t.train_step()
+        moves[k] = {n: (p - before[n]).abs().max().item() for n, p in t.G.named_parameters()}
+        assert [g.get("name") for g in t.opt_G.param_groups] == ([None] if k == 1 else ["mapping", "G"])
+    fc = "mapping_network.fc1.weight"
+    assert moves[10.0][fc] == pytest.approx(10 * moves[1.0][fc], rel=1e-3) and moves[1.0][fc] > 0
+    conv = "synthesis_network.b8.conv0.weight"
+    assert moves[10.0][conv] == pytest.approx(moves[1.0][conv], rel=1e-5) and moves[1.0][conv] > 0
+    with pytest.raises(GanlensError, match="mapping_lr_scale 0 must be positive"):
+        TrainConfig(data=str(noise_data), out=str(tmp_path / "x"), mapping_lr_scale=0, **TINY)
+
+
+def test_resume_regroups_adam_for_the_mapping_lr_scale_and_back(noise_data, tmp_path):
+    """A one-group checkpoint resumes with the mapping in its own group (Adam's moments carried over
+    by position) and the other way round; the log names the group whose lr changed."""
+    _train(noise_data, tmp_path / "r", 0.016)
+    ck = latest_checkpoint(tmp_path / "r")
+    moments = load_file(str(ck / "opt_G.safetensors"))
+    assert _train(noise_data, tmp_path / "m", 0.020, resume_from=str(ck), mapping_lr_scale=10.0).step == 5
+    groups = json.loads((latest_checkpoint(tmp_path / "m") / "state.json").read_text())["param_groups"][
+        "opt_G"
+    ]
+    assert [g["name"] for g in groups] == ["mapping", "G"] and len(groups[0]["params"]) == 2 * 2  # 2 layers
+    assert groups[0]["lr"] == pytest.approx(10 * groups[1]["lr"]) and groups[1]["lr"] == pytest.approx(
+        0.0025 * 2 / 3
+    )
+    log = (tmp_path / "m" / "log.txt").read_text()
+    assert "note: opt_G mapping lr 0.001667 → 0.01667 (this run's options" in log and "mapping lr × 10" in log
+    # the moments went on from the checkpoint's (one step: Adam's main and maybe its lazy PL update)
+    after = load_file(str(latest_checkpoint(tmp_path / "m") / "opt_G.safetensors"))
+    assert set(after) == set(moments)
+    beta2 = 0.99 ** (2 / 3)
+    for i in (0, 9):  # mapping fc0.weight; a synthesis parameter
+        assert 1 <= after[f"{i}.step"] - moments[f"{i}.step"] <= 2
+        assert (after[f"{i}.exp_avg_sq"] >= beta2**2 * moments[f"{i}.exp_avg_sq"] * (1 - 1e-6)).all()
+    back = _train(noise_data, tmp_path / "m", 0.024, mapping_lr_scale=1.0)
+    assert back.step == 6
+    groups = json.loads((latest_checkpoint(tmp_path / "m") / "state.json").read_text())["param_groups"][
+        "opt_G"
+    ]
+    assert len(groups) == 1 and "name" not in groups[0]
+
+
 def test_resume_changes_nothing_when_already_done(noise_data, tmp_path):
     _train(noise_data, tmp_path / "r", 0.016)
     again = _train(noise_data, tmp_path / "r", 0.016)

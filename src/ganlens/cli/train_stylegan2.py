@@ -40,6 +40,10 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-low --kimg 200 --batch 64 \\
       --init-g toonfaces-stylegan2-64 --ema-rampup 0 --lr 0.0005 --d-lr 0.0025 --lowres-d 16 --bf16 --resume
 
+  # carry on with the mapping network learning 10x faster than its default (0.01 x --lr → 0.1 x)
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-map --kimg 200 --batch 64 \\
+      --resume-from runs/toon64/checkpoints/step-00006962 --mapping-lr-scale 10 --bf16 --resume
+
   # tiny smoke test on a .npy array of uint8 images
   ganlens train stylegan2 --data faces16.npy --res 16 --out /tmp/run16 --kimg 1 --batch 8 \\
       --channel-base 512 --channel-max 64 --map-layers 2 --w-dim 64 --z-dim 64
@@ -220,6 +224,14 @@ def register_train(sub) -> None:
         "which can only judge what is drawn where, not edge sharpness; 0: off (default 0)",
     )
     o.add_argument(
+        "--mapping-lr-scale",
+        type=float,
+        default=1.0,
+        metavar="K",
+        help="train G's mapping network at K x --lr (its equalised-lr multiplier, 0.01, already slows it "
+        "100x; K = 10 gives 0.1); a resumed run keeps Adam's moments (default 1)",
+    )
+    o.add_argument(
         "--lowres-d-weight",
         type=float,
         default=1.0,
@@ -337,6 +349,7 @@ def config_from_args(args: argparse.Namespace):
         freeze_d=args.freeze_d,
         lowres_d=args.lowres_d,
         lowres_d_weight=args.lowres_d_weight,
+        mapping_lr_scale=args.mapping_lr_scale,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

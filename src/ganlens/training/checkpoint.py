@@ -85,8 +85,10 @@ def load_optimizer(
 
     The optimiser was built from the resuming run's options, so a learning rate, betas or eps
     changed on the command line take effect (the lazy-regularisation correction included) instead
-    of being silently replaced by the checkpoint's. Returns ``{"lr": (checkpoint, now), ...}`` for
-    each hyperparameter of the first group that differs.
+    of being silently replaced by the checkpoint's. The state is matched by parameter position over
+    all groups, so the parameters may be grouped differently now (a mapping network given its own
+    learning rate, say). Returns ``{"lr": (checkpoint, now), ...}`` for each hyperparameter that
+    differs, named ``"<group> lr"`` for a named group (e.g. ``"mapping lr"``).
     """
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, t in tensors.items():
@@ -94,9 +96,16 @@ def load_optimizer(
         state.setdefault(int(idx), {})[name] = t
     groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in groups]
     own = opt.state_dict()["param_groups"]
-    if len(groups) != len(own) or any(len(a["params"]) != len(b["params"]) for a, b in zip(groups, own)):
+    if sum(len(g["params"]) for g in groups) != sum(len(g["params"]) for g in own):
         raise CheckpointError(f"optimizer state in {source!r} does not fit the model's parameters")
-    changed = {k: (groups[0].get(k), own[0][k]) for k in HYPERPARAMETERS if groups[0].get(k) != own[0][k]}
+    was = [g for g in groups for _ in g["params"]]  # the checkpoint's group of each position
+    changed: dict[str, tuple[Any, Any]] = {}
+    start = 0
+    for g in own:
+        old, start = (was[start] if g["params"] else {}), start + len(g["params"])
+        for k in HYPERPARAMETERS:
+            if old.get(k) != g[k]:
+                changed.setdefault(f"{g['name']} {k}" if "name" in g else k, (old.get(k), g[k]))
     opt.load_state_dict({"state": state, "param_groups": own})
     return changed
 

@@ -91,6 +91,10 @@ class TrainConfig:
         d_channel_base, d_channel_max: discriminator size (None: as the generator).
         mbstd_group: minibatch-stddev group size (clipped to the per-rank batch).
         g_lr, d_lr, betas, eps: Adam (before the lazy-regularisation correction).
+        mapping_lr_scale: G's mapping network trains at this multiple of ``g_lr`` (its own Adam
+            param group, ``"mapping"``). The mapping's equalised-lr multiplier (``mapping_lr_mul``,
+            0.01) already slows it 100×, so 10 makes its effective rate 0.1 × ``g_lr``. A run
+            resumed with another value keeps Adam's moments (1: one group, as before).
         r1_gamma: R1 weight γ; None uses ADA's heuristic ``0.0002 · R² / batch``.
         r1_interval, pl_interval: lazy regularisation intervals (0 disables the regulariser).
         pl_weight, pl_batch_shrink, pl_decay: path-length regularisation (weight 0 disables it).
@@ -161,6 +165,7 @@ class TrainConfig:
     mbstd_group: int = 4
     g_lr: float = 0.0025
     d_lr: float = 0.0025
+    mapping_lr_scale: float = 1.0
     betas: tuple[float, float] = (0.0, 0.99)
     eps: float = 1e-8
     r1_gamma: float | None = None
@@ -213,6 +218,7 @@ class TrainConfig:
             (self.tick_kimg > 0 and self.snapshot_kimg > 0, "tick_kimg and snapshot_kimg must be positive"),
             (self.keep_checkpoints >= 1, f"keep_checkpoints {self.keep_checkpoints} must be >= 1"),
             (self.g_lr > 0 and self.d_lr > 0, "learning rates must be positive"),
+            (self.mapping_lr_scale > 0, f"mapping_lr_scale {self.mapping_lr_scale} must be positive"),
             (self.grid_seeds >= 1, f"grid_seeds {self.grid_seeds} must be >= 1"),
             (self.aug in AUG_MODES, f"aug {self.aug!r} is not allowed; use {', '.join(AUG_MODES)}"),
             (
@@ -314,8 +320,30 @@ def step_seed(seed: int, rank: int, step: int) -> int:
 def _lazy_adam(
     params, *, lr: float, betas: tuple[float, float], eps: float, interval: int
 ) -> torch.optim.Adam:
+    """Adam with lr and β corrected for a regulariser run every ``interval`` steps. ``params`` may be
+    param groups; a group's ``lr_scale`` multiplies its lr."""
     ratio = interval / (interval + 1) if interval > 0 else 1.0
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [{**g, "lr": lr * ratio * g.get("lr_scale", 1.0)} for g in params]
     return torch.optim.Adam(params, lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=eps)
+
+
+def generator_param_groups(G: torch.nn.Module, mapping_lr_scale: float) -> list[dict[str, Any]]:
+    """G's parameters for Adam: one group, or with ``mapping_lr_scale`` ≠ 1 the mapping network's
+    (``"mapping"``, lr × the scale) and the rest (``"G"``). Adam's state is kept by position over
+    the groups, so the mapping's parameters must come first, as they do in StyleGAN2Generator."""
+    named = list(G.named_parameters())
+    if mapping_lr_scale == 1.0:
+        return [{"params": [p for _, p in named]}]
+    mapping = [p for n, p in named if n.startswith("mapping_network.")]
+    if not mapping or any(not n.startswith("mapping_network.") for n, _ in named[: len(mapping)]):
+        raise GanlensError(f"{type(G).__name__} has no mapping network ahead of its other parameters")
+    rest = [p for _, p in named[len(mapping) :]]
+    return [
+        {"params": mapping, "name": "mapping", "lr_scale": mapping_lr_scale},
+        {"params": rest, "name": "G"},
+    ]
 
 
 class _StopFlag:
@@ -425,7 +453,11 @@ class StyleGAN2Trainer:
         self.r1_every = cfg.r1_interval if self.r1_gamma > 0 and cfg.r1_interval > 0 else 0
         self.pl_every = cfg.pl_interval if cfg.pl_weight > 0 and cfg.pl_interval > 0 else 0
         self.opt_G = _lazy_adam(
-            self.G.parameters(), lr=cfg.g_lr, betas=cfg.betas, eps=cfg.eps, interval=self.pl_every
+            generator_param_groups(self.G, cfg.mapping_lr_scale),
+            lr=cfg.g_lr,
+            betas=cfg.betas,
+            eps=cfg.eps,
+            interval=self.pl_every,
         )
         self.opt_D = _lazy_adam(
             self.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
@@ -868,6 +900,7 @@ class StyleGAN2Trainer:
                 f"on {self.info.world_size} "
                 f"process(es), {len(self.images)} images per process, threads {torch.get_num_threads()}, "
                 f"fold-resample {'on' if self.fold_resample else 'off'}"
+                + (f", mapping lr × {cfg.mapping_lr_scale:g}" if cfg.mapping_lr_scale != 1.0 else "")
                 + (
                     f", D_low at {cfg.lowres_d} px (G's weight {cfg.lowres_d_weight:g})"
                     if self.D_low is not None
