@@ -30,6 +30,8 @@
 #   INIT_G  start G, G_ema (and D, where its folder has discriminator/) from this model [none: from scratch]
 #   FREEZE_G_KIMG  D trains alone for the first N kimg [0; 32 in run 10, whose D started fresh]
 #   MBSTD minibatch-stddev group of a new D [4; 8 in run 10]
+#   LOWRES_D  resolution of a second, low-resolution D [0: none; 16 in runs 24-25]
+#   MAPPING_LR_SCALE  the mapping network's lr as a multiple of LR [1; 20 in run 25]
 #   DEVICE cpu | cuda [cpu]
 #   BF16  1: bf16 autocast, 0: float32 [1; use 0 on a CPU without AVX512-BF16, where ganlens warns that bf16 is slower]
 set -euo pipefail
@@ -45,7 +47,7 @@ ARGS=(train stylegan2 --data "$DATA" --res 64 --out "$RUN" --kimg "${KIMG:-10000
   --d-channel-base 4096 --d-channel-max 128 --r1-gamma "${R1_GAMMA:-0.25}" --noise none
   --pl-weight "${PL_WEIGHT:-2}" --lr "${LR:-0.0025}"
   --aug "${AUG:-ada}" --ada-kimg 100 --d-lr "${D_LR:-${LR:-0.0025}}" --mbstd-group "${MBSTD:-4}"
-  --freeze-g-kimg "${FREEZE_G_KIMG:-0}"
+  --freeze-g-kimg "${FREEZE_G_KIMG:-0}" --lowres-d "${LOWRES_D:-0}" --mapping-lr-scale "${MAPPING_LR_SCALE:-1}"
   --snapshot-kimg 2 --tick-kimg 0.5 --keep 3 --device "${DEVICE:-cpu}" --resume --no-progress)
 [ "${BF16:-1}" = 1 ] && ARGS+=(--bf16)
 [ -n "${INIT_G:-}" ] && ARGS+=(--init-g "$INIT_G" --ema-rampup 0)

@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="44f61f0bde783257f5a273a0219851358c780bf0057a957a682a67845d2a50fc",
+            sha256="17d83d87e117f009c646c7b010a450a73de36da837c5c81a0f512517fc15d68a",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 24 at 1048.96 kimg, with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 25 at 1084.29 kimg, with its D (MODEL_CARD.md)",
         ),
     }
 )
