@@ -296,11 +296,28 @@ def test_ada_discriminator_loads_and_scores_like_ada():
     assert load_nvidia_discriminator(FIX / "ada_orig.pkl") is None  # that pickle was written with D=None
 
 
+def test_conditional_ada_discriminator_loads_and_scores_like_ada():
+    """ADA's projection D (c_dim 4, 2 label-mapping layers): same logits on hard and soft labels."""
+    from ganlens.loaders.nvidia import load_nvidia_discriminator
+
+    D = load_nvidia_discriminator(FIX / "ada_gd_cond.pkl")
+    assert (D.config.c_dim, D.config.projection_dim, D.config.mapping_layers) == (4, 32, 2)
+    hard = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3]), 4).float()
+    labels = torch.cat(
+        [hard, torch.linspace(0, 1, 16).reshape(4, 4)]
+    )  # make_official_arch_fixture.d_cond_labels
+    assert maxdiff(D(d_input(), labels), _npy("ada_d_cond_logits.npy")) <= 2e-5
+    assert maxdiff(D(d_input(), labels.roll(1, dims=0)), _npy("ada_d_cond_logits.npy")) > 0.1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
     [
         ({"architecture": "orig"}, "its D has the 'orig' architecture; only ADA's default 'resnet'"),
-        ({"c_dim": 10}, r"its D is conditional \(c_dim 10\)"),
+        (
+            {"mapping_kwargs": {"layer_features": 64}},
+            r"unsupported discriminator settings \['layer_features'\]",
+        ),
         ({"epilogue_kwargs": {"mbstd_group_size": None}}, "cannot rebuild its discriminator"),
         ({"block_kwargs": {"activation": "relu"}}, r"unsupported discriminator settings \['activation'\]"),
     ],

@@ -44,6 +44,15 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-map --kimg 200 --batch 64 \\
       --resume-from runs/toon64/checkpoints/step-00006962 --mapping-lr-scale 10 --bf16 --resume
 
+  # a conditional model (ADA's --cond): G and D take the hat class of a ToonFaces render
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-hat --kimg 200 --batch 32 \
+      --cond hat --bf16 --resume
+  ganlens generate --model models/toon64-hat --class 1 --seeds 0-7 --out caps/   # after the export
+
+  # ... on your own labels: dataset.json beside the images ({"labels": [["a/0001.png", 3], ...]},
+  # ADA's dataset_tool format) or an .npz with 'images' and 'labels'
+  ganlens train stylegan2 --data my_labelled/ --res 64 --out runs/cond --kimg 200 --cond --resume
+
   # tiny smoke test on a .npy array of uint8 images
   ganlens train stylegan2 --data faces16.npy --res 16 --out /tmp/run16 --kimg 1 --batch 8 \\
       --channel-base 512 --channel-max 64 --map-layers 2 --w-dim 64 --z-dim 64
@@ -232,6 +241,15 @@ def register_train(sub) -> None:
         "100x; K = 10 gives 0.1); a resumed run keeps Adam's moments (default 1)",
     )
     o.add_argument(
+        "--cond",
+        nargs="?",
+        const="dataset",
+        default=None,
+        metavar="FACTORS",
+        help="train a conditional G and D (ADA's --cond): alone, on the data's dataset.json or .npz "
+        "'labels'; with FACTORS (e.g. hat or hair_style,glasses), on those factors of a ToonFaces render",
+    )
+    o.add_argument(
         "--lowres-d-weight",
         type=float,
         default=1.0,
@@ -348,6 +366,7 @@ def config_from_args(args: argparse.Namespace):
         freeze_g_kimg=args.freeze_g_kimg,
         freeze_d=args.freeze_d,
         lowres_d=args.lowres_d,
+        cond=args.cond,
         lowres_d_weight=args.lowres_d_weight,
         mapping_lr_scale=args.mapping_lr_scale,
         overwrite=args.overwrite,

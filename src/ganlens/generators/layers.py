@@ -98,9 +98,10 @@ class MappingNetwork(nn.Module):
     """z → w: pixel norm then ``num_layers`` equalised dense layers (lr_mul 0.01 by default).
 
     Submodules are named ``fc0 … fc{n-1}`` (the ADA naming); ``w_avg`` is a buffer tracked during
-    training with ``w_avg_beta``. A conditional network (``c_dim > 0``, ADA) also has ``embed``, a
-    linear layer from the label to ``w_dim`` features; the normalised embedding is concatenated to
-    the normalised z before ``fc0``.
+    training with ``w_avg_beta`` (None: no ``w_avg``, as in the label network of ADA's conditional D).
+    A conditional network (``c_dim > 0``, ADA) also has ``embed``, a linear layer from the label to
+    ``w_dim`` features; the normalised embedding is concatenated to the normalised z before ``fc0``
+    (with ``z_dim`` 0 it is the whole input).
     """
 
     def __init__(
@@ -113,7 +114,7 @@ class MappingNetwork(nn.Module):
         lr_mul: float = 0.01,
         activation: str = "lrelu_v2",
         normalize_z: bool = True,
-        w_avg_beta: float = 0.995,
+        w_avg_beta: float | None = 0.995,
         c_dim: int = 0,
     ) -> None:
         super().__init__()
@@ -131,16 +132,17 @@ class MappingNetwork(nn.Module):
         self.num_layers = num_layers
         self.normalize_z = normalize_z
         self.w_avg_beta = w_avg_beta
-        self.register_buffer("w_avg", torch.zeros(w_dim))
+        if w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z: Tensor, c: Tensor | None = None, *, update_w_avg: bool = False) -> Tensor:
         """z (N, z_dim) and, for a conditional network, labels c (N, c_dim) → w (N, w_dim)."""
-        x = pixel_norm(z) if self.normalize_z else z
+        x = pixel_norm(z) if self.normalize_z and z.shape[1] else z  # z_dim 0: a label-only network (D's)
         if self.c_dim:
             x = torch.cat([x, pixel_norm(self.embed(c.to(x.dtype)))], dim=1)  # (N, z_dim + w_dim)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
-        if update_w_avg and self.training:
+        if update_w_avg and self.training and self.w_avg_beta is not None:
             self.w_avg.copy_(x.detach().float().mean(0).lerp(self.w_avg, self.w_avg_beta))
         return x  # (N, w_dim)
 

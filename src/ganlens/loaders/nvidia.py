@@ -539,11 +539,12 @@ def load_nvidia_discriminator(path: str | Path):
     or None when the pickle holds none (``D`` missing or None, as in ganlens' own exports) or is a
     TensorFlow-era one (its D is not converted).
 
-    ADA's default ``resnet`` D, unconditional, is supported; its tensors carry the same names as ours.
+    ADA's default ``resnet`` D is supported, unconditional or conditional (the projection D: its
+    label ``mapping`` network and ``cmap_dim``); its tensors carry the same names as ours.
 
     Raises:
-        CheckpointError: a conditional or non-resnet D, unsupported settings, or weights that do not
-            fit (plus everything :func:`read_pickle` raises).
+        CheckpointError: a non-resnet D, unsupported settings, or weights that do not fit (plus
+            everything :func:`read_pickle` raises).
     """
     return _discriminator_from(read_pickle(path), source=str(path))
 
@@ -563,16 +564,14 @@ def _discriminator_from(obj: Any, *, source: str):
     unknown = sorted(set(kw) - set(_DISCRIMINATOR_ARGS) - _DISCRIMINATOR_KEYS)
     block = dict(kw.get("block_kwargs") or {})
     epilogue = dict(kw.get("epilogue_kwargs") or {})
+    mapping = dict(kw.get("mapping_kwargs") or {})
     unknown += sorted(set(block) - {"freeze_layers"}) + sorted(
         set(epilogue) - {"mbstd_group_size", "mbstd_num_channels"}
     )
+    unknown += sorted(set(mapping) - {"num_layers"})
     if unknown:
         raise CheckpointError(f"{source!r}: unsupported discriminator settings {unknown}")
     hint = "; start from the generator alone (`ganlens convert` it to a ganlens folder) for a fresh D"
-    if int(kw.get("c_dim", 0) or 0):
-        raise CheckpointError(
-            f"{source!r}: its D is conditional (c_dim {kw['c_dim']}), which is not supported{hint}"
-        )
     if kw.get("architecture", "resnet") != "resnet":
         raise CheckpointError(
             f"{source!r}: its D has the {kw['architecture']!r} architecture; only ADA's default 'resnet' "
@@ -587,6 +586,9 @@ def _discriminator_from(obj: Any, *, source: str):
             mbstd_group_size=int(epilogue.get("mbstd_group_size", 4)),  # None (the whole batch): refused
             mbstd_num_channels=int(epilogue.get("mbstd_num_channels", 1)),
             conv_clamp=float(kw["conv_clamp"]) if kw.get("conv_clamp") is not None else None,
+            c_dim=int(kw.get("c_dim", 0) or 0),
+            cmap_dim=int(kw["cmap_dim"]) if kw.get("cmap_dim") else None,
+            mapping_layers=int(mapping.get("num_layers", 8)),
         )
     except (KeyError, TypeError, ValueError, GanlensError) as e:
         raise CheckpointError(f"{source!r}: cannot rebuild its discriminator ({e})") from None

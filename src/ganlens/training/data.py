@@ -38,7 +38,7 @@ def _from_array(arr: np.ndarray, source: str) -> Tensor:
         return torch.from_numpy(arr)  # (N, C, H, W)
 
 
-def _image_root(path: Path) -> Path:
+def image_root(path: Path) -> Path:
     """A ToonFaces-like folder trains on ``images/`` only, not on the label maps and sketches."""
     if (path / "images").is_dir() and any((path / n).exists() for n in ("labels", "sketches")):
         return path / "images"
@@ -79,7 +79,7 @@ def load_images(
     path = Path(path)
     rank, world = shard
     mode = "RGB" if img_channels == 3 else "L"
-    if _is_toonfaces(path):
+    if is_toonfaces(path):
         from ganlens.data.toonfaces import load_images_tensor
 
         images = load_images_tensor(path, progress=progress)[rank::world]
@@ -107,15 +107,28 @@ def load_images(
             raise GanlensError(f"cannot read training data {str(path)!r}: {e}") from None
         images = images[rank::world]
     else:
-        root = _image_root(path)
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[rank::world]
+        root = image_root(path)
+        files = folder_images(root)[rank::world]
         if not files:
             raise GanlensError(f"training folder {str(root)!r} has no images ({', '.join(IMAGE_SUFFIXES)})")
         images = _stack(files, lambda f: f, mode=mode, resolution=resolution, progress=progress)
     return _check(images, path, resolution=resolution, img_channels=img_channels, shard=shard)
 
 
-def _is_toonfaces(path: Path) -> bool:
+def folder_images(root: Path) -> list[Path]:
+    """The image files below ``root``, in training order (sorted by path)."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def zip_images(zf: zipfile.ZipFile) -> list[str]:
+    """The image members of a zip, in training order (a ToonFaces zip: ``images/`` only)."""
+    names = sorted(n for n in zf.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES)
+    if any(n.startswith("images/") for n in names):
+        names = [n for n in names if n.startswith("images/")]
+    return names
+
+
+def is_toonfaces(path: Path) -> bool:
     """A finished ToonFaces render (folder with ``schema.json``, or its zip): use its cached loader."""
     if path.is_dir():
         return (path / "schema.json").is_file() or (path / "toonfaces.zip").is_file()
@@ -154,10 +167,7 @@ def _stack(items: list, read, *, mode: str, resolution: int, progress: bool) -> 
 
 def _load_zip(path: Path, *, mode: str, resolution: int, shard: tuple[int, int], progress: bool) -> Tensor:
     with zipfile.ZipFile(path) as zf:
-        names = sorted(n for n in zf.namelist() if Path(n).suffix.lower() in IMAGE_SUFFIXES)
-        if any(n.startswith("images/") for n in names):  # a ToonFaces zip: photos only
-            names = [n for n in names if n.startswith("images/")]
-        names = names[shard[0] :: shard[1]]
+        names = zip_images(zf)[shard[0] :: shard[1]]
         if not names:
             raise GanlensError(f"zip {str(path)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         return _stack(names, zf.read, mode=mode, resolution=resolution, progress=progress)

@@ -6,6 +6,11 @@ the output is ``(skip(x) + conv1(conv0(x))) · √½``. Down-sampling low-pass f
 separable [1, 3, 3, 1] kernel before the stride-2 convolution. The 4×4 epilogue ``b4`` appends a
 minibatch-stddev feature, then a 3×3 conv, a dense layer and the 1-logit output layer.
 
+A conditional D (``c_dim > 0``, ADA's projection discriminator) maps the label through its own
+``mapping`` network (label embedding + ``mapping_layers`` dense layers, lr × 0.01) to a vector
+``cmap`` of ``cmap_dim`` features; the output layer then has ``cmap_dim`` features and the logit is
+their dot product with ``cmap``, divided by √cmap_dim.
+
 All weights use the equalised learning rate (stored N(0, 1), scaled at run time by
 ``gain / sqrt(fan_in)``) and leaky ReLU 0.2 with the StyleGAN2 output gain √2. Parameter names
 follow ADA (``b64.conv0.weight``, ``b4.fc.weight``...) so the weights read like theirs.
@@ -46,6 +51,9 @@ class DiscriminatorConfig:
         mbstd_group_size: minibatch-stddev group size (clipped to the batch); 4 as in ADA.
         mbstd_num_channels: number of stddev feature maps (0 disables the layer).
         conv_clamp: clamp conv outputs to ±this value (None: no clamp).
+        c_dim: size of the label of a conditional D (0: unconditional).
+        cmap_dim: features of the label projection (None: the 4×4 channel count, as ADA).
+        mapping_layers: dense layers of the label's mapping network (8, as ADA).
     """
 
     resolution: int = 64
@@ -55,6 +63,9 @@ class DiscriminatorConfig:
     mbstd_group_size: int = 4
     mbstd_num_channels: int = 1
     conv_clamp: float | None = None
+    c_dim: int = 0
+    cmap_dim: int | None = None
+    mapping_layers: int = 8
 
     def __post_init__(self) -> None:
         r = self.resolution
@@ -73,6 +84,19 @@ class DiscriminatorConfig:
                 f"mbstd_group_size {self.mbstd_group_size} must be >= 1 and mbstd_num_channels "
                 f"{self.mbstd_num_channels} >= 0"
             )
+        if not isinstance(self.c_dim, int) or self.c_dim < 0:
+            raise GanlensError(f"c_dim {self.c_dim!r} must be an integer >= 0 (0 = unconditional)")
+        if (self.cmap_dim is not None and self.cmap_dim < 1) or self.mapping_layers < 1:
+            raise GanlensError(
+                f"cmap_dim {self.cmap_dim!r} and mapping_layers {self.mapping_layers!r} must be >= 1"
+            )
+
+    @property
+    def projection_dim(self) -> int:
+        """Features of the output layer: 1, or ``cmap_dim`` for a conditional D."""
+        if not self.c_dim:
+            return 1
+        return self.cmap_dim or self.channels(4)
 
     def channels(self, r: int) -> int:
         return max(1, min(self.channel_base // r, self.channel_max))
@@ -212,25 +236,32 @@ class DiscriminatorEpilogue(nn.Module):
     """4×4 head: minibatch stddev, 3×3 conv, dense, 1-logit output. (N, C, 4, 4) → (N, 1)."""
 
     def __init__(
-        self, channels: int, *, mbstd_group_size: int, mbstd_num_channels: int, conv_clamp: float | None
+        self,
+        channels: int,
+        *,
+        mbstd_group_size: int,
+        mbstd_num_channels: int,
+        conv_clamp: float | None,
+        out_features: int = 1,
     ) -> None:
         super().__init__()
         self.mbstd_group_size = mbstd_group_size
         self.mbstd_num_channels = mbstd_num_channels
         self.conv = DConv(channels + mbstd_num_channels, channels, 3, conv_clamp=conv_clamp)
         self.fc = EqualizedLinear(channels * 16, channels, activation="lrelu_v2")
-        self.out = EqualizedLinear(channels, 1)
+        self.out = EqualizedLinear(channels, out_features)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.mbstd_num_channels > 0:
             x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_channels)
         x = self.conv(x)
         x = self.fc(x.flatten(1))
-        return self.out(x)  # (N, 1)
+        return self.out(x)  # (N, out_features)
 
 
 class StyleGAN2Discriminator(nn.Module):
-    """Residual StyleGAN2 discriminator: image (N, C, R, R) in [-1, 1] → logits (N, 1)."""
+    """Residual StyleGAN2 discriminator: image (N, C, R, R) in [-1, 1] (and, conditional, labels
+    (N, c_dim)) → logits (N, 1)."""
 
     def layer_names(self) -> list[str]:
         """The conv layers in ADA's Freeze-D order, from the input: per block ``fromrgb`` (the first
@@ -278,23 +309,46 @@ class StyleGAN2Discriminator(nn.Module):
             mbstd_group_size=c.mbstd_group_size,
             mbstd_num_channels=c.mbstd_num_channels,
             conv_clamp=c.conv_clamp,
+            out_features=c.projection_dim,
         )
+        if c.c_dim:
+            from ganlens.generators.layers import MappingNetwork
+
+            self.mapping = MappingNetwork(
+                0,
+                c.projection_dim,
+                num_layers=c.mapping_layers,
+                c_dim=c.c_dim,
+                activation="lrelu_v2",
+                w_avg_beta=None,
+            )
 
     @property
     def resolution(self) -> int:
         return self.config.resolution
 
-    def forward(self, img: Tensor) -> Tensor:
+    def forward(self, img: Tensor, labels: Tensor | None = None) -> Tensor:
         c = self.config
         if img.ndim != 4 or tuple(img.shape[1:]) != (c.img_channels, c.resolution, c.resolution):
             raise GanlensError(
                 f"discriminator input has shape {tuple(img.shape)}; expected (N, {c.img_channels}, "
                 f"{c.resolution}, {c.resolution})"
             )
+        if c.c_dim and (labels is None or tuple(labels.shape) != (img.shape[0], c.c_dim)):
+            shape = None if labels is None else tuple(labels.shape)
+            raise GanlensError(
+                f"this D is conditional: labels of shape ({img.shape[0]}, {c.c_dim}) are needed, got {shape}"
+            )
+        if not c.c_dim and labels is not None:
+            raise GanlensError("this D is unconditional (c_dim 0); it takes no labels")
         x = img
         for r in self.block_resolutions:
             x = getattr(self, f"b{r}")(x)
-        return self.b4(x)
+        x = self.b4(x)  # (N, 1) or (N, cmap_dim)
+        if not c.c_dim:
+            return x
+        cmap = self.mapping(labels.new_zeros(labels.shape[0], 0), labels)  # (N, cmap_dim)
+        return (x * cmap.to(x.dtype)).sum(dim=1, keepdim=True) / math.sqrt(c.projection_dim)
 
     # ---------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | Path, *, overwrite: bool = False) -> Path:

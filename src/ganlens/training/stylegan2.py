@@ -57,6 +57,7 @@ from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.ema import ema_beta, update_ema
 from ganlens.training.export import DISCRIMINATOR_DIR, load_model_and_discriminator, model_adam_dir
+from ganlens.training.labels import load_labels
 from ganlens.training.losses import (
     PathLengthRegularizer,
     d_logistic_loss,
@@ -145,6 +146,11 @@ class TrainConfig:
             alone first, so that a fresh D meets a trained G with useful gradients (0: never frozen).
         freeze_d: Freeze-D (ADA's ``--freezed``, for transfer learning): D's first this many conv
             layers, counted from the input, are never updated (0: none).
+        cond: train a conditional G and D (ADA's ``--cond``) on the data's labels
+            (:func:`ganlens.training.labels.load_labels`): ``"dataset"`` (a ``dataset.json`` or an
+            ``.npz``'s ``labels``) or a ToonFaces render's factor names (``"hair_style,glasses"``).
+            Generated images get labels drawn from the training set's; G's mapping and D (a
+            projection D) take them. None: unconditional.
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
         progress: show a tqdm bar on rank 0.
     """
@@ -202,6 +208,7 @@ class TrainConfig:
     lowres_d_weight: float = 1.0
     freeze_g_kimg: float = 0.0
     freeze_d: int = 0
+    cond: str | None = None
     overwrite: bool = False
     progress: bool = True
 
@@ -266,7 +273,7 @@ class TrainConfig:
     def effective_ema_kimg(self) -> float:
         return self.batch * 10 / 32 if self.ema_kimg is None else float(self.ema_kimg)
 
-    def generator_config(self) -> dict[str, Any]:
+    def generator_config(self, c_dim: int = 0) -> dict[str, Any]:
         return {
             "arch": "stylegan2",
             "resolution": self.resolution,
@@ -276,6 +283,7 @@ class TrainConfig:
             "channel_base": self.channel_base,
             "channel_max": self.channel_max,
             "architecture": self.architecture,
+            "c_dim": c_dim,
         }
 
     def discriminator_config(self, g_config: dict[str, Any] | None = None) -> DiscriminatorConfig:
@@ -286,6 +294,7 @@ class TrainConfig:
             channel_base=self.d_channel_base or g["channel_base"],
             channel_max=self.d_channel_max or g["channel_max"],
             mbstd_group_size=self.mbstd_group,
+            c_dim=int(g.get("c_dim", 0)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -396,6 +405,14 @@ class StyleGAN2Trainer:
         own = latest_checkpoint(self.run_dir) if cfg.resumes else None
         self.ckpt_path = own or (Path(cfg.resume_from) if cfg.resume_from is not None else None)
 
+        self.labels: Tensor | None = None  # (N_local, c_dim) for a conditional run
+        self.label_names: list[str] = []
+        if cfg.cond is not None:
+            self.labels, self.label_names = load_labels(
+                cfg.data, cfg.cond, shard=(info.rank, info.world_size)
+            )
+        c_dim = 0 if self.labels is None else self.labels.shape[1]
+
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         ckpt_state = read_checkpoint_state(self.ckpt_path).state if self.ckpt_path else None
         init_d = None
@@ -404,7 +421,7 @@ class StyleGAN2Trainer:
             if D is None:
                 D = init_d
         elif G is None:
-            G = build_generator(ckpt_state["g_config"] if ckpt_state else cfg.generator_config())
+            G = build_generator(ckpt_state["g_config"] if ckpt_state else cfg.generator_config(c_dim))
         if D is None:
             d_cfg = (
                 DiscriminatorConfig.from_dict(ckpt_state["d_config"])
@@ -414,6 +431,13 @@ class StyleGAN2Trainer:
             D = StyleGAN2Discriminator(d_cfg)
         if G.resolution != cfg.resolution:
             raise GanlensError(f"generator resolution {G.resolution} differs from the run's {cfg.resolution}")
+        d_c_dim = getattr(getattr(D, "config", None), "c_dim", 0)
+        if G.c_dim != c_dim or d_c_dim != c_dim:
+            what = f"labels of {c_dim} columns (--cond {cfg.cond})" if c_dim else "no labels (no --cond)"
+            raise GanlensError(
+                f"the starting G has c_dim {G.c_dim} and D {d_c_dim}, but this run has {what}; "
+                "conditional and unconditional networks do not mix"
+            )
         g = min(getattr(getattr(D, "config", None), "mbstd_group_size", 1), self.local_batch)
         if self.local_batch % g != 0:
             raise GanlensError(
@@ -552,6 +576,13 @@ class StyleGAN2Trainer:
         )
         self.sampler = EpochSampler(len(self.images), self.local_batch, seed=cfg.seed * 7919 + info.rank)
         self.grid_z = z_from_seeds(list(range(cfg.grid_seeds)), self.G.z_dim).to(self.device)
+        if self.labels is not None:
+            if len(self.labels) != len(self.images):
+                raise GanlensError(
+                    f"{len(self.labels)} labels for {len(self.images)} training images in {cfg.data!r}"
+                )
+            # the fakes' grid takes the labels of the reals' grid (the first images)
+            self.grid_c = self.labels[torch.arange(cfg.grid_seeds) % len(self.labels)].to(self.device)
 
     # ------------------------------------------------------------------ helpers
     def modules(self, *, with_ema: bool = True) -> dict[str, torch.nn.Module]:
@@ -590,17 +621,23 @@ class StyleGAN2Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
-    def mapping(self, z: Tensor, *, update_w_avg: bool) -> Tensor:
+    def mapping(self, z: Tensor, c: Tensor | None, *, update_w_avg: bool) -> Tensor:
         if self.map_updates_w_avg:
-            return self.G.mapping(z, update_w_avg=update_w_avg)
+            return self.G.mapping(z, c=c, update_w_avg=update_w_avg)
         return self.G.mapping(z)
 
+    def fake_labels(self, n: int, gen: torch.Generator) -> Tensor | None:
+        """Labels for ``n`` generated images, drawn from the training set's (None: unconditional)."""
+        if self.labels is None:
+            return None
+        return self.labels[torch.randint(len(self.labels), (n,), generator=gen)].to(self.device)
+
     def run_generator(
-        self, z: Tensor, gen: torch.Generator, *, update_w_avg: bool = True
+        self, z: Tensor, gen: torch.Generator, c: Tensor | None = None, *, update_w_avg: bool = True
     ) -> tuple[Tensor, Tensor]:
         """Images and the w+ they came from, with style mixing. (N, C, R, R), (N, num_ws, w_dim)."""
         # w_avg stays put while G is frozen
-        ws = self.mapping(z, update_w_avg=update_w_avg and not self.g_frozen)
+        ws = self.mapping(z, c, update_w_avg=update_w_avg and not self.g_frozen)
         num_ws = ws.shape[1]
         if self.cfg.mixing > 0 and num_ws > 1:
             cutoff = int(torch.randint(1, num_ws, (), generator=gen))
@@ -608,7 +645,7 @@ class StyleGAN2Trainer:
                 cutoff = num_ws
             z2 = torch.randn(z.shape, generator=gen).to(self.device)
             if cutoff < num_ws:
-                ws2 = self.mapping(z2, update_w_avg=False)
+                ws2 = self.mapping(z2, c, update_w_avg=False)
                 ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
         img = self.G.synthesis(
             ws, noise_mode=self.cfg.noise, generator=gen if self.device.type == "cpu" else None
@@ -627,21 +664,22 @@ class StyleGAN2Trainer:
         total = 0.0
         self.G.requires_grad_(True)
         for _ in range(batches):
-            img, ws = self.run_generator(self.z(n, gen), gen, update_w_avg=False)
+            img, ws = self.run_generator(self.z(n, gen), gen, self.fake_labels(n, gen), update_w_avg=False)
             lengths = path_length_lengths(img, ws, generator=gen, create_graph=False)
             total += float(lengths.detach().mean())
         self.G.requires_grad_(False)
         mean = torch.tensor(total / batches, dtype=torch.float32, device=self.device)
         return float(ddp.all_reduce_mean(mean, self.info))
 
-    def reals(self, gen: torch.Generator) -> Tensor:
+    def reals(self, gen: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """This step's real batch (B, C, R, R) in [-1, 1] and its labels (B, c_dim) or None."""
         idx = self.sampler.indices(self.step)
         x = self.images[idx].to(self.device).float() / 127.5 - 1.0  # (B, C, R, R)
         x = x.contiguous(memory_format=self.memory_format)
         if self.cfg.xflip:
             flip = (torch.rand(len(x), generator=gen) < 0.5).to(self.device)
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
-        return x
+        return x, None if self.labels is None else self.labels[idx].to(self.device)
 
     def d_input(self, images: Tensor, gen: torch.Generator) -> Tensor:
         """What D sees: ``images`` through the augmentation pipeline (``augment`` passes them through at p = 0)."""
@@ -671,10 +709,10 @@ class StyleGAN2Trainer:
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.info.rank, self.step))
         torch.manual_seed(step_seed(cfg.seed + 1, self.info.rank, self.step))  # anything drawing globally
         stats: dict[str, float] = {}
-        real = self.reals(gen)
+        real, real_c = self.reals(gen)
         if not self.g_frozen:
             self.g_phases(gen, stats)
-        self.d_phases(real, gen, stats)
+        self.d_phases(real, real_c, gen, stats)
 
         # G_ema
         beta = ema_beta(
@@ -702,10 +740,11 @@ class StyleGAN2Trainer:
         self.G.requires_grad_(True)
         self.opt_G.zero_grad(set_to_none=True)
         with self.autocast():
-            img, _ = self.run_generator(self.z(B, gen), gen)
+            c = self.fake_labels(B, gen)
+            img, _ = self.run_generator(self.z(B, gen), gen, c)
             seen = self.d_input(img, gen)
-            logits = self.D(seen)
-            low_logits = self.D_low(self.lowres(seen)) if self.D_low is not None else None
+            logits = self.D(seen, c)
+            low_logits = self.D_low(self.lowres(seen), c) if self.D_low is not None else None
         loss = g_nonsaturating_loss(logits).mean()
         stats["loss_G"] = float(loss.detach())
         if low_logits is not None:
@@ -719,7 +758,7 @@ class StyleGAN2Trainer:
         if self.pl_every and self.step % self.pl_every == 0:
             self.opt_G.zero_grad(set_to_none=True)
             n = max(1, B // cfg.pl_batch_shrink)
-            img, ws = self.run_generator(self.z(n, gen), gen)
+            img, ws = self.run_generator(self.z(n, gen), gen, self.fake_labels(n, gen))
             lengths = path_length_lengths(img, ws, generator=gen)
             batch_mean = ddp.all_reduce_mean(lengths.mean(), self.info) if self.info.distributed else None
             pen = self.pl(lengths, batch_mean=batch_mean)
@@ -737,6 +776,8 @@ class StyleGAN2Trainer:
         fake_seen: Tensor,
         stats: dict[str, float],
         suffix: str,
+        real_c: Tensor | None = None,
+        fake_c: Tensor | None = None,
     ) -> Tensor:
         """One logistic-loss step of ``D`` on what it sees of a real and a generated batch; its
         loss and mean scores go to ``stats`` (names + ``suffix``). Returns the real logits."""
@@ -746,8 +787,8 @@ class StyleGAN2Trainer:
                 p.requires_grad_(False)
         opt.zero_grad(set_to_none=True)
         with self.autocast():
-            fake_logits = D(fake_seen)
-            real_logits = D(real_seen)
+            fake_logits = D(fake_seen, fake_c)
+            real_logits = D(real_seen, real_c)
         loss = d_logistic_loss(real_logits, fake_logits).mean()
         loss.backward()
         self.optimizer_step(D, opt)
@@ -761,6 +802,7 @@ class StyleGAN2Trainer:
         D: torch.nn.Module,
         opt: torch.optim.Optimizer,
         real: Tensor,
+        real_c: Tensor | None,
         gen: torch.Generator,
         view: Callable[[Tensor], Tensor] | None = None,
     ) -> float:
@@ -769,26 +811,29 @@ class StyleGAN2Trainer:
         opt.zero_grad(set_to_none=True)
         x = real.detach().requires_grad_(True)
         seen = self.d_input(x, gen)
-        logits = D(view(seen) if view is not None else seen)
+        logits = D(view(seen) if view is not None else seen, real_c)
         pen = r1_penalty(logits, x)
         (logits.float().flatten() * 0 + pen * (self.r1_gamma / 2)).mean().mul(self.r1_every).backward()
         self.optimizer_step(D, opt)
         return float(pen.detach().mean())
 
-    def d_phases(self, real: Tensor, gen: torch.Generator, stats: dict[str, float]) -> None:
+    def d_phases(
+        self, real: Tensor, real_c: Tensor | None, gen: torch.Generator, stats: dict[str, float]
+    ) -> None:
         """Dmain and, every ``r1_interval`` steps, Dreg (lazy R1)."""
         cfg, B = self.cfg, self.local_batch
         # Dmain (and the same for D_low on the box-filtered images)
         with self.autocast():
             with torch.no_grad():
-                fake, _ = self.run_generator(self.z(B, gen), gen)
+                fake_c = self.fake_labels(B, gen)
+                fake, _ = self.run_generator(self.z(B, gen), gen, fake_c)
             fake_seen = self.d_input(fake, gen)
             real_seen = self.d_input(real, gen)
-        real_logits = self.d_main(self.D, self.opt_D, real_seen, fake_seen, stats, "")
+        labels = {"real_c": real_c, "fake_c": fake_c}
+        real_logits = self.d_main(self.D, self.opt_D, real_seen, fake_seen, stats, "", **labels)
         if self.D_low is not None:
-            self.d_main(
-                self.D_low, self.opt_D_low, self.lowres(real_seen), self.lowres(fake_seen), stats, "_low"
-            )
+            low_real, low_fake = self.lowres(real_seen), self.lowres(fake_seen)
+            self.d_main(self.D_low, self.opt_D_low, low_real, low_fake, stats, "_low", **labels)
         # mode-collapse alarm: per-pixel std across the batch (generated far below real = collapse)
         stats["real_std"] = float(real.std(0).mean())
         stats["fake_std"] = float(fake.detach().float().std(0).mean())
@@ -797,9 +842,9 @@ class StyleGAN2Trainer:
 
         # Dreg: lazy R1 (D_low's through the box filter: γ·(lowres_d/R)² on its own input)
         if self.r1_every and self.step % self.r1_every == 0:
-            stats["r1"] = self.d_r1(self.D, self.opt_D, real, gen)
+            stats["r1"] = self.d_r1(self.D, self.opt_D, real, real_c, gen)
             if self.D_low is not None:
-                stats["r1_low"] = self.d_r1(self.D_low, self.opt_D_low, real, gen, view=self.lowres)
+                stats["r1_low"] = self.d_r1(self.D_low, self.opt_D_low, real, real_c, gen, view=self.lowres)
         self.D.requires_grad_(False)
         if self.D_low is not None:
             self.D_low.requires_grad_(False)
@@ -808,8 +853,9 @@ class StyleGAN2Trainer:
     @torch.no_grad()
     def sample_grid(self) -> Tensor:
         imgs = []
-        for z in self.grid_z.split(16):
-            ws = self.G_ema.mapping(z)
+        for i, z in enumerate(self.grid_z.split(16)):
+            c = self.grid_c[16 * i : 16 * i + len(z)] if self.labels is not None else None
+            ws = self.G_ema.mapping(z, c=c) if c is not None else self.G_ema.mapping(z)
             imgs.append(self.G_ema.synthesis(ws, noise_mode="const").float().cpu())
         imgs = torch.cat(imgs).clamp(-1, 1)
         return make_grid(imgs, nrow=8, padding=1, pad_value=1.0)
@@ -912,6 +958,7 @@ class StyleGAN2Trainer:
                     if cfg.freeze_d
                     else ""
                 )
+                + (f", conditional on {_label_summary(self.label_names)}" if self.labels is not None else "")
             )
         self.trim_stats()
         bar = None
@@ -1001,6 +1048,12 @@ def _init_networks(name_or_path: str) -> tuple[Generator, StyleGAN2Discriminator
             f"{G.resolution} px"
         )
     return G, D
+
+
+def _label_summary(names: list[str], shown: int = 6) -> str:
+    """``"4 label columns (hat=none, hat=cap, ...)"`` for the run log."""
+    head = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+    return f"{len(names)} label column(s) ({head})"
 
 
 def _short(value) -> str:
