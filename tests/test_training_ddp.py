@@ -1,4 +1,4 @@
-"""``ganlens train stylegan2`` under torchrun with 2 CPU processes (gloo): it trains, keeps the
+"""``ganlens train stylegan2`` under torchrun with 2 CPU processes (gloo): a conditional run trains, keeps the
 ranks' weights identical (gradients all-reduced), writes one checkpoint from rank 0 and resumes."""
 
 from __future__ import annotations
@@ -50,13 +50,14 @@ def _failure_report(proc: subprocess.CompletedProcess) -> str:
 @pytest.mark.slow
 def test_two_process_training_and_resume(tmp_path):
     rng = np.random.RandomState(0)
-    np.save(tmp_path / "data.npy", rng.randint(0, 256, (16, 16, 16, 3)).astype(np.uint8))
+    images = rng.randint(0, 256, (16, 16, 16, 3)).astype(np.uint8)
+    np.savez(tmp_path / "data.npz", images=images, labels=np.arange(16) % 3)  # each rank its own labels too
     run = tmp_path / "run"
     args = [
         "train",
         "stylegan2",
         "--data",
-        str(tmp_path / "data.npy"),
+        str(tmp_path / "data.npz"),
         "--res",
         "16",
         "--out",
@@ -73,6 +74,7 @@ def test_two_process_training_and_resume(tmp_path):
         "--bf16",  # as the shipped run trains: bf16 autocast on channels-last tensors
         *("--aug", "ada", "--aug-p", "0.3", "--ada-kimg", "0.05"),  # r_t all-reduced over the ranks
         *("--lowres-d", "8"),  # D_low's gradients are all-reduced too: the in-sync check covers it
+        "--cond",  # conditional G, D and D_low (the label networks are in the in-sync check)
         "--no-progress",
         "--resume",
     ]
@@ -86,6 +88,7 @@ def test_two_process_training_and_resume(tmp_path):
     assert time.perf_counter() - t0 < 120
     log = (run / "log.txt").read_text()
     assert "batch 8 on 2 process(es), 8 images per process" in log  # each rank its own shard
+    assert "conditional on 3 label column(s) (class 0, class 1, class 2)" in log
     assert log.count("2 ranks in sync: yes") == 2 and "NO" not in log
     assert "resume from step-00000002" in log
     ckpt = latest_checkpoint(run)
@@ -93,6 +96,7 @@ def test_two_process_training_and_resume(tmp_path):
     assert state["world_size"] == 2 and state["nimg"] == 32 and state["step"] == 4
     assert state["augment"]["p"] != 0.3 and state["augment"]["count"] == 0  # adjusted at step 4
     assert state["d_low_config"]["resolution"] == 8 and (ckpt / "D_low.safetensors").is_file()
+    assert state["g_config"]["c_dim"] == state["d_config"]["c_dim"] == state["d_low_config"]["c_dim"] == 3
     assert (run / "samples" / "fakes000000.png").is_file()
     assert "done: 0.03 kimg (step 4)" in proc.stdout  # printed by rank 0 only
     assert proc.stdout.count("done:") == 2
