@@ -177,6 +177,9 @@ def run(args) -> int:
         print(rep.per_set_line())
     print(f"gap closed (ceiling → floor): {100 * rep.gap_closed:.0f}%")
     print()
+    print("## Kernel distance, precision and recall (same sets, k = 3)")
+    print(rep.quality_table())
+    print()
     print(f"## Attribute marginals (n = {rep.tv_n} per set)")
     print(rep.tv_table())
     print("timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in rep.seconds.items()))
@@ -185,6 +188,7 @@ def run(args) -> int:
             out / "realism.md",
             f"{rep.table()}\n\nFD ratio: {rep.ratio:.2f}; gap closed: {100 * rep.gap_closed:.0f}%\n"
             + rep.repeats_line()
+            + f"\n\n{rep.quality_table()}"
             + f"\n\nAttribute marginals, n = {rep.tv_n} per set:\n\n"
             + rep.tv_table()
             + "\n",

@@ -48,7 +48,7 @@ class Meter:
         from ganlens.analysis.realism import generate, quantize
 
         fake = quantize(generate(G, self.n, seed=self.seed, batch_size=self.batch_size, progress=False))
-        fd, tv, spread, _ = self.ref.score(fake)
+        fd, tv, spread, *_ = self.ref.score(fake)
         return {
             "n": self.n,
             "toon_fd": fd,

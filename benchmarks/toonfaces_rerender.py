@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | ---: | ---: | ---: |")
     ratios = {}
     for label, images in rows:
-        fd, tv, _, _ = ref.score(images)
+        fd, tv, *_ = ref.score(images)
         ratios[label] = fd / floor
         mean_tv = float(np.nanmean(list(tv.values())))
         print(f"| {label} | {fd:.1f} | {fd / floor:.2f} | {mean_tv:.3f} |", flush=True)

@@ -215,6 +215,13 @@ def test_realism_report_floor_model_ceiling(G, clf):
     same = realism_report(G, clf, n=12, real_a=x, real_b=x, progress=False)
     assert same.fd_floor < 1e-6 and all(v == 0 for v in same.tv_floor.values() if np.isfinite(v))
     assert all(v == pytest.approx(1.0) for v in same.spread_floor.values() if np.isfinite(v))
+    # KID, precision and recall for every row of the main table, in its order
+    names = [line.split(" | ")[0][2:] for line in rep.table().splitlines()[2:]]
+    assert list(rep.quality) == names == ["real set B (floor)", "model", "untrained, same config (ceiling)"]
+    assert all(0 <= p <= 1 and 0 <= r <= 1 for _, p, r in rep.quality.values())
+    assert rep.quality_table().count("\n") == 4 and "| precision | recall |" in rep.quality_table()
+    kid, prec, rec = same.quality["real set B (floor)"]  # a set against itself: covered both ways
+    assert abs(kid) < 1e-5 and prec == rec == 1.0  # unbiased MMD² of a set with itself: −O(1/n²)
 
 
 def test_analyze_cli(G, clf, tmp_path, capsys):
@@ -294,7 +301,7 @@ def test_realism_report_truncation_rows(G, clf):
     assert rep.truncation[1.0][0] == pytest.approx(rep.fd_model)
     avg = quantize(generate(G, 12, seed=0, trunc_psi=0.0, progress=False))
     assert torch.equal(avg[0], avg[-1])
-    fd, tv, _, _ = RealReference(clf, x).score(avg)
+    fd, tv, *_ = RealReference(clf, x).score(avg)
     assert rep.truncation[0.0] == pytest.approx((fd, float(np.nanmean(list(tv.values())))))
     assert rep.table().count("\n") == 4 + 2
     with pytest.raises(GanlensError, match="truncation psi 3.0 is out of range"):

@@ -28,6 +28,12 @@ collapse only if the classifier still sees the full spread in images at least as
 **Truncation** rows (``truncation=(0.9, 0.7)``, say) score the model's samples of the same seeds
 with the truncation trick at each ψ: the usual trade of diversity (the marginals narrow) for
 typical-looking images. The headline ``model`` row and the FD ratio stay at ψ = 1.
+
+On the same features, every row also gets the **kernel distance** (KID,
+:func:`~ganlens.classifier.metrics.kernel_distance`: unbiased, so real set B scores about 0 where
+its FD is far from 0) and **precision and recall** (:func:`~ganlens.classifier.metrics.precision_recall`,
+k = 3): the share of samples that look real, and the share of real images the samples cover.
+Fidelity and diversity, which one Fréchet distance mixes, come apart there (``quality_table``).
 """
 
 from __future__ import annotations
@@ -45,7 +51,14 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from ganlens.classifier.metrics import marginal_histograms, marginal_spread, marginal_tv, toon_fd
+from ganlens.classifier.metrics import (
+    kernel_distance,
+    marginal_histograms,
+    marginal_spread,
+    marginal_tv,
+    precision_recall,
+    toon_fd,
+)
 from ganlens.data.toonfaces.render import render_toonface
 from ganlens.data.toonfaces.schema import sample_attributes
 from ganlens.errors import GanlensError
@@ -133,13 +146,22 @@ def generate(
 
 
 class RealismScore(NamedTuple):
-    """One image set against real set A: ToonFD, and per factor the marginal TV, the spread ratio
-    and the set's own marginal histogram (:func:`~ganlens.classifier.metrics.marginal_histograms`)."""
+    """One image set against real set A: ToonFD, per factor the marginal TV, the spread ratio and
+    the set's own marginal histogram (:func:`~ganlens.classifier.metrics.marginal_histograms`), and
+    on the same features the kernel distance, precision and recall (NaN without the features)."""
 
     fd: float
     tv: dict[str, float]
     spread: dict[str, float]
     hist: dict[str, np.ndarray]
+    kid: float = float("nan")
+    precision: float = float("nan")
+    recall: float = float("nan")
+
+    @property
+    def quality(self) -> tuple[float, float, float]:
+        """(KID, precision, recall)."""
+        return self.kid, self.precision, self.recall
 
 
 class RealReference:
@@ -168,14 +190,24 @@ class RealReference:
         return toon_fd(self.classifier.extract_features(images), self.feats)
 
     def score(self, images: Tensor, *, fd: bool = True) -> RealismScore:
-        """ToonFD, per-factor marginal TV, spread ratio (images ÷ real) and histogram against the
-        real set; ``fd=False`` leaves the Fréchet distance out (NaN) for marginals alone."""
+        """ToonFD, KID, precision and recall, and per factor the marginal TV, spread ratio
+        (images ÷ real) and histogram against the real set; ``fd=False`` leaves the feature
+        distances out (NaN) for marginals alone."""
         C = self.classifier
-        fd = self.fd(images) if fd else float("nan")
+        nan = float("nan")
+        dist = (nan, nan, nan, nan)
+        if fd:
+            feats = C.extract_features(images)
+            dist = (
+                toon_fd(feats, self.feats),
+                kernel_distance(self.feats, feats),
+                *precision_recall(self.feats, feats),
+            )
         pred = C.predict(images)
         tv = marginal_tv(pred, self.preds, schema=C.schema, bins=self.bins)
         hist = marginal_histograms(pred, schema=C.schema, bins=self.bins)
-        return RealismScore(fd, tv, marginal_spread(pred, self.preds, schema=C.schema), hist)
+        spread = marginal_spread(pred, self.preds, schema=C.schema)
+        return RealismScore(dist[0], tv, spread, hist, kid=dist[1], precision=dist[2], recall=dist[3])
 
 
 @dataclass
@@ -201,6 +233,7 @@ class RealismReport:
         repeats: ``{seed: (ToonFD, mean marginal TV)}`` of the model's samples for each generated
             set, the headline set (``seed``) first; one entry unless ``repeats > 1``. At n = 500 the
             ToonFD of one model moves by about ±6 % between sets, so compare models on the mean.
+        quality: ``{row: (KID, precision, recall)}`` for the rows of :meth:`table` (n images a set).
         seconds: time per stage.
     """
 
@@ -220,6 +253,7 @@ class RealismReport:
     spread_blur: dict[str, float] = field(default_factory=dict)
     truncation: dict[float, tuple[float, float]] = field(default_factory=dict)
     repeats: dict[int, tuple[float, float]] = field(default_factory=dict)
+    quality: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -276,6 +310,16 @@ class RealismReport:
         for name, fd, tv in named:
             ratio = fd / self.fd_floor if self.fd_floor > 0 else float("inf")
             rows.append(f"| {name} | {fd:.4g} | {ratio:.2f} | {tv:.3f} |")
+        return "\n".join(rows)
+
+    def quality_table(self) -> str:
+        """KID (× 10³), precision and recall of every row of :meth:`table`."""
+        rows = [
+            "| images | KID × 10³ vs real A | precision | recall |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for name, (kid, prec, rec) in self.quality.items():
+            rows.append(f"| {name} | {1000 * kid:.2f} | {prec:.3f} | {rec:.3f} |")
         return "\n".join(rows)
 
     def tv_table(self) -> str:
@@ -392,7 +436,15 @@ def realism_report(
     sigmas = CALIBRATION_SIGMAS if calibrate else ()
     blurred = {s: ref.score(quantize(gaussian_blur(real_b, s))) for s in sigmas}
     calibration = {s: summary(score) for s, score in blurred.items()}
-    by_psi = {psi: summary(ref.score(x)) for psi, x in truncated.items()}
+    psi_scores = {psi: ref.score(x) for psi, x in truncated.items()}
+    by_psi = {psi: summary(score) for psi, score in psi_scores.items()}
+    quality = {  # the rows of RealismReport.table, in its order
+        "real set B (floor)": floor.quality,
+        "model": model.quality,
+        "untrained, same config (ceiling)": ceiling.quality,
+        **{f"model, truncation ψ {psi:g}": score.quality for psi, score in psi_scores.items()},
+        **{f"real set B, Gaussian blur σ {s:g} px": score.quality for s, score in blurred.items()},
+    }
     by_seed = {int(seed): summary(model), **{s: summary(ref.score(x)) for s, x in more.items()}}
     ref_m, floor_m, model_m, ceiling_m = ref, floor, model, ceiling
     if tv_n != n:
@@ -417,6 +469,7 @@ def realism_report(
         spread_blur=blurred[max(blurred)].spread if blurred else {},
         truncation=by_psi,
         repeats=by_seed,
+        quality=quality,
         seconds=t,
     )
 

@@ -122,6 +122,7 @@ def run(args) -> int:
         f"{rep.table()}\n\nFD ratio: {rep.ratio:.2f}\n"
         + (rep.repeats_line() + "\n" + rep.per_set_line() + "\n" if args.repeats > 1 else "")
         + f"gap closed (ceiling → floor): {100 * rep.gap_closed:.0f}%\n\n"
+        + f"{rep.quality_table()}\n\n"
         + (f"Attribute marginals, n = {rep.tv_n} per set:\n\n" if rep.tv_n != rep.n else "")
         + f"{rep.tv_table()}\n"
     )
@@ -153,6 +154,10 @@ def run(args) -> int:
                 "spread_blur": rep.spread_blur,
                 "truncation": {
                     f"{psi:g}": {"fd": fd, "mean_tv": tv} for psi, (fd, tv) in rep.truncation.items()
+                },
+                "quality": {
+                    row: {"kid": kid, "precision": prec, "recall": rec}
+                    for row, (kid, prec, rec) in rep.quality.items()
                 },
                 "seconds": rep.seconds,
             },
