@@ -313,13 +313,14 @@ class RealismReport:
         return "\n".join(rows)
 
     def quality_table(self) -> str:
-        """KID (× 10³), precision and recall of every row of :meth:`table`."""
+        """KID, precision and recall of every row of :meth:`table` (KID on the classifier's raw
+        features, so its scale is theirs, not Inception's)."""
         rows = [
-            "| images | KID × 10³ vs real A | precision | recall |",
+            "| images | KID vs real A | precision | recall |",
             "| --- | ---: | ---: | ---: |",
         ]
         for name, (kid, prec, rec) in self.quality.items():
-            rows.append(f"| {name} | {1000 * kid:.2f} | {prec:.3f} | {rec:.3f} |")
+            rows.append(f"| {name} | {kid:.2f} | {prec:.3f} | {rec:.3f} |")
         return "\n".join(rows)
 
     def tv_table(self) -> str:
