@@ -175,10 +175,11 @@ def test_conditional_pickle_maps_and_draws_like_ada(cond):
     z = _npy("z.npy")
     assert cond.c_dim == 4 and cond.mapping_network.embed.weight.shape == (32, 4)
     w = cond.mapping(z, c=torch.tensor([0, 1, 3]))
-    assert maxdiff(w, _npy("ada_cond_mapping.npy")) <= 1e-6
+    # w reaches |2.5| after 8 float32 layers: rounding differs by CPU (1.3e-6 on one of ours)
+    assert maxdiff(w, _npy("ada_cond_mapping.npy")) <= 1e-5
     assert (
         maxdiff(cond.mapping(z, c=[0, 1, 3], trunc_psi=0.7, trunc_cutoff=4), _npy("ada_cond_trunc.npy"))
-        <= 1e-6
+        <= 1e-5
     )
     assert maxdiff(cond.synthesis(w), _npy("ada_cond_img.npy")) <= TOL
     assert maxdiff(cond.mapping(z, c=torch.eye(4)[[0, 1, 3]]), w) == 0  # label rows as given
