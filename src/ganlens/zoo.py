@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="17d83d87e117f009c646c7b010a450a73de36da837c5c81a0f512517fc15d68a",
+            sha256="b982df73d686f5f68bbb42bd9bd96898b9a0b963dcc2a2f2b887d0f65f453a70",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 25 at 1084.29 kimg, with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 27A at 1108.86 kimg, with its D (MODEL_CARD.md)",
         ),
     }
 )
