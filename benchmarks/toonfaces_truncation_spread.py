@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = p.parse_args(argv)
 
-    from ganlens.analysis.realism import generate, render_real
-    from ganlens.classifier import load_classifier, marginal_spread, marginal_tv
+    import numpy as np
+
+    from ganlens.analysis.realism import RealReference, generate, quantize, render_real
+    from ganlens.classifier import load_classifier
     from ganlens.errors import GanlensError, one_line
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,15 +53,14 @@ def main(argv: list[str] | None = None) -> int:
             raise GanlensError(f"--psi {bad[0]:g} must be above 0")
         G, label = load_g(args.model)
         clf = load_classifier(None).eval()
-        with torch.no_grad():
-            pred_real = clf.predict(render_real(args.n, size=G.resolution, progress=False))
-            rows = {}
-            for psi in args.psi:
-                pred = clf.predict(generate(G, args.n, seed=args.seed, trunc_psi=psi, progress=False))
-                rows[psi] = (
-                    marginal_spread(pred, pred_real, schema=clf.schema),
-                    marginal_tv(pred_real, pred, schema=clf.schema),
+        with torch.no_grad():  # the realism report's protocol: uint8-quantised samples, 10 bins
+            ref = RealReference(clf, render_real(args.n, size=G.resolution, progress=False))
+            scores = {
+                psi: ref.score(
+                    quantize(generate(G, args.n, seed=args.seed, trunc_psi=psi, progress=False)), fd=False
                 )
+                for psi in args.psi
+            }
     except GanlensError as e:
         print(f"toonfaces truncation-spread: error: {one_line(e)}", file=sys.stderr)
         return 2
@@ -69,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| factor | " + " | ".join(f"ψ {psi:g}" for psi in args.psi) + " |")
     print("| --- |" + " ---: |" * len(args.psi))
     for name in clf.schema.names:
-        cells = [f"{rows[psi][0][name]:.2f} / {rows[psi][1][name]:.3f}" for psi in args.psi]
+        cells = [f"{scores[psi].spread[name]:.2f} / {scores[psi].tv[name]:.3f}" for psi in args.psi]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    means = [sum(rows[psi][1].values()) / len(rows[psi][1]) for psi in args.psi]
+    means = [float(np.nanmean(list(scores[psi].tv.values()))) for psi in args.psi]
     print("| mean TV | " + " | ".join(f"{m:.3f}" for m in means) + " |")
     print(f"\n{time.perf_counter() - t0:.0f} s")
     return 0
