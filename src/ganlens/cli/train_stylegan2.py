@@ -44,6 +44,11 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-map --kimg 200 --batch 64 \\
       --resume-from runs/toon64/checkpoints/step-00006962 --mapping-lr-scale 10 --bf16 --resume
 
+  # carry on with Inclusive GAN's coverage term: each of 8 real images per step pulls its nearest of 64
+  # samples (compared at 32 px) towards itself
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-imle --kimg 200 --batch 64 \\
+      --init-g toonfaces-stylegan2-64 --ema-rampup 0 --imle-weight 1 --imle-res 32 --bf16 --resume
+
   # a conditional model (ADA's --cond): G and D take the hat class of a ToonFaces render
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-hat --kimg 200 --batch 32 \
       --cond hat --bf16 --resume
@@ -255,6 +260,30 @@ def register_train(sub) -> None:
         default=1.0,
         help="weight of the low-resolution D's term in G's loss (default 1)",
     )
+    o.add_argument(
+        "--imle-weight",
+        type=float,
+        default=0.0,
+        help="weight of Inclusive GAN's coverage term: each real image pulls its nearest of --imle-pool "
+        "samples towards itself (mean absolute difference), so no part of the data is dropped; 0: off "
+        "(default 0)",
+    )
+    o.add_argument(
+        "--imle-pool", type=int, default=64, help="samples drawn per step for the IMLE term (default 64)"
+    )
+    o.add_argument(
+        "--imle-batch",
+        type=int,
+        default=8,
+        help="real images per step (per process) in the IMLE term (default 8)",
+    )
+    o.add_argument(
+        "--imle-res",
+        type=int,
+        default=None,
+        metavar="RES",
+        help="measure the IMLE distances on images box-filtered down to RES px (default: --res)",
+    )
     p.set_defaults(func=run)
 
     e = add_command(
@@ -369,6 +398,10 @@ def config_from_args(args: argparse.Namespace):
         cond=args.cond,
         lowres_d_weight=args.lowres_d_weight,
         mapping_lr_scale=args.mapping_lr_scale,
+        imle_weight=args.imle_weight,
+        imle_pool=args.imle_pool,
+        imle_batch=args.imle_batch,
+        imle_res=args.imle_res,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

@@ -17,6 +17,13 @@ With ``lowres_d`` set, a second discriminator ``D_low`` sees every image box-fil
 joins Gmain. At that size edge sharpness is averaged away, so D_low can only tell real from fake by
 what is drawn where (pose, size, shapes, colours), which a full-resolution D that wins on rendering
 quality ignores.
+
+With ``imle_weight`` set, Gmain also carries Inclusive GAN's coverage term (Yu et al., ECCV
+2020, after Li & Malik's IMLE): each step G draws a pool of ``imle_pool`` samples without
+gradients, each of the first ``imle_batch`` real images of the batch picks its nearest pool sample
+(mean absolute pixel difference at ``imle_res`` px), and G is pulled towards the real image from
+that sample's z. The adversarial loss alone may drop parts of the data that no sample comes near;
+this term makes every real image claim its nearest sample, so they cannot be dropped for long.
 """
 
 from __future__ import annotations
@@ -151,6 +158,12 @@ class TrainConfig:
             ``.npz``'s ``labels``) or a ToonFaces render's factor names (``"hair_style,glasses"``).
             Generated images get labels drawn from the training set's; G's mapping and D (a
             projection D) take them. None: unconditional.
+        imle_weight: weight of the IMLE coverage term in Gmain (0, the default: off); see the module
+            docstring. Unconditional runs only.
+        imle_pool: generated samples each real image picks its nearest from, per step.
+        imle_batch: real images per step (per process) that take part (at most the local batch).
+        imle_res: resolution at which distances and the pull are measured (box-filtered down to
+            it, a power of two up to ``resolution``; None: ``resolution``).
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
         progress: show a tqdm bar on rank 0.
     """
@@ -209,6 +222,10 @@ class TrainConfig:
     freeze_g_kimg: float = 0.0
     freeze_d: int = 0
     cond: str | None = None
+    imle_weight: float = 0.0
+    imle_pool: int = 64
+    imle_batch: int = 8
+    imle_res: int | None = None
     overwrite: bool = False
     progress: bool = True
 
@@ -248,6 +265,22 @@ class TrainConfig:
             (
                 self.init_generator is None or self.resume_from is None,
                 "init_generator and resume_from are alternatives; give one of them",
+            ),
+            (self.imle_weight >= 0, f"imle_weight {self.imle_weight} must be >= 0"),
+            (self.imle_pool >= 1, f"imle_pool {self.imle_pool} must be at least 1"),
+            (self.imle_batch >= 1, f"imle_batch {self.imle_batch} must be at least 1"),
+            (
+                self.imle_res is None
+                or (
+                    4 <= self.imle_res <= self.resolution
+                    and self.imle_res & (self.imle_res - 1) == 0
+                    and self.resolution % self.imle_res == 0
+                ),
+                f"imle_res {self.imle_res!r} is not allowed; use a power of two from 4 to {self.resolution}",
+            ),
+            (
+                self.imle_weight == 0 or self.cond is None,
+                "imle_weight is for unconditional runs; leave it at 0 with cond",
             ),
             (0.0 <= self.aug_p <= 1.0, f"aug_p {self.aug_p} must be in [0, 1]"),
             (self.ada_kimg > 0 and self.ada_interval >= 1, "ada_kimg must be positive, ada_interval >= 1"),
@@ -711,7 +744,7 @@ class StyleGAN2Trainer:
         stats: dict[str, float] = {}
         real, real_c = self.reals(gen)
         if not self.g_frozen:
-            self.g_phases(gen, stats)
+            self.g_phases(real, gen, stats)
         self.d_phases(real, real_c, gen, stats)
 
         # G_ema
@@ -733,8 +766,39 @@ class StyleGAN2Trainer:
                 stats["ada_rt"] = self.ada.last_rt
         return stats
 
-    def g_phases(self, gen: torch.Generator, stats: dict[str, float]) -> None:
-        """Gmain and, every ``pl_interval`` steps, Greg (path length)."""
+    def imle_view(self, images: Tensor) -> Tensor:
+        """``images`` box-filtered down to ``imle_res`` pixels: where the IMLE term measures."""
+        res = self.cfg.imle_res or self.cfg.resolution
+        return (
+            images
+            if res == self.cfg.resolution
+            else torch.nn.functional.avg_pool2d(images, self.cfg.resolution // res)
+        )
+
+    def imle_term(self, real: Tensor, gen: torch.Generator) -> Tensor:
+        """Inclusive GAN's coverage loss: each of the first ``imle_batch`` real images picks its
+        nearest of ``imle_pool`` samples of G (no gradients, no style mixing) and the mean absolute
+        difference between it, regenerated with gradients, and the real image is returned."""
+        cfg = self.cfg
+        x = self.imle_view(real[: cfg.imle_batch]).float()
+        z = self.z(cfg.imle_pool, gen)
+        noise_gen = gen if self.device.type == "cpu" else None
+
+        def render(zs: Tensor) -> Tensor:
+            ws = self.mapping(zs, None, update_w_avg=False)
+            return self.G.synthesis(ws, noise_mode=cfg.noise, generator=noise_gen)
+
+        with torch.no_grad(), self.autocast():
+            pool = torch.cat([self.imle_view(render(part)).float() for part in z.split(self.local_batch)])
+        dist = torch.cdist(x.flatten(1), pool.flatten(1), p=1)  # (b, pool)
+        nearest = dist.argmin(dim=1)
+        with self.autocast():
+            img = render(z[nearest])
+        return (self.imle_view(img).float() - x).abs().mean()
+
+    def g_phases(self, real: Tensor, gen: torch.Generator, stats: dict[str, float]) -> None:
+        """Gmain (with the IMLE term when ``imle_weight`` is set) and, every ``pl_interval`` steps,
+        Greg (path length)."""
         cfg, B = self.cfg, self.local_batch
         # Gmain
         self.G.requires_grad_(True)
@@ -751,6 +815,10 @@ class StyleGAN2Trainer:
             low = g_nonsaturating_loss(low_logits).mean()
             stats["loss_G_low"] = float(low.detach())
             loss = loss + cfg.lowres_d_weight * low
+        if cfg.imle_weight > 0:
+            imle = self.imle_term(real, gen)
+            stats["loss_imle"] = float(imle.detach())
+            loss = loss + cfg.imle_weight * imle
         loss.backward()
         self.optimizer_step(self.G, self.opt_G)
 
@@ -950,6 +1018,12 @@ class StyleGAN2Trainer:
                 + (
                     f", D_low at {cfg.lowres_d} px (G's weight {cfg.lowres_d_weight:g})"
                     if self.D_low is not None
+                    else ""
+                )
+                + (
+                    f", IMLE weight {cfg.imle_weight:g} (pool {cfg.imle_pool}, {cfg.imle_batch} reals, "
+                    f"{cfg.imle_res or cfg.resolution} px)"
+                    if cfg.imle_weight > 0
                     else ""
                 )
                 + (
