@@ -47,7 +47,7 @@ EXAMPLES = """\
   # carry on with Inclusive GAN's coverage term: each of 8 real images per step pulls its nearest of 64
   # samples (compared at 32 px) towards itself
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-imle --kimg 200 --batch 64 \\
-      --init-g toonfaces-stylegan2-64 --ema-rampup 0 --imle-weight 1 --imle-res 32 --bf16 --resume
+      --init-g toonfaces-stylegan2-64 --ema-rampup 0 --imle-weight 30 --imle-res 32 --bf16 --resume
 
   # a conditional model (ADA's --cond): G and D take the hat class of a ToonFaces render
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-hat --kimg 200 --batch 32 \
@@ -265,8 +265,8 @@ def register_train(sub) -> None:
         type=float,
         default=0.0,
         help="weight of Inclusive GAN's coverage term: each real image pulls its nearest of --imle-pool "
-        "samples towards itself (mean absolute difference), so no part of the data is dropped; 0: off "
-        "(default 0)",
+        "samples towards itself (mean absolute difference), meant to stop G dropping parts of the data; "
+        "0: off (default 0)",
     )
     o.add_argument(
         "--imle-pool", type=int, default=64, help="samples drawn per step for the IMLE term (default 64)"

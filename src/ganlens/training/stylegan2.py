@@ -23,7 +23,8 @@ With ``imle_weight`` set, Gmain also carries Inclusive GAN's coverage term (Yu e
 gradients, each of the first ``imle_batch`` real images of the batch picks its nearest pool sample
 (mean absolute pixel difference at ``imle_res`` px), and G is pulled towards the real image from
 that sample's z. The adversarial loss alone may drop parts of the data that no sample comes near;
-this term makes every real image claim its nearest sample, so they cannot be dropped for long.
+this term makes every real image claim its nearest sample. (On the shipped ToonFaces model, at
+weight 30 and 32 px, it raised precision and lowered recall: docs/toonfaces-runs.md, run 28.)
 """
 
 from __future__ import annotations
