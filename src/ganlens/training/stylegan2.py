@@ -254,11 +254,7 @@ class TrainConfig:
             (self.freeze_d >= 0, f"freeze_d {self.freeze_d} must be >= 0"),
             (
                 self.lowres_d == 0
-                or (
-                    8 <= self.lowres_d < self.resolution
-                    and self.lowres_d & (self.lowres_d - 1) == 0
-                    and self.resolution % self.lowres_d == 0
-                ),
+                or _coarser_power_of_two(self.lowres_d, 8, self.resolution // 2, self.resolution),
                 f"lowres_d {self.lowres_d!r} is not allowed; use 0 (off) or a power of two from 8 to "
                 f"{self.resolution // 2}",
             ),
@@ -272,11 +268,7 @@ class TrainConfig:
             (self.imle_batch >= 1, f"imle_batch {self.imle_batch} must be at least 1"),
             (
                 self.imle_res is None
-                or (
-                    4 <= self.imle_res <= self.resolution
-                    and self.imle_res & (self.imle_res - 1) == 0
-                    and self.resolution % self.imle_res == 0
-                ),
+                or _coarser_power_of_two(self.imle_res, 4, self.resolution, self.resolution),
                 f"imle_res {self.imle_res!r} is not allowed; use a power of two from 4 to {self.resolution}",
             ),
             (
@@ -353,6 +345,17 @@ class TrainResult:
     @property
     def kimg(self) -> float:
         return self.nimg / 1000.0
+
+
+def _coarser_power_of_two(res: int, lo: int, hi: int, resolution: int) -> bool:
+    """Whether ``res`` is a power of two in [lo, hi] that divides ``resolution``."""
+    return lo <= res <= hi and res & (res - 1) == 0 and resolution % res == 0
+
+
+def box_filter(images: Tensor, res: int) -> Tensor:
+    """``images`` (N, C, R, R) averaged over (R/res)-pixel squares down to ``res`` pixels (as they are at R)."""
+    factor = images.shape[-1] // res
+    return images if factor == 1 else torch.nn.functional.avg_pool2d(images, factor)
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
@@ -643,7 +646,7 @@ class StyleGAN2Trainer:
 
     def lowres(self, images: Tensor) -> Tensor:
         """``images`` box-filtered down to ``lowres_d`` pixels: what D_low sees."""
-        return torch.nn.functional.avg_pool2d(images, self.cfg.resolution // self.cfg.lowres_d)
+        return box_filter(images, self.cfg.lowres_d)
 
     def log(self, msg: str) -> None:
         if self.info.is_main:
@@ -769,12 +772,7 @@ class StyleGAN2Trainer:
 
     def imle_view(self, images: Tensor) -> Tensor:
         """``images`` box-filtered down to ``imle_res`` pixels: where the IMLE term measures."""
-        res = self.cfg.imle_res or self.cfg.resolution
-        return (
-            images
-            if res == self.cfg.resolution
-            else torch.nn.functional.avg_pool2d(images, self.cfg.resolution // res)
-        )
+        return box_filter(images, self.cfg.imle_res or self.cfg.resolution)
 
     def imle_term(self, real: Tensor, gen: torch.Generator) -> Tensor:
         """Inclusive GAN's coverage loss: each of the first ``imle_batch`` real images picks its
