@@ -49,6 +49,11 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-imle --kimg 200 --batch 64 \\
       --init-g toonfaces-stylegan2-64 --ema-rampup 0 --imle-weight 30 --imle-res 32 --bf16 --resume
 
+  # pull each attribute's histogram over the samples towards the data's (an attribute network
+  # learns the factors from the renders' labels)
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-attr --kimg 200 --batch 64 \\
+      --init-g toonfaces-stylegan2-64 --ema-rampup 0 --attr-weight 1 --bf16 --resume
+
   # a conditional model (ADA's --cond): G and D take the hat class of a ToonFaces render
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-hat --kimg 200 --batch 32 \
       --cond hat --bf16 --resume
@@ -284,6 +289,39 @@ def register_train(sub) -> None:
         metavar="RES",
         help="measure the IMLE distances on images box-filtered down to RES px (default: --res)",
     )
+    o.add_argument(
+        "--attr-weight",
+        type=float,
+        default=0.0,
+        help="weight of the attribute-marginal term (ToonFaces data): an attribute network learns every "
+        "factor from the real images' labels, and G is pulled towards the data's histogram of each factor "
+        "as that network reads the generated batch; G and D stay unconditional; 0: off (default 0)",
+    )
+    o.add_argument(
+        "--attr-entropy",
+        type=float,
+        default=0.1,
+        help="weight of the per-sample entropy (readable samples) relative to the KL in that term (default 0.1)",
+    )
+    o.add_argument(
+        "--attr-bins",
+        type=int,
+        default=8,
+        help="classes of each continuous factor, for that network (default 8)",
+    )
+    o.add_argument(
+        "--attr-lr",
+        type=float,
+        default=0.001,
+        help="Adam learning rate of the attribute network (default 0.001)",
+    )
+    o.add_argument(
+        "--attr-pretrain-kimg",
+        type=float,
+        default=192.0,
+        help="a fresh attribute network first learns alone on this many kimg of real images, a few "
+        "minutes on a CPU (default 192)",
+    )
     p.set_defaults(func=run)
 
     e = add_command(
@@ -402,6 +440,11 @@ def config_from_args(args: argparse.Namespace):
         imle_pool=args.imle_pool,
         imle_batch=args.imle_batch,
         imle_res=args.imle_res,
+        attr_weight=args.attr_weight,
+        attr_entropy=args.attr_entropy,
+        attr_bins=args.attr_bins,
+        attr_lr=args.attr_lr,
+        attr_pretrain_kimg=args.attr_pretrain_kimg,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

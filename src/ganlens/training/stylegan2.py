@@ -25,6 +25,11 @@ gradients, each of the first ``imle_batch`` real images of the batch picks its n
 that sample's z. The adversarial loss alone may drop parts of the data that no sample comes near;
 this term makes every real image claim its nearest sample. (On the shipped ToonFaces model, at
 weight 30 and 32 px, it raised precision and lowered recall: docs/toonfaces-runs.md, run 28.)
+
+With ``attr_weight`` set (ToonFaces data only), an attribute network ``A`` learns every factor from
+the real images' labels beside D, and Gmain gets a CatGAN-style term that pulls each factor's
+histogram over the generated batch, as A reads it, towards the training set's
+(:mod:`ganlens.training.attributes`). G and D stay unconditional.
 """
 
 from __future__ import annotations
@@ -53,6 +58,13 @@ from ganlens.generators.base import Generator, z_from_seeds
 from ganlens.generators.fir import set_fold_resample
 from ganlens.training import ddp
 from ganlens.training.adam_state import ADAM_DIR, load_adam_state
+from ganlens.training.attributes import (
+    AttributeNet,
+    AttributeNetConfig,
+    attribute_loss,
+    marginal_terms,
+    toonfaces_attribute_targets,
+)
 from ganlens.training.augment import PIPELINES, AdaptiveP, augment
 from ganlens.training.checkpoint import (
     has_module,
@@ -165,6 +177,14 @@ class TrainConfig:
         imle_batch: real images per step (per process) that take part (at most the local batch).
         imle_res: resolution at which distances and the pull are measured (box-filtered down to
             it, a power of two up to ``resolution``; None: ``resolution``).
+        attr_weight: weight of the attribute-marginal term in Gmain (0, the default: off); see
+            :mod:`ganlens.training.attributes`. Unconditional runs on a ToonFaces render, without
+            ``xflip`` (a mirrored image would need mirrored labels).
+        attr_entropy: weight of the per-sample entropy inside that term, relative to the KL.
+        attr_bins: bins of each continuous factor's range, for A's classes.
+        attr_lr: Adam learning rate of the attribute network A (betas 0.9, 0.999).
+        attr_pretrain_kimg: a fresh A first learns alone on this many kimg of real images (at the
+            run's batch) before the first step; afterwards it takes one step per training step.
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
         progress: show a tqdm bar on rank 0.
     """
@@ -227,6 +247,11 @@ class TrainConfig:
     imle_pool: int = 64
     imle_batch: int = 8
     imle_res: int | None = None
+    attr_weight: float = 0.0
+    attr_entropy: float = 0.1
+    attr_bins: int = 8
+    attr_lr: float = 0.001
+    attr_pretrain_kimg: float = 192.0
     overwrite: bool = False
     progress: bool = True
 
@@ -274,6 +299,19 @@ class TrainConfig:
             (
                 self.imle_weight == 0 or self.cond is None,
                 "imle_weight is for unconditional runs; leave it at 0 with cond",
+            ),
+            (self.attr_weight >= 0, f"attr_weight {self.attr_weight} must be >= 0"),
+            (self.attr_entropy >= 0, f"attr_entropy {self.attr_entropy} must be >= 0"),
+            (self.attr_bins >= 2, f"attr_bins {self.attr_bins} must be at least 2"),
+            (self.attr_lr > 0, f"attr_lr {self.attr_lr} must be positive"),
+            (self.attr_pretrain_kimg >= 0, f"attr_pretrain_kimg {self.attr_pretrain_kimg} must be >= 0"),
+            (
+                self.attr_weight == 0 or self.cond is None,
+                "attr_weight is for unconditional runs; leave it at 0 with cond",
+            ),
+            (
+                self.attr_weight == 0 or not self.xflip,
+                "attr_weight needs xflip off: a mirrored image would need mirrored labels",
             ),
             (0.0 <= self.aug_p <= 1.0, f"aug_p {self.aug_p} must be in [0, 1]"),
             (self.ada_kimg > 0 and self.ada_interval >= 1, "ada_kimg must be positive, ada_interval >= 1"),
@@ -501,6 +539,26 @@ class StyleGAN2Trainer:
                 )
             self.D_low = StyleGAN2Discriminator(low).to(self.device, memory_format=self.memory_format)
             self.D_low.train().requires_grad_(False)
+        self.attr = None  # every image's class per factor, for the attribute network A
+        self.A: AttributeNet | None = None
+        self.a_fresh = False  # A has not learnt yet: run() pretrains it first
+        if cfg.attr_weight > 0:
+            self.attr = toonfaces_attribute_targets(
+                cfg.data, bins=cfg.attr_bins, shard=(info.rank, info.world_size)
+            )
+            a_cfg = (
+                AttributeNetConfig.from_dict(ckpt_state["a_config"])
+                if ckpt_state and "a_config" in ckpt_state
+                else AttributeNetConfig(cfg.resolution, G.img_channels, self.attr.num_classes)
+            )
+            if a_cfg.num_classes != self.attr.num_classes:
+                raise GanlensError(
+                    f"the checkpoint's attribute network has classes {a_cfg.num_classes}; this run's "
+                    f"data and --attr-bins give {self.attr.num_classes}"
+                )
+            self.A = AttributeNet(a_cfg).to(self.device, memory_format=self.memory_format)
+            self.A.train().requires_grad_(False)
+            self.a_fresh = True
         for module in self.modules(with_ema=False).values():
             ddp.broadcast_module(module, info)
         self.fold_resample = fold_resample_for(cfg.fold_resample, self.device)
@@ -530,6 +588,7 @@ class StyleGAN2Trainer:
             if self.D_low is not None
             else None
         )
+        self.opt_A = torch.optim.Adam(self.A.parameters(), lr=cfg.attr_lr) if self.A is not None else None
         self.pl = PathLengthRegularizer(decay=cfg.pl_decay)
         self.ada = AdaptiveP(
             cfg.aug_p, target=cfg.ada_target, ada_kimg=cfg.ada_kimg, interval=cfg.ada_interval
@@ -559,6 +618,11 @@ class StyleGAN2Trainer:
                 changed.update(low.changed_hyperparameters)
             elif self.D_low is not None:
                 self.log(f"D_low ({cfg.lowres_d} px) starts fresh: {self.ckpt_path.name} has none")
+            if self.A is not None and has_module(self.ckpt_path, "A"):
+                load_checkpoint(self.ckpt_path, modules={"A": self.A}, optimizers={"opt_A": self.opt_A})
+                self.a_fresh = False
+            elif self.A is not None:
+                self.log(f"the attribute network starts fresh: {self.ckpt_path.name} has none")
             for name, diff in changed.items():
                 moves = ", ".join(f"{k} {_short(old)} → {_short(new)}" for k, (old, new) in diff.items())
                 self.log(f"note: {name} {moves} (this run's options; Adam's moments are the checkpoint's)")
@@ -589,6 +653,8 @@ class StyleGAN2Trainer:
             self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
             if self.D_low is not None:
                 self.log(f"D_low ({cfg.lowres_d} px) starts fresh")
+            if self.A is not None:
+                self.log("the attribute network starts fresh")
             adam = model_adam_dir(cfg.init_generator) if cfg.init_adam and init_d is not None else None
             if adam is not None:
                 info_adam = load_adam_state(adam, {"opt_G": self.opt_G, "opt_D": self.opt_D})
@@ -620,6 +686,10 @@ class StyleGAN2Trainer:
                 )
             # the fakes' grid takes the labels of the reals' grid (the first images)
             self.grid_c = self.labels[torch.arange(cfg.grid_seeds) % len(self.labels)].to(self.device)
+        if self.attr is not None and len(self.attr.targets) != len(self.images):
+            raise GanlensError(
+                f"{len(self.attr.targets)} attribute records for {len(self.images)} training images in {cfg.data!r}"
+            )
 
     # ------------------------------------------------------------------ helpers
     def modules(self, *, with_ema: bool = True) -> dict[str, torch.nn.Module]:
@@ -629,12 +699,16 @@ class StyleGAN2Trainer:
             out["G_ema"] = self.G_ema
         if self.D_low is not None:
             out["D_low"] = self.D_low
+        if self.A is not None:
+            out["A"] = self.A
         return out
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         out = {"opt_G": self.opt_G, "opt_D": self.opt_D}
         if self.opt_D_low is not None:
             out["opt_D_low"] = self.opt_D_low
+        if self.opt_A is not None:
+            out["opt_A"] = self.opt_A
         return out
 
     def network_configs(self) -> dict[str, dict[str, Any]]:
@@ -642,6 +716,8 @@ class StyleGAN2Trainer:
         out = {"g_config": self.G.config.to_dict(), "d_config": self.D.config.to_dict()}
         if self.D_low is not None:
             out["d_low_config"] = self.D_low.config.to_dict()
+        if self.A is not None:
+            out["a_config"] = self.A.config.to_dict()
         return out
 
     def lowres(self, images: Tensor) -> Tensor:
@@ -818,6 +894,13 @@ class StyleGAN2Trainer:
             imle = self.imle_term(real, gen)
             stats["loss_imle"] = float(imle.detach())
             loss = loss + cfg.imle_weight * imle
+        if self.A is not None:
+            self.A.eval()  # BatchNorm's running statistics of real images, not this batch's
+            with self.autocast():
+                a_logits = self.A(img)
+            kl, ent = marginal_terms(a_logits, self.attr.marginals, self.attr.num_classes)
+            stats["attr_kl"], stats["attr_entropy"] = float(kl.detach()), float(ent.detach())
+            loss = loss + cfg.attr_weight * (kl + cfg.attr_entropy * ent)
         loss.backward()
         self.optimizer_step(self.G, self.opt_G)
 
@@ -906,6 +989,9 @@ class StyleGAN2Trainer:
         stats["fake_std"] = float(fake.detach().float().std(0).mean())
         if cfg.aug == "ada":
             self.ada.accumulate(real_logits)
+        if self.A is not None:
+            targets = self.attr.targets[self.sampler.indices(self.step)]  # (B, F), the reals' classes
+            stats["loss_attr"], stats["attr_acc"] = self.attr_step(real, targets)
 
         # Dreg: lazy R1 (D_low's through the box filter: γ·(lowres_d/R)² on its own input)
         if self.r1_every and self.step % self.r1_every == 0:
@@ -915,6 +1001,53 @@ class StyleGAN2Trainer:
         self.D.requires_grad_(False)
         if self.D_low is not None:
             self.D_low.requires_grad_(False)
+
+    def attr_step(self, real: Tensor, targets: Tensor) -> tuple[float, float]:
+        """One step of the attribute network A on real images (B, C, R, R) and their classes
+        (B, F); returns its loss and mean accuracy."""
+        self.A.train().requires_grad_(True)
+        self.opt_A.zero_grad(set_to_none=True)
+        with self.autocast():
+            logits = self.A(real)
+        loss, acc = attribute_loss(logits, targets.to(self.device), self.attr.num_classes)
+        loss.backward()
+        self.optimizer_step(self.A, self.opt_A)
+        self.A.requires_grad_(False)
+        if self.info.distributed:  # one set of BatchNorm statistics on every rank
+            for b in self.A.buffers():
+                if b.is_floating_point():
+                    b.copy_(ddp.all_reduce_mean(b, self.info))
+        return float(loss.detach()), float(acc)
+
+    def pretrain_attributes(self) -> None:
+        """A fresh A learns alone on ``attr_pretrain_kimg`` of real images (its own data order)."""
+        cfg = self.cfg
+        steps = int(round(cfg.attr_pretrain_kimg * 1000 / cfg.batch))
+        sampler = EpochSampler(len(self.images), self.local_batch, seed=cfg.seed * 7919 + self.info.rank + 1)
+        recent: list[float] = []
+        bar = None
+        if cfg.progress and self.info.is_main and steps:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps, unit="step", desc="attribute network", mininterval=5.0)
+        for i in range(steps):
+            idx = sampler.indices(i)
+            x = self.images[idx].to(self.device).float() / 127.5 - 1.0
+            loss, acc = self.attr_step(x.contiguous(memory_format=self.memory_format), self.attr.targets[idx])
+            recent = (recent + [acc])[-50:]
+            if bar is not None:
+                bar.update()
+                bar.set_postfix_str(f"loss {loss:.3f} accuracy {acc:.3f}")
+        if bar is not None:
+            bar.close()
+        self.a_fresh = False
+        if steps:
+            self.log(
+                f"attribute network pretrained on {steps * cfg.batch / 1000:.2f} kimg of real images; "
+                f"mean accuracy over factors, last {len(recent)} steps: {sum(recent) / len(recent):.3f}"
+            )
+
+    # ------------------------------------------------------------------ outputs (rank 0)
 
     # ------------------------------------------------------------------ outputs (rank 0)
     @torch.no_grad()
@@ -1026,6 +1159,13 @@ class StyleGAN2Trainer:
                     else ""
                 )
                 + (
+                    f", attribute matching weight {cfg.attr_weight:g} (entropy {cfg.attr_entropy:g}, "
+                    f"{cfg.attr_bins} bins, A's lr {cfg.attr_lr:g}"
+                    + (f", A pretrained first on {cfg.attr_pretrain_kimg:g} kimg)" if self.a_fresh else ")")
+                    if self.A is not None
+                    else ""
+                )
+                + (
                     f", Freeze-D: {cfg.freeze_d} layer(s) of D fixed "
                     f"({', '.join(self.D.layer_names()[: cfg.freeze_d])})"
                     if cfg.freeze_d
@@ -1034,6 +1174,8 @@ class StyleGAN2Trainer:
                 + (f", conditional on {_label_summary(self.label_names)}" if self.labels is not None else "")
             )
         self.trim_stats()
+        if self.a_fresh:
+            self.pretrain_attributes()
         bar = None
         if cfg.progress and self.info.is_main:
             from tqdm import tqdm

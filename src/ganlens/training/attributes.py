@@ -1,0 +1,204 @@
+"""Attribute-marginal matching for unconditional training on labelled data (``--attr-weight``).
+
+An unconditional GAN's discriminator only has to tell real from fake. On ToonFaces it does so by
+rendering quality and ignores which attributes G draws (README, "D does not see the attribute
+errors"), so G keeps drawing too many neutral mouths and too few strong smiles. This module gives
+G the missing signal from the data's own labels, in the manner of CatGAN (Springenberg, ICLR 2016):
+
+* an auxiliary **attribute network** ``A`` (:class:`AttributeNet`) is trained beside D on the real
+  images only, to read every factor: a categorical factor as its classes (plus "not applicable"
+  for a factor with ``requires``), a continuous one as ``bins`` equal bins of its range;
+* Gmain gets ``attr_weight × (Σ_f KL(π_f ‖ p̄_f) + attr_entropy × Σ_f E_x H(p_f(x))) / F``: p̄_f is
+  A's mean class distribution over the generated batch and π_f the class frequencies of the whole
+  training set. The first term pulls the batch's histogram of each factor towards the data's; the
+  second asks every sample to be readable (confident), which rules out the cheap way to match a
+  flat histogram: samples that are ambiguous between all classes.
+
+G stays unconditional: no label goes into G or D, and A never sees a generated image while it
+learns. A is a small CNN of its own, not the attribute classifier that ``benchmarks/toonfaces.py``
+measures with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganlens.errors import GanlensError
+
+
+@dataclass(frozen=True)
+class AttributeTargets:
+    """Every training image's class per factor, and the classes' frequencies.
+
+    Attributes:
+        names: factor names, in column order.
+        num_classes: classes per factor (a factor with ``requires`` has a last "n/a" class).
+        targets: (N, F) long: image i's class of factor f (this process's shard).
+        marginals: (sum of num_classes,) float: each factor's class frequencies over the whole
+            training set (every shard), concatenated in column order.
+    """
+
+    names: tuple[str, ...]
+    num_classes: tuple[int, ...]
+    targets: Tensor
+    marginals: Tensor
+
+
+def toonfaces_attribute_targets(
+    path: str | Path, *, bins: int, shard: tuple[int, int] = (0, 1)
+) -> AttributeTargets:
+    """Classes of every factor of a ToonFaces render, in the order of ``load_images``.
+
+    Args:
+        path: the render (folder or zip).
+        bins: equal bins each continuous factor's range is cut into.
+        shard: ``(rank, world_size)``: rows ``rank, rank + world, ...`` as the images.
+    Raises:
+        GanlensError: ``path`` is not a ToonFaces render, or ``bins`` is below 2.
+    """
+    from ganlens.data.toonfaces import load_records
+    from ganlens.training.data import is_toonfaces
+
+    if bins < 2:
+        raise GanlensError(f"attr_bins {bins} must be at least 2")
+    path = Path(path)
+    if not is_toonfaces(path):
+        raise GanlensError(
+            f"attribute matching reads a ToonFaces render's attribute records; {str(path)!r} is not one"
+        )
+    schema, records = load_records(path)
+    encoded = schema.encode(records)
+    columns, sizes = [], []
+    for f in schema:
+        v = encoded[f.name]
+        if f.categorical:
+            k = f.num_classes
+            idx = v.clone()
+        else:
+            k = bins
+            # values are in [-1, 1]; the top edge goes into the last bin
+            idx = ((torch.nan_to_num(v, nan=0.0) + 1) / 2 * bins).long().clamp(0, bins - 1)
+            idx[v.isnan()] = -1
+        if f.requires is not None:
+            idx[idx < 0] = k  # the "not applicable" class
+            k += 1
+        columns.append(idx)
+        sizes.append(k)
+    targets = torch.stack(columns, dim=1)  # (N, F)
+    marginals = torch.cat(
+        [torch.bincount(targets[:, j], minlength=k).float() / len(targets) for j, k in enumerate(sizes)]
+    )
+    rank, world = shard
+    return AttributeTargets(
+        names=schema.names,
+        num_classes=tuple(sizes),
+        targets=targets[rank::world].contiguous(),
+        marginals=marginals,
+    )
+
+
+@dataclass(frozen=True)
+class AttributeNetConfig:
+    """A small CNN from an image to one set of logits per factor.
+
+    Attributes:
+        resolution: input size (a power of two, at least 8).
+        img_channels: input channels.
+        num_classes: classes per factor.
+        channel_base: channels of the first (full-resolution) block; doubled per halving.
+        channel_max: most channels of a block.
+    """
+
+    resolution: int
+    img_channels: int
+    num_classes: tuple[int, ...]
+    channel_base: int = 32
+    channel_max: int = 256
+
+    def __post_init__(self) -> None:
+        r = self.resolution
+        if r < 8 or r & (r - 1):
+            raise GanlensError(f"attribute network resolution {r} must be a power of two >= 8")
+        if not self.num_classes or min(self.num_classes) < 2:
+            raise GanlensError(f"every factor needs at least 2 classes; got {self.num_classes}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arch": "attribute-net", **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AttributeNetConfig:
+        d = {k: v for k, v in d.items() if k != "arch"}
+        d["num_classes"] = tuple(d["num_classes"])
+        return cls(**d)
+
+
+class AttributeNet(nn.Module):
+    """The image plus two pixel-coordinate channels, then blocks of two 3×3 convolutions with
+    BatchNorm and a 2× average pool from ``resolution`` down to 4 px, then two linear layers to the
+    concatenated logits of every factor. It learns in train mode on real images and reads generated
+    ones in eval mode (BatchNorm's running statistics), so a generated batch's statistics never
+    shape what it reads."""
+
+    def __init__(self, config: AttributeNetConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        c_in, c, r = config.img_channels + 2, config.channel_base, config.resolution
+        while r > 4:
+            for a, b in ((c_in, c), (c, c)):
+                layers += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2)]
+            layers.append(nn.AvgPool2d(2))
+            c_in, c, r = c, min(2 * c, config.channel_max), r // 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c_in * 16, 256),
+            nn.LeakyReLU(0.2),
+            nn.Linear(256, sum(config.num_classes)),
+        )
+        ramp = torch.linspace(-1, 1, config.resolution)
+        self.register_buffer(
+            "coords", torch.stack(torch.meshgrid(ramp, ramp, indexing="ij"))[None], persistent=False
+        )
+
+    def forward(self, img: Tensor) -> Tensor:
+        """(B, C, R, R) in [-1, 1] → (B, sum of num_classes) logits."""
+        r = self.config.resolution
+        if img.ndim != 4 or img.shape[1:] != (self.config.img_channels, r, r):
+            raise GanlensError(
+                f"attribute network expects (B, {self.config.img_channels}, {r}, {r}); got {tuple(img.shape)}"
+            )
+        x = torch.cat([img, self.coords.to(img.dtype).expand(len(img), -1, -1, -1)], dim=1)
+        return self.head(self.features(x))
+
+
+def attribute_loss(logits: Tensor, targets: Tensor, num_classes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """A's training loss on real images: mean over factors of the cross-entropy, and the mean
+    accuracy (no gradient). ``logits`` (B, ΣK), ``targets`` (B, F)."""
+    losses, hits = [], []
+    for j, part in enumerate(logits.float().split(num_classes, dim=1)):
+        losses.append(F.cross_entropy(part, targets[:, j]))
+        hits.append((part.detach().argmax(1) == targets[:, j]).float().mean())
+    return torch.stack(losses).mean(), torch.stack(hits).mean()
+
+
+def marginal_terms(logits: Tensor, marginals: Tensor, num_classes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """G's terms on a generated batch, each a mean over factors: KL(π_f ‖ p̄_f), where p̄_f is the
+    batch's mean predicted distribution, and the mean entropy of each sample's prediction."""
+    kls, ents = [], []
+    for part, pi in zip(logits.float().split(num_classes, dim=1), marginals.split(num_classes), strict=True):
+        logp = part.log_softmax(dim=1)  # (B, K)
+        p = logp.exp()
+        # log of the batch mean, stably: logsumexp over the batch minus log B
+        log_pbar = torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(len(part))))
+        pi = pi.to(part.device)
+        kls.append((pi * (torch.log(pi.clamp_min(1e-12)) - log_pbar)).sum())
+        ents.append(-(p * logp).sum(1).mean())
+    return torch.stack(kls).mean(), torch.stack(ents).mean()

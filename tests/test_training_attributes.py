@@ -1,0 +1,263 @@
+"""Attribute-marginal matching (``--attr-weight``): the classes A learns, the terms G gets, that
+they pull G the right way, that a run resumes bit for bit, and one-line errors for bad options."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ganlens.data.toonfaces import load_records
+from ganlens.data.toonfaces.build import render_dataset
+from ganlens.errors import GanlensError
+from ganlens.training.attributes import (
+    AttributeNet,
+    AttributeNetConfig,
+    attribute_loss,
+    marginal_terms,
+    toonfaces_attribute_targets,
+)
+from ganlens.training.checkpoint import latest_checkpoint
+from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, train_stylegan2
+
+TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, channel_max=32, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def toon(tmp_path_factory):
+    path = tmp_path_factory.mktemp("attr") / "toon"
+    render_dataset(path, n=24, size=16, seed=7, progress=False)
+    return path
+
+
+def test_targets_are_the_records_classes_and_bins(toon):
+    schema, records = load_records(toon)
+    t = toonfaces_attribute_targets(toon, bins=4)
+    assert t.names == schema.names and t.targets.shape == (24, len(schema))
+    for j, f in enumerate(schema):
+        col = t.targets[:, j]
+        for i, r in enumerate(records):
+            if r[f.name] is None:  # only a factor with `requires`: its last class
+                assert f.requires is not None and int(col[i]) == t.num_classes[j] - 1
+            elif f.categorical:
+                assert int(col[i]) == f.classes.index(r[f.name])
+            else:  # bin of the value's position in the range
+                pos = (float(r[f.name]) - f.range[0]) / (f.range[1] - f.range[0])
+                assert int(col[i]) == min(int(pos * 4), 3)
+        k = (f.num_classes if f.categorical else 4) + (f.requires is not None)
+        assert t.num_classes[j] == k
+    parts = t.marginals.split(t.num_classes)
+    for j, p in enumerate(parts):
+        assert float(p.sum()) == pytest.approx(1.0)
+        assert torch.allclose(p, torch.bincount(t.targets[:, j], minlength=len(p)).float() / 24)
+    odd = toonfaces_attribute_targets(toon, bins=4, shard=(1, 2))  # marginals stay the whole set's
+    assert torch.equal(odd.targets, t.targets[1::2]) and torch.equal(odd.marginals, t.marginals)
+
+
+def test_targets_refuse_other_data_and_one_bin(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((4, 16, 16, 3), np.uint8))
+    with pytest.raises(GanlensError, match=r"x\.npy' is not one"):
+        toonfaces_attribute_targets(tmp_path / "x.npy", bins=8)
+    with pytest.raises(GanlensError, match="attr_bins 1 must be at least 2"):
+        toonfaces_attribute_targets(tmp_path / "x.npy", bins=1)
+
+
+def test_marginal_terms_by_hand():
+    pi = torch.tensor([0.5, 0.25, 0.25, 0.1, 0.9])  # two factors: 3 classes, 2 classes
+    logits = torch.tensor([[2.0, 0.0, -1.0, 0.3, -0.2], [0.0, 1.0, 0.5, 1.5, 0.0]])
+    kl, ent = marginal_terms(logits, pi, (3, 2))
+    want_kl, want_ent = [], []
+    for part, p in zip(logits.split((3, 2), dim=1), pi.split((3, 2)), strict=True):
+        q = part.softmax(1)
+        qbar = q.mean(0)
+        want_kl.append(float((p * (p / qbar).log()).sum()))
+        want_ent.append(float(-(q * q.log()).sum(1).mean()))
+    assert float(kl) == pytest.approx(sum(want_kl) / 2, abs=1e-6)
+    assert float(ent) == pytest.approx(sum(want_ent) / 2, abs=1e-6)
+    # samples that each read as the data's distribution: no KL left, the entropy is the data's
+    flat = pi.log().expand(4, -1)
+    kl0, ent0 = marginal_terms(flat, pi, (3, 2))
+    h = -(0.5 * math.log(0.5) + 0.5 * math.log(0.25)) - (0.1 * math.log(0.1) + 0.9 * math.log(0.9))
+    assert float(kl0) == pytest.approx(0.0, abs=1e-6) and float(ent0) == pytest.approx(h / 2, abs=1e-6)
+
+
+def test_attribute_loss_and_accuracy():
+    logits = torch.tensor([[3.0, 0.0, 0.0, 0.0, 2.0], [0.0, 3.0, 0.0, 2.0, 0.0]])
+    targets = torch.tensor([[0, 1], [2, 0]])  # factor 0: right, wrong; factor 1: right, right
+    loss, acc = attribute_loss(logits, targets, (3, 2))
+    want = (
+        torch.nn.functional.cross_entropy(logits[:, :3], targets[:, 0])
+        + torch.nn.functional.cross_entropy(logits[:, 3:], targets[:, 1])
+    ) / 2
+    assert float(loss) == pytest.approx(float(want)) and float(acc) == pytest.approx(0.75)
+
+
+def test_attribute_net_learns_the_renders_factors(toon):
+    from ganlens.data.toonfaces import load_images_tensor
+
+    t = toonfaces_attribute_targets(toon, bins=4)
+    x = load_images_tensor(toon, progress=False).float() / 127.5 - 1
+    torch.manual_seed(0)
+    A = AttributeNet(AttributeNetConfig(16, 3, t.num_classes, channel_base=16, channel_max=64))
+    opt = torch.optim.Adam(A.parameters(), lr=0.002)
+    first = None
+    for _ in range(60):
+        opt.zero_grad()
+        loss, acc = attribute_loss(A(x), t.targets, t.num_classes)
+        loss.backward()
+        opt.step()
+        first = first if first is not None else float(loss.detach())
+    last = float(loss.detach())
+    assert last < 0.3 * first and float(acc) > 0.9, (first, last, float(acc))
+    with pytest.raises(GanlensError, match=r"expects \(B, 3, 16, 16\); got \(2, 3, 8, 8\)"):
+        A(torch.zeros(2, 3, 8, 8))
+
+
+def _trainer(data, out, **kw) -> StyleGAN2Trainer:
+    out.mkdir()
+    cfg = TrainConfig(data=str(data), out=str(out), batch=8, noise="none", mixing=0.0, **{**TINY, **kw})
+    return StyleGAN2Trainer(cfg)
+
+
+def test_marginal_term_moves_g_towards_the_data_histograms(toon, tmp_path):
+    """With A trained on the renders and then fixed, a few steps of G on the term alone lower it
+    on samples G was not trained on."""
+    from ganlens.data.toonfaces import load_images_tensor
+
+    t = _trainer(toon, tmp_path / "run", attr_weight=1.0, attr_bins=4)
+    marg, k = t.attr.marginals, t.attr.num_classes
+    x = load_images_tensor(toon, progress=False).float() / 127.5 - 1
+    opt_a = torch.optim.Adam(t.A.parameters(), lr=0.002)
+    t.A.requires_grad_(True)
+    for _ in range(40):
+        opt_a.zero_grad()
+        attribute_loss(t.A(x), t.attr.targets, k)[0].backward()
+        opt_a.step()
+    t.A.requires_grad_(False)
+    z = torch.randn(64, t.G.z_dim, generator=torch.Generator().manual_seed(99))
+
+    def held_out_kl() -> float:
+        with torch.no_grad():
+            return float(marginal_terms(t.A(t.G.synthesis(t.G.mapping(z))), marg, k)[0])
+
+    before = held_out_kl()
+    opt = torch.optim.Adam(t.G.parameters(), lr=0.01)
+    t.G.requires_grad_(True)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(15):
+        opt.zero_grad()
+        img = t.G.synthesis(t.G.mapping(torch.randn(32, t.G.z_dim, generator=gen)))
+        marginal_terms(t.A(img), marg, k)[0].backward()
+        opt.step()
+    after = held_out_kl()
+    assert after < 0.7 * before, (before, after)
+
+
+def _train(data, out, kimg, **kw):
+    cfg = TrainConfig(
+        data=str(data), out=str(out), kimg=kimg, batch=4, r1_interval=2, pl_interval=2, tick_kimg=0.008,
+        snapshot_kimg=0.008, grid_seeds=4, resume=True, **{**TINY, **kw},
+    )  # fmt: skip
+    return train_stylegan2(cfg)
+
+
+ATTR = {"attr_weight": 1.0, "attr_bins": 4, "attr_pretrain_kimg": 0.012}  # A learns alone for 3 steps first
+
+
+def test_attribute_run_resumes_bit_exactly_and_logs_its_terms(toon, tmp_path):
+    straight = _train(toon, tmp_path / "a", 0.032, **ATTR)  # 8 steps
+    _train(toon, tmp_path / "b", 0.016, **ATTR)  # 4 steps ...
+    resumed = _train(toon, tmp_path / "b", 0.032, **ATTR)  # ... + 4 after --resume
+    assert straight.step == resumed.step == 8
+    ca, cb = latest_checkpoint(tmp_path / "a"), latest_checkpoint(tmp_path / "b")
+    for name in ("G", "D", "G_ema", "A", "opt_G", "opt_D", "opt_A"):
+        ta, tb = load_file(str(ca / f"{name}.safetensors")), load_file(str(cb / f"{name}.safetensors"))
+        assert ta.keys() == tb.keys()
+        for key in ta:
+            assert torch.equal(ta[key], tb[key]), f"{name}.{key} differs after resume"
+    state = json.loads((cb / "state.json").read_text())
+    assert state["a_config"]["arch"] == "attribute-net" and state["a_config"]["num_classes"][0] == 3
+    rows = [json.loads(line) for line in (tmp_path / "b" / "stats.jsonl").read_text().splitlines()]
+    assert all(k in rows[-1] for k in ("loss_attr", "attr_acc", "attr_kl", "attr_entropy"))
+    log = (tmp_path / "b" / "log.txt").read_text()
+    assert (
+        "attribute matching weight 1 (entropy 0.1, 4 bins, A's lr 0.001, A pretrained first on 0.012 kimg)"
+        in log
+    )
+    assert log.count("attribute network pretrained on 0.01 kimg of real images") == 1  # not again on resume
+
+    # a run without A goes on with a fresh one, whose warm-up counts from there
+    plain = _train(toon, tmp_path / "plain", 0.016)
+    more = _train(
+        toon, tmp_path / "more", 0.024, resume_from=str(latest_checkpoint(tmp_path / "plain")), **ATTR
+    )
+    assert plain.step == 4 and more.step == 6
+    log = (tmp_path / "more" / "log.txt").read_text()
+    assert "the attribute network starts fresh" in log and "attribute network pretrained on" in log
+    assert (latest_checkpoint(tmp_path / "more") / "A.safetensors").is_file()
+
+
+def test_pretraining_teaches_a_and_the_term_reaches_g(toon, tmp_path):
+    """A fresh A learns alone before the first step; then, with the same init and draws, G's
+    weights after one step differ between a negligible and a large weight of the term."""
+    runs = {}
+    for w in (1e-9, 5.0):
+        t = _trainer(toon, tmp_path / f"w{w}", attr_weight=w, attr_bins=4, attr_pretrain_kimg=0.24)
+        x, targets = t.reals(torch.Generator())[0], t.attr.targets[t.sampler.indices(0)]
+
+        def loss_now(t=t, x=x, targets=targets) -> float:
+            with torch.no_grad():
+                return float(attribute_loss(t.A.eval()(x), targets, t.attr.num_classes)[0])
+
+        before = loss_now()
+        t.pretrain_attributes()  # 30 steps of batch 8
+        assert loss_now() < 0.5 * before, (before, loss_now())
+        t.train_step()
+        runs[w] = t
+    assert all(
+        torch.equal(a, b) for a, b in zip(runs[1e-9].A.parameters(), runs[5.0].A.parameters(), strict=True)
+    )
+    assert not all(
+        torch.equal(a, b) for a, b in zip(runs[1e-9].G.parameters(), runs[5.0].G.parameters(), strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"attr_weight": -1.0}, "attr_weight -1.0 must be >= 0"),
+        ({"attr_bins": 1}, "attr_bins 1 must be at least 2"),
+        ({"attr_lr": 0.0}, "attr_lr 0.0 must be positive"),
+        ({"attr_entropy": -0.5}, "attr_entropy -0.5 must be >= 0"),
+        ({"attr_pretrain_kimg": -1.0}, "attr_pretrain_kimg -1.0 must be >= 0"),
+        ({"attr_weight": 1.0, "cond": "hat"}, "attr_weight is for unconditional runs"),
+        ({"attr_weight": 1.0, "xflip": True}, "attr_weight needs xflip off"),
+    ],
+)
+def test_bad_attribute_options_are_one_line_errors(kw, message):
+    with pytest.raises(GanlensError, match=message):
+        TrainConfig(data="x", out="y", **{**TINY, **kw})
+
+
+def test_cli_refuses_attribute_matching_on_unlabelled_data(tmp_path, capsys):
+    from ganlens.cli.main import main as cli_main
+
+    np.save(tmp_path / "x.npy", np.zeros((8, 16, 16, 3), np.uint8))
+    code = cli_main(
+        ["train", "stylegan2", "--data", str(tmp_path / "x.npy"), "--res", "16", "--out", str(tmp_path / "run"),
+         "--kimg", "0.008", "--batch", "4", "--attr-weight", "1", "--no-progress"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "is not one" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
