@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="b982df73d686f5f68bbb42bd9bd96898b9a0b963dcc2a2f2b887d0f65f453a70",
+            sha256="d1f9ba75b5536aab45f0416a2f941574a965c58e1d8be124542adf04689d1ea4",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 27A at 1108.86 kimg, with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 29 (1176.38 kimg in all), with its D (MODEL_CARD.md)",
         ),
     }
 )
