@@ -21,6 +21,16 @@ def _seed_everything():
 
 
 @pytest.fixture
+def one_thread():
+    """One torch thread for the test: the machine is shared, and under load one thread is several
+    times faster than two. Files use it with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
 def no_network(monkeypatch):
     """Make any attempt to open a network connection fail loudly."""
     import socket

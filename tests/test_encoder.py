@@ -17,14 +17,7 @@ from ganlens.inversion.encoder import (
     train_encoder,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The machine is shared; one thread is several times faster than two under load."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_dcgan(seed: int = 0) -> DCGANGenerator:

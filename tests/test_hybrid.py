@@ -12,13 +12,7 @@ from ganlens.inversion.encoder import Encoder, EncoderConfig
 from ganlens.inversion.hybrid import domain_loss, encoder_invert, hybrid_diffuse, hybrid_invert
 from ganlens.inversion.losses import ReconstructionLoss
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def lively_dcgan(seed: int = 0) -> DCGANGenerator:

@@ -27,12 +27,7 @@ from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, train_styl
 TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, channel_max=32, progress=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,7 @@ TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, c
 COLOUR = (230, 40, 90)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

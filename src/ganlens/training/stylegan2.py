@@ -1048,8 +1048,6 @@ class StyleGAN2Trainer:
             )
 
     # ------------------------------------------------------------------ outputs (rank 0)
-
-    # ------------------------------------------------------------------ outputs (rank 0)
     @torch.no_grad()
     def sample_grid(self) -> Tensor:
         imgs = []
