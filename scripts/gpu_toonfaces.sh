@@ -5,7 +5,8 @@
 #
 #   OUT=... scripts/gpu_toonfaces.sh SECONDS
 #
-# 1. renders NDATA training images (scripts/render_toonfaces_npy.py, every core) and meanwhile, with
+# 1. renders NDATA training images (scripts/render_toonfaces_npy.py, every core; with LABELS=1 a
+#    ToonFaces zip with its attribute records instead, which --attr-weight needs) and meanwhile, with
 #    FOLD=auto (the default on a GPU), times training with and without --fold-resample on the GPU
 #    (benchmarks/train_profile.py, batch of the first run) and trains with the faster;
 # 2. starts each run of RUNS ("NAME:BATCH ...", default "A:256": one run has the GPU to itself) from
@@ -31,6 +32,9 @@
 # and 215 seconds resumed the run's own checkpoint there (the renders were still in $WORK) for 172
 # kimg more. (That session carried run 19's Adam state by hand; the shipped model now has adam/.)
 #
+# With the attribute term: LABELS=1 EXTRA="--attr-weight 30" (session 31: the smoke test below with
+# LABELS=1 EXTRA="--attr-weight 30 --attr-pretrain-kimg 0.064" ran through on this CPU).
+#
 # Local smoke test (CPU, a few minutes):
 #   PY=.venv/bin/python DEV=cpu NDATA=256 SNAP_KIMG=0.032 EVERY=0.032 TICK=0.016 RUNS="A:8 B:8" \
 #     MEASURE_N=64 OUT=/tmp/o scripts/gpu_toonfaces.sh 200
@@ -50,6 +54,7 @@ D_LR=${D_LR:-0.0025}
 GAMMA=${GAMMA:-0.1}
 PL=${PL:-2}
 EXTRA=${EXTRA:-}  # more training options
+LABELS=${LABELS:-0}  # 1: render a ToonFaces zip with attribute records (for EXTRA="--attr-weight ...")
 FOLD=${FOLD:-auto}  # auto (GPU only: time it first), on or off: train with --fold-resample
 SNAP_KIMG=${SNAP_KIMG:-16}
 EVERY=${EVERY:-32}
@@ -105,8 +110,15 @@ if [ "$FOLD" = auto ] && [ "$DEV" = cuda ]; then  # on the GPU while the CPUs re
   timeout 150 $PY benchmarks/train_profile.py --device cuda --batch "${first#*:}" --steps 16 \
     --profile-steps 0 --variants 1,3 --json "$W/fold.json" > "$W/fold.out" 2>&1 &
 fi
-[ -f "$W/toon.npy" ] || $PY scripts/render_toonfaces_npy.py --n "$NDATA" --out "$W/toon.npy" \
-  --workers "$(nproc)" 2>&1 | tail -1 || exit 1
+if [ "$LABELS" = 1 ]; then
+  DATA="$W/toon/toonfaces.zip"
+  [ -f "$DATA" ] || $PY -m ganlens.cli.main data toonfaces --n "$NDATA" --size 64 --format zip \
+    --captions 1 --workers "$(nproc)" --out "$W/toon" 2>&1 | tail -1 || exit 1
+else
+  DATA="$W/toon.npy"
+  [ -f "$DATA" ] || $PY scripts/render_toonfaces_npy.py --n "$NDATA" --out "$DATA" \
+    --workers "$(nproc)" 2>&1 | tail -1 || exit 1
+fi
 echo "rendered by ${SECONDS}s"
 wait
 if [ -f "$W/fold.json" ]; then
@@ -120,7 +132,7 @@ echo "fold-resample: $FOLD (by ${SECONDS}s)"
 for spec in $RUNS; do
   r=${spec%%:*}
   mkdir -p "$W/snap/$r"
-  setsid nohup $PY -m ganlens.cli.main train stylegan2 --data "$W/toon.npy" --res 64 --out "$W/runs/$r" \
+  setsid nohup $PY -m ganlens.cli.main train stylegan2 --data "$DATA" --res 64 --out "$W/runs/$r" \
     --kimg 100000 --batch "${spec#*:}" --device "$DEV" --bf16 --noise none --aug none \
     --init-g "$INIT" --ema-rampup 0 --lr "$LR" --d-lr "$D_LR" --r1-gamma "$GAMMA" --pl-weight "$PL" \
     --snapshot-kimg "$SNAP_KIMG" --tick-kimg "$TICK" --keep 2 --no-progress $EXTRA \
