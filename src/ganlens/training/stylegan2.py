@@ -787,12 +787,16 @@ class StyleGAN2Trainer:
     def reals(self, gen: torch.Generator) -> tuple[Tensor, Tensor | None]:
         """This step's real batch (B, C, R, R) in [-1, 1] and its labels (B, c_dim) or None."""
         idx = self.sampler.indices(self.step)
-        x = self.images[idx].to(self.device).float() / 127.5 - 1.0  # (B, C, R, R)
-        x = x.contiguous(memory_format=self.memory_format)
+        x = self.images_at(idx)
         if self.cfg.xflip:
             flip = (torch.rand(len(x), generator=gen) < 0.5).to(self.device)
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
         return x, None if self.labels is None else self.labels[idx].to(self.device)
+
+    def images_at(self, idx: Tensor) -> Tensor:
+        """Training images ``idx`` (B,) in [-1, 1], (B, C, R, R) on the device in the run's memory format."""
+        x = self.images[idx].to(self.device).float() / 127.5 - 1.0
+        return x.contiguous(memory_format=self.memory_format)
 
     def d_input(self, images: Tensor, gen: torch.Generator) -> Tensor:
         """What D sees: ``images`` through the augmentation pipeline (``augment`` passes them through at p = 0)."""
@@ -1032,8 +1036,7 @@ class StyleGAN2Trainer:
             bar = tqdm(total=steps, unit="step", desc="attribute network", mininterval=5.0)
         for i in range(steps):
             idx = sampler.indices(i)
-            x = self.images[idx].to(self.device).float() / 127.5 - 1.0
-            loss, acc = self.attr_step(x.contiguous(memory_format=self.memory_format), self.attr.targets[idx])
+            loss, acc = self.attr_step(self.images_at(idx), self.attr.targets[idx])
             recent = (recent + [acc])[-50:]
             if bar is not None:
                 bar.update()
