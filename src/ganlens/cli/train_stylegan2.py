@@ -52,7 +52,7 @@ EXAMPLES = """\
   # pull each attribute's histogram over the samples towards the data's (an attribute network
   # learns the factors from the renders' labels)
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-attr --kimg 200 --batch 64 \\
-      --init-g toonfaces-stylegan2-64 --ema-rampup 0 --attr-weight 1 --bf16 --resume
+      --init-g toonfaces-stylegan2-64 --ema-rampup 0 --attr-weight 30 --bf16 --resume
 
   # a conditional model (ADA's --cond): G and D take the hat class of a ToonFaces render
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-hat --kimg 200 --batch 32 \
