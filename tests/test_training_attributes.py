@@ -15,6 +15,7 @@ from ganlens.data.toonfaces import load_records
 from ganlens.data.toonfaces.build import render_dataset
 from ganlens.errors import GanlensError
 from ganlens.training.attributes import (
+    ATTR_FOLLOW_LR_SCALE,
     AttributeNet,
     AttributeNetConfig,
     attribute_loss,
@@ -188,10 +189,13 @@ def test_attribute_run_resumes_bit_exactly_and_logs_its_terms(toon, tmp_path):
     assert all(k in rows[-1] for k in ("loss_attr", "attr_acc", "attr_kl", "attr_entropy"))
     log = (tmp_path / "b" / "log.txt").read_text()
     assert (
-        "attribute matching weight 1 (entropy 0.1, 4 bins, A's lr 0.001, A pretrained first on 0.012 kimg)"
-        in log
+        "attribute matching weight 1 (entropy 0.1, 4 bins, A's lr 0.0001, A pretrained first on 0.012 kimg "
+        "at lr 0.001 → 0.0001)" in log
     )
     assert log.count("attribute network pretrained on 0.01 kimg of real images") == 1  # not again on resume
+    _train(toon, tmp_path / "b", 0.036, **{**ATTR, "attr_lr": 0.003})  # a new rate on resume is noted
+    log = (tmp_path / "b" / "log.txt").read_text()
+    assert "note: opt_A lr 0.0001 → 0.0003 (this run's options" in log
 
     # a run without A goes on with a fresh one, whose warm-up counts from there
     plain = _train(toon, tmp_path / "plain", 0.016)
@@ -209,7 +213,9 @@ def test_pretraining_teaches_a_and_the_term_reaches_g(toon, tmp_path):
     weights after one step differ between a negligible and a large weight of the term."""
     runs = {}
     for w in (1e-9, 5.0):
-        t = _trainer(toon, tmp_path / f"w{w}", attr_weight=w, attr_bins=4, attr_pretrain_kimg=0.24)
+        t = _trainer(
+            toon, tmp_path / f"w{w}", attr_weight=w, attr_bins=4, attr_pretrain_kimg=0.24, attr_lr=0.002
+        )
         x, targets = t.reals(torch.Generator())[0], t.attr.targets[t.sampler.indices(0)]
 
         def loss_now(t=t, x=x, targets=targets) -> float:
@@ -227,6 +233,22 @@ def test_pretraining_teaches_a_and_the_term_reaches_g(toon, tmp_path):
     assert not all(
         torch.equal(a, b) for a, b in zip(runs[1e-9].G.parameters(), runs[5.0].G.parameters(), strict=True)
     )
+
+
+def test_pretraining_lowers_a_learning_rate_to_the_rate_it_follows_at(toon, tmp_path):
+    t = _trainer(toon, tmp_path / "r", attr_weight=1.0, attr_bins=4, attr_lr=0.002, attr_pretrain_kimg=0.08)
+    assert t.opt_A.param_groups[0]["lr"] == pytest.approx(0.002 * ATTR_FOLLOW_LR_SCALE)
+    seen, step = [], t.attr_step
+
+    def spy(*args):
+        seen.append(t.opt_A.param_groups[0]["lr"])
+        return step(*args)
+
+    t.attr_step = spy
+    t.pretrain_attributes()  # 10 steps of batch 8
+    assert len(seen) == 10 and seen[0] == pytest.approx(0.002)
+    assert all(a > b for a, b in zip(seen, seen[1:])) and seen[-1] > 0.002 * ATTR_FOLLOW_LR_SCALE
+    assert t.opt_A.param_groups[0]["lr"] == pytest.approx(0.002 * ATTR_FOLLOW_LR_SCALE)
 
 
 @pytest.mark.parametrize(

@@ -313,7 +313,8 @@ def register_train(sub) -> None:
         "--attr-lr",
         type=float,
         default=0.001,
-        help="Adam learning rate of the attribute network (default 0.001)",
+        help="Adam learning rate of the attribute network when its pretraining starts; it falls on a cosine "
+        "to a tenth, the rate A then follows the training at (default 0.001)",
     )
     o.add_argument(
         "--attr-pretrain-kimg",

@@ -32,6 +32,11 @@ from torch import Tensor, nn
 
 from ganlens.errors import GanlensError
 
+#: A follows the training at this fraction of ``attr_lr``, the rate its pretraining starts at. At a
+#: constant 1e-3, A's reading of the smile (its finest factor) stayed noisy: R² 0.62 of the expected
+#: bin centre on 1,000 held-out renders; 1,750 more steps at 1e-4 took it to 0.93.
+ATTR_FOLLOW_LR_SCALE = 0.1
+
 
 @dataclass(frozen=True)
 class AttributeTargets:

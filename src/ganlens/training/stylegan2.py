@@ -59,6 +59,7 @@ from ganlens.generators.fir import set_fold_resample
 from ganlens.training import ddp
 from ganlens.training.adam_state import ADAM_DIR, load_adam_state
 from ganlens.training.attributes import (
+    ATTR_FOLLOW_LR_SCALE,
     AttributeNet,
     AttributeNetConfig,
     attribute_loss,
@@ -182,7 +183,9 @@ class TrainConfig:
             ``xflip`` (a mirrored image would need mirrored labels).
         attr_entropy: weight of the per-sample entropy inside that term, relative to the KL.
         attr_bins: bins of each continuous factor's range, for A's classes.
-        attr_lr: Adam learning rate of the attribute network A (betas 0.9, 0.999).
+        attr_lr: Adam learning rate of the attribute network A (betas 0.9, 0.999) when its
+            pretraining starts. The pretraining lowers it on a cosine to ``attr_lr ×``
+            :data:`ATTR_FOLLOW_LR_SCALE`, and A follows the training at that rate.
         attr_pretrain_kimg: a fresh A first learns alone on this many kimg of real images (at the
             run's batch) before the first step; afterwards it takes one step per training step.
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
@@ -588,7 +591,11 @@ class StyleGAN2Trainer:
             if self.D_low is not None
             else None
         )
-        self.opt_A = torch.optim.Adam(self.A.parameters(), lr=cfg.attr_lr) if self.A is not None else None
+        self.opt_A = (
+            torch.optim.Adam(self.A.parameters(), lr=cfg.attr_lr * ATTR_FOLLOW_LR_SCALE)
+            if self.A is not None
+            else None
+        )
         self.pl = PathLengthRegularizer(decay=cfg.pl_decay)
         self.ada = AdaptiveP(
             cfg.aug_p, target=cfg.ada_target, ada_kimg=cfg.ada_kimg, interval=cfg.ada_interval
@@ -619,7 +626,8 @@ class StyleGAN2Trainer:
             elif self.D_low is not None:
                 self.log(f"D_low ({cfg.lowres_d} px) starts fresh: {self.ckpt_path.name} has none")
             if self.A is not None and has_module(self.ckpt_path, "A"):
-                load_checkpoint(self.ckpt_path, modules={"A": self.A}, optimizers={"opt_A": self.opt_A})
+                a = load_checkpoint(self.ckpt_path, modules={"A": self.A}, optimizers={"opt_A": self.opt_A})
+                changed.update(a.changed_hyperparameters)
                 self.a_fresh = False
             elif self.A is not None:
                 self.log(f"the attribute network starts fresh: {self.ckpt_path.name} has none")
@@ -1024,9 +1032,11 @@ class StyleGAN2Trainer:
         return float(loss.detach()), float(acc)
 
     def pretrain_attributes(self) -> None:
-        """A fresh A learns alone on ``attr_pretrain_kimg`` of real images (its own data order)."""
+        """A fresh A learns alone on ``attr_pretrain_kimg`` of real images (its own data order), its
+        learning rate falling on a cosine from ``attr_lr`` to the rate it then follows the training at."""
         cfg = self.cfg
         steps = int(round(cfg.attr_pretrain_kimg * 1000 / cfg.batch))
+        follow = cfg.attr_lr * ATTR_FOLLOW_LR_SCALE
         sampler = EpochSampler(len(self.images), self.local_batch, seed=cfg.seed * 7919 + self.info.rank + 1)
         recent: list[float] = []
         bar = None
@@ -1035,6 +1045,8 @@ class StyleGAN2Trainer:
 
             bar = tqdm(total=steps, unit="step", desc="attribute network", mininterval=5.0)
         for i in range(steps):
+            for group in self.opt_A.param_groups:
+                group["lr"] = follow + (cfg.attr_lr - follow) * 0.5 * (1 + math.cos(math.pi * i / steps))
             idx = sampler.indices(i)
             loss, acc = self.attr_step(self.images_at(idx), self.attr.targets[idx])
             recent = (recent + [acc])[-50:]
@@ -1043,6 +1055,8 @@ class StyleGAN2Trainer:
                 bar.set_postfix_str(f"loss {loss:.3f} accuracy {acc:.3f}")
         if bar is not None:
             bar.close()
+        for group in self.opt_A.param_groups:
+            group["lr"] = follow
         self.a_fresh = False
         if steps:
             self.log(
@@ -1161,8 +1175,13 @@ class StyleGAN2Trainer:
                 )
                 + (
                     f", attribute matching weight {cfg.attr_weight:g} (entropy {cfg.attr_entropy:g}, "
-                    f"{cfg.attr_bins} bins, A's lr {cfg.attr_lr:g}"
-                    + (f", A pretrained first on {cfg.attr_pretrain_kimg:g} kimg)" if self.a_fresh else ")")
+                    f"{cfg.attr_bins} bins, A's lr {cfg.attr_lr * ATTR_FOLLOW_LR_SCALE:g}"
+                    + (
+                        f", A pretrained first on {cfg.attr_pretrain_kimg:g} kimg at lr {cfg.attr_lr:g} → "
+                        f"{cfg.attr_lr * ATTR_FOLLOW_LR_SCALE:g})"
+                        if self.a_fresh
+                        else ")"
+                    )
                     if self.A is not None
                     else ""
                 )
