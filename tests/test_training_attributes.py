@@ -19,6 +19,7 @@ from ganlens.training.attributes import (
     AttributeNet,
     AttributeNetConfig,
     attribute_loss,
+    load_attribute_net,
     marginal_terms,
     toonfaces_attribute_targets,
 )
@@ -206,6 +207,13 @@ def test_attribute_run_resumes_bit_exactly_and_logs_its_terms(toon, tmp_path):
     log = (tmp_path / "more" / "log.txt").read_text()
     assert "the attribute network starts fresh" in log and "attribute network pretrained on" in log
     assert (latest_checkpoint(tmp_path / "more") / "A.safetensors").is_file()
+
+    # load_attribute_net reads A back (as the benchmark does); a checkpoint without one is refused
+    A = load_attribute_net(cb)
+    saved = load_file(str(cb / "A.safetensors"))
+    assert not A.training and all(torch.equal(v, saved[k]) for k, v in A.state_dict().items())
+    with pytest.raises(GanlensError, match="has no attribute network"):
+        load_attribute_net(latest_checkpoint(tmp_path / "plain"))
 
 
 def test_pretraining_teaches_a_and_the_term_reaches_g(toon, tmp_path):

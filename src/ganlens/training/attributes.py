@@ -56,29 +56,20 @@ class AttributeTargets:
     marginals: Tensor
 
 
-def toonfaces_attribute_targets(
-    path: str | Path, *, bins: int, shard: tuple[int, int] = (0, 1)
-) -> AttributeTargets:
-    """Classes of every factor of a ToonFaces render, in the order of ``load_images``.
+def attribute_classes(
+    schema: Any, records: list[dict[str, Any]], *, bins: int
+) -> tuple[tuple[int, ...], Tensor]:
+    """Every record's class per factor of a ToonFaces ``schema``: its class for a categorical
+    factor, one of ``bins`` equal bins of the range [-1, 1] for a continuous one, and a last
+    "not applicable" class for a factor with ``requires``.
 
-    Args:
-        path: the render (folder or zip).
-        bins: equal bins each continuous factor's range is cut into.
-        shard: ``(rank, world_size)``: rows ``rank, rank + world, ...`` as the images.
+    Returns:
+        classes per factor (in the schema's order), and (N, F) long targets.
     Raises:
-        GanlensError: ``path`` is not a ToonFaces render, or ``bins`` is below 2.
+        GanlensError: ``bins`` is below 2.
     """
-    from ganlens.data.toonfaces import load_records
-    from ganlens.training.data import is_toonfaces
-
     if bins < 2:
         raise GanlensError(f"attr_bins {bins} must be at least 2")
-    path = Path(path)
-    if not is_toonfaces(path):
-        raise GanlensError(
-            f"attribute matching reads a ToonFaces render's attribute records; {str(path)!r} is not one"
-        )
-    schema, records = load_records(path)
     encoded = schema.encode(records)
     columns, sizes = [], []
     for f in schema:
@@ -96,7 +87,34 @@ def toonfaces_attribute_targets(
             k += 1
         columns.append(idx)
         sizes.append(k)
-    targets = torch.stack(columns, dim=1)  # (N, F)
+    return tuple(sizes), torch.stack(columns, dim=1)
+
+
+def toonfaces_attribute_targets(
+    path: str | Path, *, bins: int, shard: tuple[int, int] = (0, 1)
+) -> AttributeTargets:
+    """Classes of every factor of a ToonFaces render (:func:`attribute_classes`), in the order of
+    ``load_images``.
+
+    Args:
+        path: the render (folder or zip).
+        bins: equal bins each continuous factor's range is cut into.
+        shard: ``(rank, world_size)``: rows ``rank, rank + world, ...`` as the images.
+    Raises:
+        GanlensError: ``path`` is not a ToonFaces render, or ``bins`` is below 2.
+    """
+    from ganlens.data.toonfaces import load_records
+    from ganlens.training.data import is_toonfaces
+
+    if bins < 2:  # before reading the records
+        raise GanlensError(f"attr_bins {bins} must be at least 2")
+    path = Path(path)
+    if not is_toonfaces(path):
+        raise GanlensError(
+            f"attribute matching reads a ToonFaces render's attribute records; {str(path)!r} is not one"
+        )
+    schema, records = load_records(path)
+    sizes, targets = attribute_classes(schema, records, bins=bins)
     marginals = torch.cat(
         [torch.bincount(targets[:, j], minlength=k).float() / len(targets) for j, k in enumerate(sizes)]
     )
@@ -182,6 +200,25 @@ class AttributeNet(nn.Module):
             )
         x = torch.cat([img, self.coords.to(img.dtype).expand(len(img), -1, -1, -1)], dim=1)
         return self.head(self.features(x))
+
+
+def load_attribute_net(checkpoint: str | Path) -> AttributeNet:
+    """The attribute network A of a training checkpoint folder (a run trained with
+    ``--attr-weight``), in eval mode on the CPU.
+
+    Raises:
+        GanlensError: the folder is not a checkpoint, or its run had no attribute network.
+    """
+    from ganlens.training.checkpoint import has_module, load_module, read_checkpoint_state
+
+    state = read_checkpoint_state(checkpoint).state
+    if "a_config" not in state or not has_module(checkpoint, "A"):
+        raise GanlensError(
+            f"checkpoint {str(checkpoint)!r} has no attribute network (its run had no --attr-weight)"
+        )
+    A = AttributeNet(AttributeNetConfig.from_dict(state["a_config"]))
+    load_module(checkpoint, "A", A)
+    return A.eval().requires_grad_(False)
 
 
 def attribute_loss(logits: Tensor, targets: Tensor, num_classes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
