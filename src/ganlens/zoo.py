@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="d1f9ba75b5536aab45f0416a2f941574a965c58e1d8be124542adf04689d1ea4",
+            sha256="e03993c5edcf11d4c09338aabce4b179f4293d96b1b926f0dc82523066058be9",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 29 (1176.38 kimg in all), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 29 (1208.83 kimg in all), with its D (MODEL_CARD.md)",
         ),
     }
 )
