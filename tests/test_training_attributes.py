@@ -259,6 +259,32 @@ def test_pretraining_lowers_a_learning_rate_to_the_rate_it_follows_at(toon, tmp_
     assert t.opt_A.param_groups[0]["lr"] == pytest.approx(0.002 * ATTR_FOLLOW_LR_SCALE)
 
 
+def test_a_learns_to_be_unsure_of_generated_images_with_attr_fake_entropy(toon, tmp_path):
+    """With the same init and batches, A's steps with the fake-entropy term leave it less sure of
+    generated images than steps on real images alone; the generated batch never moves BatchNorm's
+    running statistics."""
+    readings = {}
+    for beta in (0.0, 1.0):
+        t = _trainer(
+            toon, tmp_path / f"b{beta}", attr_weight=1.0, attr_bins=4, attr_fake_entropy=beta, attr_lr=0.02
+        )  # A follows at 0.002
+        gen = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            fake = t.run_generator(t.z(8, gen), gen)[0]
+        stats: dict[str, float] = {}
+        for i in range(15):
+            idx = t.sampler.indices(i)
+            t.attr_step(t.images_at(idx), t.attr.targets[idx], fake if beta else None, stats)
+            if i == 0:  # same weights so far: the running statistics can differ only by the fakes
+                buffers = [b.clone() for b in t.A.buffers()]
+        with torch.no_grad():
+            _, ent = marginal_terms(t.A.eval()(fake), t.attr.marginals, t.attr.num_classes)
+        readings[beta] = (float(ent), buffers, stats)
+    assert readings[1.0][0] > readings[0.0][0] + 0.05, (readings[0.0][0], readings[1.0][0])
+    assert all(torch.equal(a, b) for a, b in zip(readings[0.0][1], readings[1.0][1], strict=True))
+    assert "attr_fake_entropy" in readings[1.0][2] and "attr_fake_entropy" not in readings[0.0][2]
+
+
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
@@ -267,6 +293,8 @@ def test_pretraining_lowers_a_learning_rate_to_the_rate_it_follows_at(toon, tmp_
         ({"attr_lr": 0.0}, "attr_lr 0.0 must be positive"),
         ({"attr_entropy": -0.5}, "attr_entropy -0.5 must be >= 0"),
         ({"attr_pretrain_kimg": -1.0}, "attr_pretrain_kimg -1.0 must be >= 0"),
+        ({"attr_fake_entropy": -0.5}, "attr_fake_entropy -0.5 must be >= 0"),
+        ({"attr_fake_entropy": 0.5}, r"attr_fake_entropy 0.5 needs attr_weight > 0"),
         ({"attr_weight": 1.0, "cond": "hat"}, "attr_weight is for unconditional runs"),
         ({"attr_weight": 1.0, "xflip": True}, "attr_weight needs xflip off"),
     ],

@@ -304,6 +304,14 @@ def register_train(sub) -> None:
         help="weight of the per-sample entropy (readable samples) relative to the KL in that term (default 0.1)",
     )
     o.add_argument(
+        "--attr-fake-entropy",
+        type=float,
+        default=0.0,
+        help="the network also learns to be unsure of generated images, with this weight on its mean "
+        "entropy there (CatGAN's discriminator side), so G cannot rely on its blind spots; 0: it learns "
+        "from real images only (default 0)",
+    )
+    o.add_argument(
         "--attr-bins",
         type=int,
         default=8,
@@ -443,6 +451,7 @@ def config_from_args(args: argparse.Namespace):
         imle_res=args.imle_res,
         attr_weight=args.attr_weight,
         attr_entropy=args.attr_entropy,
+        attr_fake_entropy=args.attr_fake_entropy,
         attr_bins=args.attr_bins,
         attr_lr=args.attr_lr,
         attr_pretrain_kimg=args.attr_pretrain_kimg,

@@ -14,9 +14,10 @@ G the missing signal from the data's own labels, in the manner of CatGAN (Spring
   second asks every sample to be readable (confident), which rules out the cheap way to match a
   flat histogram: samples that are ambiguous between all classes.
 
-G stays unconditional: no label goes into G or D, and A never sees a generated image while it
-learns. A is a small CNN of its own, not the attribute classifier that ``benchmarks/toonfaces.py``
-measures with.
+G stays unconditional: no label goes into G or D. By default A never learns from a generated
+image; with ``attr_fake_entropy`` it also learns to be unsure of them (CatGAN's discriminator side),
+so that G cannot satisfy the term by drawing what A misreads. A is a small CNN of its own, not
+the attribute classifier that ``benchmarks/toonfaces.py`` measures with.
 """
 
 from __future__ import annotations

@@ -182,6 +182,10 @@ class TrainConfig:
             :mod:`ganlens.training.attributes`. Unconditional runs on a ToonFaces render, without
             ``xflip`` (a mirrored image would need mirrored labels).
         attr_entropy: weight of the per-sample entropy inside that term, relative to the KL.
+        attr_fake_entropy: CatGAN's other half: A's loss subtracts this weight × the mean entropy of
+            its reading of D's generated batch, so A learns to be unsure of generated images and G,
+            which asks for confident readings, cannot rely on A's blind spots (0, the default: A
+            learns from real images only).
         attr_bins: bins of each continuous factor's range, for A's classes.
         attr_lr: Adam learning rate of the attribute network A (betas 0.9, 0.999) when its
             pretraining starts. The pretraining lowers it on a cosine to ``attr_lr ×``
@@ -252,6 +256,7 @@ class TrainConfig:
     imle_res: int | None = None
     attr_weight: float = 0.0
     attr_entropy: float = 0.1
+    attr_fake_entropy: float = 0.0
     attr_bins: int = 8
     attr_lr: float = 0.001
     attr_pretrain_kimg: float = 192.0
@@ -305,6 +310,11 @@ class TrainConfig:
             ),
             (self.attr_weight >= 0, f"attr_weight {self.attr_weight} must be >= 0"),
             (self.attr_entropy >= 0, f"attr_entropy {self.attr_entropy} must be >= 0"),
+            (self.attr_fake_entropy >= 0, f"attr_fake_entropy {self.attr_fake_entropy} must be >= 0"),
+            (
+                self.attr_fake_entropy == 0 or self.attr_weight > 0,
+                f"attr_fake_entropy {self.attr_fake_entropy} needs attr_weight > 0 (the attribute network)",
+            ),
             (self.attr_bins >= 2, f"attr_bins {self.attr_bins} must be at least 2"),
             (self.attr_lr > 0, f"attr_lr {self.attr_lr} must be positive"),
             (self.attr_pretrain_kimg >= 0, f"attr_pretrain_kimg {self.attr_pretrain_kimg} must be >= 0"),
@@ -1003,7 +1013,8 @@ class StyleGAN2Trainer:
             self.ada.accumulate(real_logits)
         if self.A is not None:
             targets = self.attr.targets[self.sampler.indices(self.step)]  # (B, F), the reals' classes
-            stats["loss_attr"], stats["attr_acc"] = self.attr_step(real, targets)
+            fake_for_a = fake.detach() if cfg.attr_fake_entropy > 0 else None
+            stats["loss_attr"], stats["attr_acc"] = self.attr_step(real, targets, fake_for_a, stats)
 
         # Dreg: lazy R1 (D_low's through the box filter: γ·(lowres_d/R)² on its own input)
         if self.r1_every and self.step % self.r1_every == 0:
@@ -1014,15 +1025,28 @@ class StyleGAN2Trainer:
         if self.D_low is not None:
             self.D_low.requires_grad_(False)
 
-    def attr_step(self, real: Tensor, targets: Tensor) -> tuple[float, float]:
+    def attr_step(
+        self, real: Tensor, targets: Tensor, fake: Tensor | None = None, stats: dict[str, float] | None = None
+    ) -> tuple[float, float]:
         """One step of the attribute network A on real images (B, C, R, R) and their classes
-        (B, F); returns its loss and mean accuracy."""
+        (B, F), and with ``fake`` (``attr_fake_entropy``) towards unsure readings of generated
+        images; returns the real images' loss and mean accuracy."""
         self.A.train().requires_grad_(True)
         self.opt_A.zero_grad(set_to_none=True)
         with self.autocast():
             logits = self.A(real)
         loss, acc = attribute_loss(logits, targets.to(self.device), self.attr.num_classes)
-        loss.backward()
+        total = loss
+        if fake is not None:
+            self.A.eval()  # generated images never move BatchNorm's running statistics
+            with self.autocast():
+                fake_logits = self.A(fake)
+            self.A.train()
+            _, fake_ent = marginal_terms(fake_logits, self.attr.marginals, self.attr.num_classes)
+            total = loss - self.cfg.attr_fake_entropy * fake_ent
+            if stats is not None:
+                stats["attr_fake_entropy"] = float(fake_ent.detach())
+        total.backward()
         self.optimizer_step(self.A, self.opt_A)
         self.A.requires_grad_(False)
         if self.info.distributed:  # one set of BatchNorm statistics on every rank
@@ -1175,7 +1199,8 @@ class StyleGAN2Trainer:
                 )
                 + (
                     f", attribute matching weight {cfg.attr_weight:g} (entropy {cfg.attr_entropy:g}, "
-                    f"{cfg.attr_bins} bins, A's lr {cfg.attr_lr * ATTR_FOLLOW_LR_SCALE:g}"
+                    + (f"A unsure of fakes {cfg.attr_fake_entropy:g}, " if cfg.attr_fake_entropy > 0 else "")
+                    + f"{cfg.attr_bins} bins, A's lr {cfg.attr_lr * ATTR_FOLLOW_LR_SCALE:g}"
                     + (
                         f", A pretrained first on {cfg.attr_pretrain_kimg:g} kimg at lr {cfg.attr_lr:g} → "
                         f"{cfg.attr_lr * ATTR_FOLLOW_LR_SCALE:g})"
