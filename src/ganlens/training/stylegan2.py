@@ -343,6 +343,11 @@ class TrainConfig:
         return self.resume or self.resume_from is not None
 
     @property
+    def attr_follow_lr(self) -> float:
+        """The rate the attribute network follows the training at, where its pretraining ends."""
+        return self.attr_lr * ATTR_FOLLOW_LR_SCALE
+
+    @property
     def effective_r1_gamma(self) -> float:
         return 0.0002 * self.resolution**2 / self.batch if self.r1_gamma is None else float(self.r1_gamma)
 
@@ -602,9 +607,7 @@ class StyleGAN2Trainer:
             else None
         )
         self.opt_A = (
-            torch.optim.Adam(self.A.parameters(), lr=cfg.attr_lr * ATTR_FOLLOW_LR_SCALE)
-            if self.A is not None
-            else None
+            torch.optim.Adam(self.A.parameters(), lr=cfg.attr_follow_lr) if self.A is not None else None
         )
         self.pl = PathLengthRegularizer(decay=cfg.pl_decay)
         self.ada = AdaptiveP(
@@ -1060,7 +1063,7 @@ class StyleGAN2Trainer:
         learning rate falling on a cosine from ``attr_lr`` to the rate it then follows the training at."""
         cfg = self.cfg
         steps = int(round(cfg.attr_pretrain_kimg * 1000 / cfg.batch))
-        follow = cfg.attr_lr * ATTR_FOLLOW_LR_SCALE
+        follow = cfg.attr_follow_lr
         sampler = EpochSampler(len(self.images), self.local_batch, seed=cfg.seed * 7919 + self.info.rank + 1)
         recent: list[float] = []
         bar = None
@@ -1200,10 +1203,10 @@ class StyleGAN2Trainer:
                 + (
                     f", attribute matching weight {cfg.attr_weight:g} (entropy {cfg.attr_entropy:g}, "
                     + (f"A unsure of fakes {cfg.attr_fake_entropy:g}, " if cfg.attr_fake_entropy > 0 else "")
-                    + f"{cfg.attr_bins} bins, A's lr {cfg.attr_lr * ATTR_FOLLOW_LR_SCALE:g}"
+                    + f"{cfg.attr_bins} bins, A's lr {cfg.attr_follow_lr:g}"
                     + (
                         f", A pretrained first on {cfg.attr_pretrain_kimg:g} kimg at lr {cfg.attr_lr:g} → "
-                        f"{cfg.attr_lr * ATTR_FOLLOW_LR_SCALE:g})"
+                        f"{cfg.attr_follow_lr:g})"
                         if self.a_fresh
                         else ")"
                     )
