@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = p.parse_args(argv)
 
-    from ganlens.analysis.realism import generate, render_real
+    from ganlens.analysis.realism import generate, render_real_records
     from ganlens.classifier import attribute_accuracy, load_classifier
-    from ganlens.data.toonfaces import TOONFACES_SCHEMA, sample_attributes
+    from ganlens.data.toonfaces import TOONFACES_SCHEMA
     from ganlens.errors import GanlensError, one_line
     from ganlens.generators import build_generator
     from ganlens.training.attributes import attribute_classes, load_attribute_net
@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ck = read_checkpoint_state(args.checkpoint)
         bins = _bins_from(A, TOONFACES_SCHEMA)
         size = A.config.resolution
-        real = render_real(args.n, size=size, base_seed=HELD_OUT_SEED, progress=False)
-        records = [sample_attributes(np.random.default_rng(HELD_OUT_SEED + i)) for i in range(args.n)]
+        real, records = render_real_records(args.n, size=size, base_seed=HELD_OUT_SEED, progress=False)
         num_classes, targets = attribute_classes(TOONFACES_SCHEMA, records, bins=bins)
         if num_classes != A.config.num_classes:
             raise GanlensError(f"A has classes {A.config.num_classes}; {bins} bins give {num_classes}")

@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 #: base seed of the real renders (disjoint from the training set and the other benchmarks' renders)
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace an existing classes.png")
     args = p.parse_args(argv)
 
-    from ganlens.analysis.realism import render_real
+    from ganlens.analysis.realism import render_real_records
     from ganlens.classifier import load_classifier
     from ganlens.errors import GanlensError, one_line
 
@@ -93,17 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         seeds = list(range(args.seed, args.seed + args.n))
         samples = [draw(G, seeds, k) for k in range(f.num_classes)]
-        real = render_real(args.n, size=G.resolution, base_seed=REAL_SEED, progress=False)
-        from ganlens.data.toonfaces import TOONFACES_SCHEMA, sample_attributes
-
-        truth = torch.tensor(  # the renders' own classes (render_real draws them from these rngs)
-            [
-                f.classes.index(
-                    sample_attributes(np.random.default_rng(REAL_SEED + i), TOONFACES_SCHEMA)[f.name]
-                )
-                for i in range(args.n)
-            ]
-        )
+        real, records = render_real_records(args.n, size=G.resolution, base_seed=REAL_SEED, progress=False)
+        truth = torch.tensor([f.classes.index(r[f.name]) for r in records])  # the renders' own classes
         read_real = C.predict(real)[f.name]
         reads = [C.predict(x)[f.name] for x in samples]
     except GanlensError as e:

@@ -435,3 +435,16 @@ def test_realism_cli(G, clf, tmp_path, capsys):
     np.save(tmp_path / "big.npy", np.zeros((8, 32, 32, 3), np.uint8))
     assert main([*common, "--real", str(tmp_path / "big.npy")]) == 2
     assert "are 32 px; the model makes 16 px" in capsys.readouterr().err
+
+
+def test_render_real_records_are_the_records_each_render_was_drawn_from():
+    from ganlens.analysis import render_real, render_real_records
+    from ganlens.data.toonfaces import render_toonface
+
+    images, records = render_real_records(3, size=32, base_seed=77, progress=False)
+    assert torch.equal(images, render_real(3, size=32, base_seed=77, progress=False))
+    assert len(records) == 3 and records[0] != records[1]
+    again = render_toonface(records[2], size=32, seed=79).image  # uint8 (32, 32, 3)
+    assert torch.equal(images[2], torch.tensor(again).permute(2, 0, 1).float() / 127.5 - 1.0)
+    with pytest.raises(GanlensError, match="number of real images 1 must be an integer >= 2"):
+        render_real_records(1, progress=False)

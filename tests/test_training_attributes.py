@@ -224,7 +224,8 @@ def test_pretraining_teaches_a_and_the_term_reaches_g(toon, tmp_path):
         t = _trainer(
             toon, tmp_path / f"w{w}", attr_weight=w, attr_bins=4, attr_pretrain_kimg=0.24, attr_lr=0.002
         )
-        x, targets = t.reals(torch.Generator())[0], t.attr.targets[t.sampler.indices(0)]
+        idx = t.sampler.indices(0)
+        x, targets = t.reals(idx, torch.Generator())[0], t.attr.targets[idx]
 
         def loss_now(t=t, x=x, targets=targets) -> float:
             with torch.no_grad():
@@ -271,10 +272,9 @@ def test_a_learns_to_be_unsure_of_generated_images_with_attr_fake_entropy(toon, 
         gen = torch.Generator().manual_seed(3)
         with torch.no_grad():
             fake = t.run_generator(t.z(8, gen), gen)[0]
-        stats: dict[str, float] = {}
         for i in range(15):
             idx = t.sampler.indices(i)
-            t.attr_step(t.images_at(idx), t.attr.targets[idx], fake if beta else None, stats)
+            stats = t.attr_step(t.images_at(idx), t.attr.targets[idx], fake if beta else None)
             if i == 0:  # same weights so far: the running statistics can differ only by the fakes
                 buffers = [b.clone() for b in t.A.buffers()]
         with torch.no_grad():

@@ -447,7 +447,9 @@ def test_training_with_bf16_and_xflip_runs(noise_data, tmp_path, monkeypatch):
         t = StyleGAN2Trainer(cfg)  # bf16 trains on channels-last tensors
     conv = t.D.b16.conv0.weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
-    assert t.reals(torch.Generator().manual_seed(0))[0].is_contiguous(memory_format=torch.channels_last)
+    assert t.reals(t.sampler.indices(0), torch.Generator().manual_seed(0))[0].is_contiguous(
+        memory_format=torch.channels_last
+    )
 
 
 def test_export_writes_native_model(noise_data, tmp_path):
@@ -564,7 +566,7 @@ def _pool_distances(t: StyleGAN2Trainer, real: torch.Tensor, pool_seed: int, poo
 
 def test_imle_term_is_the_distance_from_each_real_image_to_its_nearest_sample(noise_data, tmp_path):
     t = _imle_trainer(noise_data, tmp_path / "run", imle_weight=1.0)
-    real, _ = t.reals(torch.Generator().manual_seed(0))
+    real, _ = t.reals(t.sampler.indices(0), torch.Generator().manual_seed(0))
     t.G.requires_grad_(True)
     loss = t.imle_term(real, torch.Generator().manual_seed(5))  # its pool: the first 16 draws of seed 5
     dist = _pool_distances(t, real[:3], pool_seed=5)

@@ -33,6 +33,7 @@ from ganlens.analysis.realism import (
     quantize,
     realism_report,
     render_real,
+    render_real_records,
     split_real,
 )
 from ganlens.analysis.report import heatmap_png, markdown_summary, markdown_table, write_analysis
@@ -59,6 +60,7 @@ __all__ = [
     "RealismScore",
     "RealReference",
     "render_real",
+    "render_real_records",
     "sefa_by_group",
     "split_real",
     "standard_sets",

@@ -44,7 +44,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -81,13 +81,22 @@ def quantize(images: Tensor) -> Tensor:
 def render_real(n: int, *, size: int = 64, base_seed: int = REAL_SEED_A, progress: bool = True) -> Tensor:
     """``n`` fresh ToonFaces renders (image i uses seed ``base_seed + i``, like the dataset builder),
     as (n, 3, size, size) float in [-1, 1]."""
+    return render_real_records(n, size=size, base_seed=base_seed, progress=progress)[0]
+
+
+def render_real_records(
+    n: int, *, size: int = 64, base_seed: int = REAL_SEED_A, progress: bool = True
+) -> tuple[Tensor, list[dict[str, Any]]]:
+    """``render_real``'s images and the attribute record each was rendered from."""
     if not (isinstance(n, int) and n >= 2):
         raise GanlensError(f"number of real images {n!r} must be an integer >= 2")
     out = np.empty((n, size, size, 3), dtype=np.uint8)
+    records = []
     for i in tqdm(range(n), desc="rendering real", unit="img", disable=not progress):
         seed = base_seed + i
-        out[i] = render_toonface(sample_attributes(np.random.default_rng(seed)), size=size, seed=seed).image
-    return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        records.append(sample_attributes(np.random.default_rng(seed)))
+        out[i] = render_toonface(records[-1], size=size, seed=seed).image
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float() / 127.5 - 1.0, records
 
 
 def load_real(path: str | os.PathLike[str], *, limit: int | None = None, progress: bool = True) -> Tensor:

@@ -805,9 +805,9 @@ class StyleGAN2Trainer:
         mean = torch.tensor(total / batches, dtype=torch.float32, device=self.device)
         return float(ddp.all_reduce_mean(mean, self.info))
 
-    def reals(self, gen: torch.Generator) -> tuple[Tensor, Tensor | None]:
-        """This step's real batch (B, C, R, R) in [-1, 1] and its labels (B, c_dim) or None."""
-        idx = self.sampler.indices(self.step)
+    def reals(self, idx: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor | None]:
+        """The real batch at dataset indices ``idx`` (B,): images (B, C, R, R) in [-1, 1], x-flipped
+        at random when ``xflip`` is on, and their labels (B, c_dim) or None."""
         x = self.images_at(idx)
         if self.cfg.xflip:
             flip = (torch.rand(len(x), generator=gen) < 0.5).to(self.device)
@@ -847,10 +847,11 @@ class StyleGAN2Trainer:
         gen = torch.Generator().manual_seed(step_seed(cfg.seed, self.info.rank, self.step))
         torch.manual_seed(step_seed(cfg.seed + 1, self.info.rank, self.step))  # anything drawing globally
         stats: dict[str, float] = {}
-        real, real_c = self.reals(gen)
+        idx = self.sampler.indices(self.step)
+        real, real_c = self.reals(idx, gen)
         if not self.g_frozen:
             self.g_phases(real, gen, stats)
-        self.d_phases(real, real_c, gen, stats)
+        self.d_phases(real, real_c, idx, gen, stats)
 
         # G_ema
         beta = ema_beta(
@@ -993,9 +994,10 @@ class StyleGAN2Trainer:
         return float(pen.detach().mean())
 
     def d_phases(
-        self, real: Tensor, real_c: Tensor | None, gen: torch.Generator, stats: dict[str, float]
+        self, real: Tensor, real_c: Tensor | None, idx: Tensor, gen: torch.Generator, stats: dict[str, float]
     ) -> None:
-        """Dmain and, every ``r1_interval`` steps, Dreg (lazy R1)."""
+        """Dmain, A's step when the run has one (on the reals at dataset indices ``idx``) and,
+        every ``r1_interval`` steps, Dreg (lazy R1)."""
         cfg, B = self.cfg, self.local_batch
         # Dmain (and the same for D_low on the box-filtered images)
         with self.autocast():
@@ -1015,9 +1017,8 @@ class StyleGAN2Trainer:
         if cfg.aug == "ada":
             self.ada.accumulate(real_logits)
         if self.A is not None:
-            targets = self.attr.targets[self.sampler.indices(self.step)]  # (B, F), the reals' classes
             fake_for_a = fake.detach() if cfg.attr_fake_entropy > 0 else None
-            stats["loss_attr"], stats["attr_acc"] = self.attr_step(real, targets, fake_for_a, stats)
+            stats.update(self.attr_step(real, self.attr.targets[idx], fake_for_a))
 
         # Dreg: lazy R1 (D_low's through the box filter: γ·(lowres_d/R)² on its own input)
         if self.r1_every and self.step % self.r1_every == 0:
@@ -1028,18 +1029,17 @@ class StyleGAN2Trainer:
         if self.D_low is not None:
             self.D_low.requires_grad_(False)
 
-    def attr_step(
-        self, real: Tensor, targets: Tensor, fake: Tensor | None = None, stats: dict[str, float] | None = None
-    ) -> tuple[float, float]:
+    def attr_step(self, real: Tensor, targets: Tensor, fake: Tensor | None = None) -> dict[str, float]:
         """One step of the attribute network A on real images (B, C, R, R) and their classes
         (B, F), and with ``fake`` (``attr_fake_entropy``) towards unsure readings of generated
-        images; returns the real images' loss and mean accuracy."""
+        images. Returns its stats: the real images' ``loss_attr`` and mean ``attr_acc``, and with
+        ``fake`` A's mean entropy on them, ``attr_fake_entropy``."""
         self.A.train().requires_grad_(True)
         self.opt_A.zero_grad(set_to_none=True)
         with self.autocast():
             logits = self.A(real)
         loss, acc = attribute_loss(logits, targets.to(self.device), self.attr.num_classes)
-        total = loss
+        total, stats = loss, {"loss_attr": float(loss.detach()), "attr_acc": float(acc)}
         if fake is not None:
             self.A.eval()  # generated images never move BatchNorm's running statistics
             with self.autocast():
@@ -1047,8 +1047,7 @@ class StyleGAN2Trainer:
             self.A.train()
             _, fake_ent = marginal_terms(fake_logits, self.attr.marginals, self.attr.num_classes)
             total = loss - self.cfg.attr_fake_entropy * fake_ent
-            if stats is not None:
-                stats["attr_fake_entropy"] = float(fake_ent.detach())
+            stats["attr_fake_entropy"] = float(fake_ent.detach())
         total.backward()
         self.optimizer_step(self.A, self.opt_A)
         self.A.requires_grad_(False)
@@ -1056,7 +1055,7 @@ class StyleGAN2Trainer:
             for b in self.A.buffers():
                 if b.is_floating_point():
                     b.copy_(ddp.all_reduce_mean(b, self.info))
-        return float(loss.detach()), float(acc)
+        return stats
 
     def pretrain_attributes(self) -> None:
         """A fresh A learns alone on ``attr_pretrain_kimg`` of real images (its own data order), its
@@ -1075,11 +1074,11 @@ class StyleGAN2Trainer:
             for group in self.opt_A.param_groups:
                 group["lr"] = follow + (cfg.attr_lr - follow) * 0.5 * (1 + math.cos(math.pi * i / steps))
             idx = sampler.indices(i)
-            loss, acc = self.attr_step(self.images_at(idx), self.attr.targets[idx])
-            recent = (recent + [acc])[-50:]
+            step = self.attr_step(self.images_at(idx), self.attr.targets[idx])
+            recent = (recent + [step["attr_acc"]])[-50:]
             if bar is not None:
                 bar.update()
-                bar.set_postfix_str(f"loss {loss:.3f} accuracy {acc:.3f}")
+                bar.set_postfix_str(f"loss {step['loss_attr']:.3f} accuracy {step['attr_acc']:.3f}")
         if bar is not None:
             bar.close()
         for group in self.opt_A.param_groups:
