@@ -14,9 +14,14 @@ beside the shipped attribute classifier measured on the same images:
    once as A reads both sets and once as the classifier reads them, and as a noise floor the TV
    between the two halves of the renders (classifier). Where A's TV is far below the classifier's,
    A cannot see that error, and more weight on the term will not fix it.
+3. **A fresh reader** (``--fresh-a STEPS``): a second network A' of A's architecture, trained from
+   a new seed on the run's training render alone for STEPS steps (it never sees G), adds its
+   columns to both tables. If A' reads the samples like A, G is not drawing into its own A's
+   blind spots: the readers disagree about the images themselves.
 
     .venv/bin/python benchmarks/toonfaces_attr_net.py RUN/checkpoints/step-00001513
     .venv/bin/python benchmarks/toonfaces_attr_net.py RUN/checkpoints/step-00001513 --n 2000 --samples 0
+    .venv/bin/python benchmarks/toonfaces_attr_net.py RUN/checkpoints/step-00001946 --fresh-a 3000
 """
 
 from __future__ import annotations
@@ -53,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samples", type=int, default=1000, help="G_ema samples; 0: none (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument(
+        "--fresh-a",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="also train a fresh A' for STEPS steps on the run's training render and read with it (default 0: no)",
+    )
+    p.add_argument("--data", help="the training render for --fresh-a (default: the run's --data)")
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import generate, render_real_records
@@ -60,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganlens.data.toonfaces import TOONFACES_SCHEMA
     from ganlens.errors import GanlensError, one_line
     from ganlens.generators import build_generator
-    from ganlens.training.attributes import attribute_classes, load_attribute_net
+    from ganlens.training.attributes import attribute_classes, fit_attribute_net, load_attribute_net
     from ganlens.training.checkpoint import load_module, read_checkpoint_state
 
     torch.set_num_threads(max(1, args.threads))
@@ -69,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             raise GanlensError(f"--n {args.n} must be at least 100")
         if args.samples < 0:
             raise GanlensError(f"--samples {args.samples} must be >= 0")
+        if args.fresh_a < 0:
+            raise GanlensError(f"--fresh-a {args.fresh_a} must be >= 0")
         A = load_attribute_net(args.checkpoint)
         ck = read_checkpoint_state(args.checkpoint)
         bins = _bins_from(A, TOONFACES_SCHEMA)
@@ -77,9 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         num_classes, targets = attribute_classes(TOONFACES_SCHEMA, records, bins=bins)
         if num_classes != A.config.num_classes:
             raise GanlensError(f"A has classes {A.config.num_classes}; {bins} bins give {num_classes}")
+        readers = {"A": A}
+        if args.fresh_a:
+            readers["A'"] = fit_attribute_net(
+                A.config, *_training_render(args.data, ck, bins), steps=args.fresh_a, seed=12345
+            )
         C = load_classifier(None)
         c_scores = attribute_accuracy(C, real, records)
-        a_real = a_classes(A, real, num_classes)
+        a_real = {name: a_classes(net, real, num_classes) for name, net in readers.items()}
         fake = None
         if args.samples:
             G = build_generator(ck.state["g_config"]).eval()
@@ -93,52 +113,77 @@ def main(argv: list[str] | None = None) -> int:
     encoded = TOONFACES_SCHEMA.encode(records)
     print(
         f"checkpoint: {Path(args.checkpoint)} ({ck.nimg / 1000:.2f} kimg); A: {bins} bins per continuous factor"
+        + (f"; A': fresh, {args.fresh_a} steps on the training render" if args.fresh_a else "")
     )
     print(f"\n## Held-out renders (n = {args.n}, seeds {HELD_OUT_SEED:,}+)")
-    print("| factor | A: exact class | A: within one bin | A: R² of the expected bin centre | classifier |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    cols = [
+        f"{r}: {c}"
+        for r in readers
+        for c in ("exact class", "within one bin", "R² of the expected bin centre")
+    ]
+    print("| factor | " + " | ".join(cols) + " | classifier |")
+    print("| --- |" + " ---: |" * (len(cols) + 1))
     centres = (torch.arange(bins) + 0.5) / bins * 2 - 1
-    acc_a, acc_c = [], []
+    acc_a: dict[str, list[float]] = {r: [] for r in readers}
+    acc_c = []
     for j, f in enumerate(TOONFACES_SCHEMA):
-        probs, t = a_real[j], targets[:, j]
-        exact = float((probs.argmax(1) == t).float().mean())
-        acc_a.append(exact)
+        t, v = targets[:, j], encoded[f.name]
         acc_c.append(c_scores[f.name])
-        if f.categorical:
-            print(f"| {f.name} | {exact:.3f} | — | — | acc {c_scores[f.name]:.3f} |")
-            continue
-        v = encoded[f.name]
-        ok = ~v.isnan()
-        near = float(((probs.argmax(1) - t).abs() <= 1).float().mean())
-        ev = (probs[:, :bins] * centres).sum(1) / probs[:, :bins].sum(1).clamp_min(1e-6)
-        r2 = 1 - float(((ev - v)[ok] ** 2).mean() / v[ok].var())
-        print(f"| {f.name} | {exact:.3f} | {near:.3f} | {r2:.3f} | R² {c_scores[f.name]:.3f} |")
-    print(
-        f"\nmean over factors: A's exact class {np.mean(acc_a):.3f}; the classifier's score {np.mean(acc_c):.3f}"
-    )
+        cells = []
+        for r in readers:
+            probs = a_real[r][j]
+            exact = float((probs.argmax(1) == t).float().mean())
+            acc_a[r].append(exact)
+            if f.categorical:
+                cells += [f"{exact:.3f}", "—", "—"]
+                continue
+            ok = ~v.isnan()
+            near = float(((probs.argmax(1) - t).abs() <= 1).float().mean())
+            ev = (probs[:, :bins] * centres).sum(1) / probs[:, :bins].sum(1).clamp_min(1e-6)
+            r2 = 1 - float(((ev - v)[ok] ** 2).mean() / v[ok].var())
+            cells += [f"{exact:.3f}", f"{near:.3f}", f"{r2:.3f}"]
+        score = f"{'acc' if f.categorical else 'R²'} {c_scores[f.name]:.3f}"
+        print(f"| {f.name} | " + " | ".join(cells) + f" | {score} |")
+    means = "; ".join(f"{r}'s exact class {np.mean(acc_a[r]):.3f}" for r in readers)
+    print(f"\nmean over factors: {means}; the classifier's score {np.mean(acc_c):.3f}")
 
     if fake is None:
         return 0
-    a_fake = a_classes(A, fake, num_classes)
+    a_fake = {name: a_classes(net, fake, num_classes) for name, net in readers.items()}
     _, c_real = attribute_classes(TOONFACES_SCHEMA, C.predict_records(real), bins=bins)
     _, c_fake = attribute_classes(TOONFACES_SCHEMA, C.predict_records(fake), bins=bins)
     print(f"\n## G_ema's samples (n = {args.samples}, seed {args.seed}) against the held-out renders")
     half = args.n // 2
-    print("| factor | TV as A reads both | TV as the classifier reads both | floor: renders, half vs half |")
-    print("| --- | ---: | ---: | ---: |")
+    heads = [f"TV as {r} reads both" for r in readers] + ["TV as the classifier reads both"]
+    print("| factor | " + " | ".join(heads) + " | floor: renders, half vs half |")
+    print("| --- |" + " ---: |" * (len(heads) + 1))
     rows = []
     for j, (f, k) in enumerate(zip(TOONFACES_SCHEMA, num_classes, strict=True)):
-        ta = tv(a_fake[j].argmax(1), a_real[j].argmax(1), k)
-        tc = tv(c_fake[:, j], c_real[:, j], k)
-        floor = tv(c_real[:half, j], c_real[half:, j], k)
-        rows.append((ta, tc, floor))
-        print(f"| {f.name} | {ta:.3f} | {tc:.3f} | {floor:.3f} |")
-    ta, tc, floor = np.mean(rows, axis=0)
+        row = [tv(a_fake[r][j].argmax(1), a_real[r][j].argmax(1), k) for r in readers]
+        row += [tv(c_fake[:, j], c_real[:, j], k), tv(c_real[:half, j], c_real[half:, j], k)]
+        rows.append(row)
+        print(f"| {f.name} | " + " | ".join(f"{x:.3f}" for x in row) + " |")
+    mean = np.mean(rows, axis=0)
+    names = list(readers) + ["classifier", "floor"]
     print(
-        f"\nmean TV: A {ta:.3f}, classifier {tc:.3f}, floor {floor:.3f} (in A's classes; the realism "
-        "benchmark bins differently)"
+        "\nmean TV: "
+        + ", ".join(f"{n} {m:.3f}" for n, m in zip(names, mean, strict=True))
+        + " (in A's classes; the realism benchmark bins differently)"
     )
     return 0
+
+
+def _training_render(data: str | None, ck, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images (uint8) and A's classes of a run's training render (``data`` or the run's own)."""
+    from ganlens.errors import GanlensError
+    from ganlens.training.attributes import toonfaces_attribute_targets
+    from ganlens.training.data import load_images
+
+    path = data or ck.state.get("train_config", {}).get("data")
+    if not path:
+        raise GanlensError("--fresh-a needs the training render: the checkpoint names none, so pass --data")
+    images = load_images(path, resolution=ck.state["a_config"]["resolution"])
+    return images, toonfaces_attribute_targets(path, bins=bins).targets
 
 
 def _bins_from(A, schema) -> int:

@@ -19,6 +19,8 @@ from ganlens.training.attributes import (
     AttributeNet,
     AttributeNetConfig,
     attribute_loss,
+    cosine_lr,
+    fit_attribute_net,
     load_attribute_net,
     marginal_terms,
     toonfaces_attribute_targets,
@@ -314,3 +316,33 @@ def test_cli_refuses_attribute_matching_on_unlabelled_data(tmp_path, capsys):
     )  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "is not one" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cosine_lr_runs_from_start_to_end():
+    assert cosine_lr(0, 10, 1e-3, 1e-4) == pytest.approx(1e-3)
+    assert cosine_lr(5, 10, 1e-3, 1e-4) == pytest.approx(5.5e-4)
+    assert cosine_lr(10, 10, 1e-3, 1e-4) == pytest.approx(1e-4)
+
+
+def test_fit_attribute_net_learns_the_renders_and_is_reproducible(toon):
+    from ganlens.training.data import load_images
+
+    images, t = load_images(toon, resolution=16), toonfaces_attribute_targets(toon, bins=4)
+    config = AttributeNetConfig(resolution=16, img_channels=3, num_classes=t.num_classes, channel_base=8)
+
+    def loss_of(net) -> float:
+        with torch.no_grad():
+            return float(attribute_loss(net(images.float() / 127.5 - 1), t.targets, t.num_classes)[0])
+
+    untrained = fit_attribute_net(config, images, t.targets, steps=1, lr=1e-9, batch=8, progress=False)
+    net = fit_attribute_net(config, images, t.targets, steps=40, lr=0.01, batch=8, seed=3, progress=False)
+    assert not net.training and not any(p.requires_grad for p in net.parameters())
+    assert loss_of(net) < 0.6 * loss_of(untrained), (loss_of(untrained), loss_of(net))
+    again = fit_attribute_net(config, images, t.targets, steps=40, lr=0.01, batch=8, seed=3, progress=False)
+    assert all(
+        torch.equal(a, b) for a, b in zip(net.state_dict().values(), again.state_dict().values(), strict=True)
+    )
+    with pytest.raises(GanlensError, match=r"24 images and targets \(23, 20\) do not pair up"):
+        fit_attribute_net(config, images, t.targets[:23], steps=1, progress=False)
+    with pytest.raises(GanlensError, match="steps 0 and batch 64 must be at least 1"):
+        fit_attribute_net(config, images, t.targets, steps=0, progress=False)

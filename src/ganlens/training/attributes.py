@@ -23,6 +23,7 @@ the attribute classifier that ``benchmarks/toonfaces.py`` measures with.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,74 @@ def load_attribute_net(checkpoint: str | Path) -> AttributeNet:
     A = AttributeNet(AttributeNetConfig.from_dict(state["a_config"]))
     load_module(checkpoint, "A", A)
     return A.eval().requires_grad_(False)
+
+
+def cosine_lr(step: int, steps: int, start: float, end: float) -> float:
+    """The learning rate at ``step`` of ``steps`` on a cosine from ``start`` (step 0) to ``end``."""
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * step / steps))
+
+
+def fit_attribute_net(
+    config: AttributeNetConfig,
+    images: Tensor,
+    targets: Tensor,
+    *,
+    steps: int,
+    lr: float = 1e-3,
+    batch: int = 64,
+    seed: int = 0,
+    bf16: bool = True,
+    progress: bool = True,
+) -> AttributeNet:
+    """A fresh attribute network trained alone on real images, the way a run pretrains its A:
+    Adam (betas 0.9, 0.999), the learning rate on a cosine from ``lr`` to
+    ``ATTR_FOLLOW_LR_SCALE × lr``, batches drawn at random with replacement.
+
+    Args:
+        config: the network (its ``num_classes`` must match ``targets``' columns).
+        images: (N, C, R, R) uint8 or float in [-1, 1].
+        targets: (N, F) long classes (:func:`attribute_classes`).
+        steps: optimiser steps; seed: initialisation and batch order.
+        bf16: bfloat16 autocast (CPU).
+    Returns:
+        the network in eval mode, without gradients.
+    Raises:
+        GanlensError: ``steps`` or ``batch`` below 1, or images and targets that do not pair up.
+    """
+    if steps < 1 or batch < 1:
+        raise GanlensError(f"steps {steps} and batch {batch} must be at least 1")
+    if len(images) != len(targets) or targets.ndim != 2 or targets.shape[1] != len(config.num_classes):
+        raise GanlensError(
+            f"{len(images)} images and targets {tuple(targets.shape)} do not pair up "
+            f"(need (N, {len(config.num_classes)}))"
+        )
+    torch.manual_seed(seed)
+    net = AttributeNet(config).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, unit="step", desc="fresh attribute network", mininterval=5.0)
+    for i in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(i, steps, lr, lr * ATTR_FOLLOW_LR_SCALE)
+        idx = torch.randint(len(images), (batch,), generator=gen)
+        x = images[idx]
+        x = x.float() / 127.5 - 1.0 if x.dtype == torch.uint8 else x.float()
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            logits = net(x.contiguous(memory_format=torch.channels_last))
+        loss, acc = attribute_loss(logits, targets[idx], config.num_classes)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if bar is not None:
+            bar.update()
+            bar.set_postfix_str(f"loss {float(loss.detach()):.3f} accuracy {float(acc):.3f}")
+    if bar is not None:
+        bar.close()
+    return net.eval().requires_grad_(False)
 
 
 def attribute_loss(logits: Tensor, targets: Tensor, num_classes: tuple[int, ...]) -> tuple[Tensor, Tensor]:

@@ -63,6 +63,7 @@ from ganlens.training.attributes import (
     AttributeNet,
     AttributeNetConfig,
     attribute_loss,
+    cosine_lr,
     marginal_terms,
     toonfaces_attribute_targets,
 )
@@ -1072,7 +1073,7 @@ class StyleGAN2Trainer:
             bar = tqdm(total=steps, unit="step", desc="attribute network", mininterval=5.0)
         for i in range(steps):
             for group in self.opt_A.param_groups:
-                group["lr"] = follow + (cfg.attr_lr - follow) * 0.5 * (1 + math.cos(math.pi * i / steps))
+                group["lr"] = cosine_lr(i, steps, cfg.attr_lr, follow)
             idx = sampler.indices(i)
             step = self.attr_step(self.images_at(idx), self.attr.targets[idx])
             recent = (recent + [step["attr_acc"]])[-50:]
