@@ -20,9 +20,11 @@ from ganlens.training.attributes import (
     AttributeNetConfig,
     attribute_loss,
     cosine_lr,
+    expected_values,
     fit_attribute_net,
     load_attribute_net,
     marginal_terms,
+    quantile_term,
     toonfaces_attribute_targets,
 )
 from ganlens.training.checkpoint import latest_checkpoint
@@ -297,6 +299,8 @@ def test_a_learns_to_be_unsure_of_generated_images_with_attr_fake_entropy(toon, 
         ({"attr_pretrain_kimg": -1.0}, "attr_pretrain_kimg -1.0 must be >= 0"),
         ({"attr_fake_entropy": -0.5}, "attr_fake_entropy -0.5 must be >= 0"),
         ({"attr_fake_entropy": 0.5}, r"attr_fake_entropy 0.5 needs attr_weight > 0"),
+        ({"attr_weight": 1.0, "attr_quantile": -1.0}, "attr_quantile -1.0 must be >= 0"),
+        ({"attr_quantile": 0.5}, r"attr_quantile 0.5 needs attr_weight > 0"),
         ({"attr_weight": 1.0, "cond": "hat"}, "attr_weight is for unconditional runs"),
         ({"attr_weight": 1.0, "xflip": True}, "attr_weight needs xflip off"),
     ],
@@ -346,3 +350,40 @@ def test_fit_attribute_net_learns_the_renders_and_is_reproducible(toon):
         fit_attribute_net(config, images, t.targets[:23], steps=1, progress=False)
     with pytest.raises(GanlensError, match="steps 0 and batch 64 must be at least 1"):
         fit_attribute_net(config, images, t.targets, steps=0, progress=False)
+
+
+def test_expected_values_read_continuous_factors_as_bin_centres():
+    logits = torch.full((2, 3 + 5), -30.0)  # a categorical factor (3), then a binned one (4 + "n/a")
+    logits[0, 3 + 0] = logits[1, 3 + 3] = 30.0  # first bin, last bin
+    v = expected_values(logits, (3, 5), (False, True), bins=4)
+    assert v.shape == (2, 1) and v[:, 0].tolist() == pytest.approx([-0.75, 0.75])
+    with pytest.raises(GanlensError, match="no continuous factor"):
+        expected_values(logits, (3, 5), (False, False), bins=4)
+
+
+def test_quantile_term_is_zero_for_the_same_spread_and_widens_a_narrow_batch():
+    real = torch.linspace(-0.9, 0.9, 16)[torch.randperm(16, generator=torch.Generator().manual_seed(0))]
+    real = torch.stack([real, -real], dim=1)  # (16, 2)
+    assert float(quantile_term(real.flip(0), real)) == pytest.approx(0.0, abs=1e-4)  # order does not matter
+    fake = (0.3 * real).requires_grad_(True)  # same shape of distribution, a third of the spread
+    assert float(quantile_term(fake, real)) > 0.1
+    opt = torch.optim.SGD([fake], lr=2.0)
+    for _ in range(20):
+        opt.zero_grad()
+        quantile_term(fake, real).backward()
+        opt.step()
+    assert float(fake.detach().std()) > 0.95 * float(real.std())
+    # a batch of unclear samples, all read at the middle, is far from the real quantiles
+    assert float(quantile_term(torch.zeros(16, 2), real)) > 0.25
+
+
+def test_quantile_option_adds_its_term_to_g(toon, tmp_path):
+    runs = {}
+    for q in (0.0, 5.0):
+        t = _trainer(
+            toon, tmp_path / f"q{q}", attr_weight=1.0, attr_bins=4, attr_quantile=q, attr_pretrain_kimg=0
+        )
+        runs[q] = (t.train_step(), t)
+    assert "attr_w2" in runs[5.0][0] and "attr_w2" not in runs[0.0][0] and runs[5.0][0]["attr_w2"] > 0
+    g0, g1 = (runs[q][1].G.parameters() for q in (0.0, 5.0))
+    assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))

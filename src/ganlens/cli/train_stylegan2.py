@@ -312,6 +312,14 @@ def register_train(sub) -> None:
         "from real images only (default 0)",
     )
     o.add_argument(
+        "--attr-quantile",
+        type=float,
+        default=0.0,
+        help="weight, relative to the KL, of a term on the continuous factors: the generated batch's sorted "
+        "readings (expected bin centres) are pulled to the quantiles of the real batch's, so samples the "
+        "network is unsure of cannot stand in for the tails; 0: off (default 0)",
+    )
+    o.add_argument(
         "--attr-bins",
         type=int,
         default=8,
@@ -451,6 +459,7 @@ def config_from_args(args: argparse.Namespace):
         imle_res=args.imle_res,
         attr_weight=args.attr_weight,
         attr_entropy=args.attr_entropy,
+        attr_quantile=args.attr_quantile,
         attr_fake_entropy=args.attr_fake_entropy,
         attr_bins=args.attr_bins,
         attr_lr=args.attr_lr,

@@ -50,12 +50,15 @@ class AttributeTargets:
         targets: (N, F) long: image i's class of factor f (this process's shard).
         marginals: (sum of num_classes,) float: each factor's class frequencies over the whole
             training set (every shard), concatenated in column order.
+        continuous: per factor, whether its classes are bins of a continuous range (the first
+            ``bins`` classes; a last "n/a" class may follow).
     """
 
     names: tuple[str, ...]
     num_classes: tuple[int, ...]
     targets: Tensor
     marginals: Tensor
+    continuous: tuple[bool, ...] = ()
 
 
 def attribute_classes(
@@ -126,6 +129,7 @@ def toonfaces_attribute_targets(
         num_classes=tuple(sizes),
         targets=targets[rank::world].contiguous(),
         marginals=marginals,
+        continuous=tuple(not f.categorical for f in schema),
     )
 
 
@@ -314,3 +318,35 @@ def marginal_terms(logits: Tensor, marginals: Tensor, num_classes: tuple[int, ..
         kls.append((pi * (torch.log(pi.clamp_min(1e-12)) - log_pbar)).sum())
         ents.append(-(p * logp).sum(1).mean())
     return torch.stack(kls).mean(), torch.stack(ents).mean()
+
+
+def expected_values(
+    logits: Tensor, num_classes: tuple[int, ...], continuous: tuple[bool, ...], bins: int
+) -> Tensor:
+    """A's reading of every continuous factor as one number: the expected bin centre in [-1, 1]
+    under its softmax over the ``bins`` bins (a last "n/a" class left out). (B, ΣK) → (B, C)."""
+    centres = ((torch.arange(bins, device=logits.device) + 0.5) / bins * 2 - 1).float()
+    cols = []
+    for part, cont in zip(logits.float().split(num_classes, dim=1), continuous, strict=True):
+        if cont:
+            p = part[:, :bins].softmax(dim=1)
+            cols.append(p @ centres)
+    if not cols:
+        raise GanlensError("the schema has no continuous factor for the quantile term")
+    return torch.stack(cols, dim=1)
+
+
+def quantile_term(fake_values: Tensor, real_values: Tensor) -> Tensor:
+    """The squared 1-D Wasserstein-2 distance between a generated and a real batch of readings, per
+    column, averaged over columns: the mean squared difference between the generated batch's sorted
+    values and the real batch's quantiles at the same levels. (B, C) and (B', C) → scalar; only
+    ``fake_values`` carries a gradient.
+
+    Unlike a histogram of soft readings, it cannot be satisfied by samples the reader is unsure
+    of: an unclear sample reads near the middle, so a batch of them misses the real batch's tails.
+    """
+    # the real batch's order statistics, interpolated to the generated batch's size (equal sizes:
+    # exactly its sorted values)
+    levels = torch.linspace(0, 1, len(fake_values), device=fake_values.device)
+    target = torch.quantile(real_values.detach().float(), levels, dim=0)  # (B, C)
+    return ((fake_values.float().sort(dim=0).values - target) ** 2).mean()

@@ -64,7 +64,9 @@ from ganlens.training.attributes import (
     AttributeNetConfig,
     attribute_loss,
     cosine_lr,
+    expected_values,
     marginal_terms,
+    quantile_term,
     toonfaces_attribute_targets,
 )
 from ganlens.training.augment import PIPELINES, AdaptiveP, augment
@@ -187,6 +189,10 @@ class TrainConfig:
             its reading of D's generated batch, so A learns to be unsure of generated images and G,
             which asks for confident readings, cannot rely on A's blind spots (0, the default: A
             learns from real images only).
+        attr_quantile: weight, relative to the KL, of a term on the continuous factors: A reads
+            each as its expected bin centre, and the generated batch's sorted readings are pulled
+            to the quantiles of A's readings of the real batch (:func:`quantile_term`; 0, the
+            default: off). The KL on soft histograms is met by samples A is unsure of; this is not.
         attr_bins: bins of each continuous factor's range, for A's classes.
         attr_lr: Adam learning rate of the attribute network A (betas 0.9, 0.999) when its
             pretraining starts. The pretraining lowers it on a cosine to ``attr_lr ×``
@@ -258,6 +264,7 @@ class TrainConfig:
     attr_weight: float = 0.0
     attr_entropy: float = 0.1
     attr_fake_entropy: float = 0.0
+    attr_quantile: float = 0.0
     attr_bins: int = 8
     attr_lr: float = 0.001
     attr_pretrain_kimg: float = 192.0
@@ -315,6 +322,11 @@ class TrainConfig:
             (
                 self.attr_fake_entropy == 0 or self.attr_weight > 0,
                 f"attr_fake_entropy {self.attr_fake_entropy} needs attr_weight > 0 (the attribute network)",
+            ),
+            (self.attr_quantile >= 0, f"attr_quantile {self.attr_quantile} must be >= 0"),
+            (
+                self.attr_quantile == 0 or self.attr_weight > 0,
+                f"attr_quantile {self.attr_quantile} needs attr_weight > 0 (the attribute network)",
             ),
             (self.attr_bins >= 2, f"attr_bins {self.attr_bins} must be at least 2"),
             (self.attr_lr > 0, f"attr_lr {self.attr_lr} must be positive"),
@@ -927,7 +939,12 @@ class StyleGAN2Trainer:
                 a_logits = self.A(img)
             kl, ent = marginal_terms(a_logits, self.attr.marginals, self.attr.num_classes)
             stats["attr_kl"], stats["attr_entropy"] = float(kl.detach()), float(ent.detach())
-            loss = loss + cfg.attr_weight * (kl + cfg.attr_entropy * ent)
+            term = kl + cfg.attr_entropy * ent
+            if cfg.attr_quantile > 0:
+                w2 = self.quantile_loss(a_logits, real)
+                stats["attr_w2"] = float(w2.detach())
+                term = term + cfg.attr_quantile * w2
+            loss = loss + cfg.attr_weight * term
         loss.backward()
         self.optimizer_step(self.G, self.opt_G)
 
@@ -944,6 +961,15 @@ class StyleGAN2Trainer:
             stats["pl_penalty"] = float(pen.detach().mean())
             stats["pl_mean"] = float(self.pl.mean)
         self.G.requires_grad_(False)
+
+    def quantile_loss(self, fake_logits: Tensor, real: Tensor) -> Tensor:
+        """``quantile_term`` between A's readings of the generated batch (``fake_logits``) and of
+        ``real``, read now in eval mode without gradients."""
+        a = self.attr
+        with torch.no_grad(), self.autocast():
+            real_logits = self.A(real)
+        read = lambda lg: expected_values(lg, a.num_classes, a.continuous, self.cfg.attr_bins)  # noqa: E731
+        return quantile_term(read(fake_logits), read(real_logits))
 
     def d_main(
         self,
@@ -1203,6 +1229,7 @@ class StyleGAN2Trainer:
                 + (
                     f", attribute matching weight {cfg.attr_weight:g} (entropy {cfg.attr_entropy:g}, "
                     + (f"A unsure of fakes {cfg.attr_fake_entropy:g}, " if cfg.attr_fake_entropy > 0 else "")
+                    + (f"quantiles {cfg.attr_quantile:g}, " if cfg.attr_quantile > 0 else "")
                     + f"{cfg.attr_bins} bins, A's lr {cfg.attr_follow_lr:g}"
                     + (
                         f", A pretrained first on {cfg.attr_pretrain_kimg:g} kimg at lr {cfg.attr_lr:g} → "
