@@ -37,11 +37,19 @@ import torch
 HELD_OUT_SEED = 10_000_000
 
 
-def a_classes(A: torch.nn.Module, images: torch.Tensor, num_classes: tuple[int, ...], batch: int = 100):
-    """A's class probabilities per factor, (N, K_f) each."""
+def a_reads(
+    A: torch.nn.Module, images: torch.Tensor, num_classes: tuple[int, ...], bins: int, batch: int = 100
+):
+    """A's class per factor, (N,) each, and its expected bin centre of every continuous factor,
+    (N, continuous factors) (``expected_values``, the reading ``--attr-quantile`` trains on)."""
+    from ganlens.data.toonfaces import TOONFACES_SCHEMA
+    from ganlens.training.attributes import expected_values
+
     with torch.no_grad():
         logits = torch.cat([A(images[i : i + batch]).float() for i in range(0, len(images), batch)])
-    return [part.softmax(1) for part in logits.split(num_classes, dim=1)]
+    continuous = tuple(not f.categorical for f in TOONFACES_SCHEMA)
+    classes = [part.argmax(1) for part in logits.split(num_classes, dim=1)]
+    return classes, expected_values(logits, num_classes, continuous, bins)
 
 
 def tv(a: torch.Tensor, b: torch.Tensor, k: int) -> float:
@@ -99,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         C = load_classifier(None)
         c_scores = attribute_accuracy(C, real, records)
-        a_real = {name: a_classes(net, real, num_classes) for name, net in readers.items()}
+        a_real = {name: a_reads(net, real, num_classes, bins) for name, net in readers.items()}
         fake = None
         if args.samples:
             G = build_generator(ck.state["g_config"]).eval()
@@ -123,23 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("| factor | " + " | ".join(cols) + " | classifier |")
     print("| --- |" + " ---: |" * (len(cols) + 1))
-    centres = (torch.arange(bins) + 0.5) / bins * 2 - 1
     acc_a: dict[str, list[float]] = {r: [] for r in readers}
     acc_c = []
+    continuous = [f.name for f in TOONFACES_SCHEMA if not f.categorical]
     for j, f in enumerate(TOONFACES_SCHEMA):
         t, v = targets[:, j], encoded[f.name]
         acc_c.append(c_scores[f.name])
         cells = []
         for r in readers:
-            probs = a_real[r][j]
-            exact = float((probs.argmax(1) == t).float().mean())
+            read, values = a_real[r][0][j], a_real[r][1]
+            exact = float((read == t).float().mean())
             acc_a[r].append(exact)
             if f.categorical:
                 cells += [f"{exact:.3f}", "—", "—"]
                 continue
             ok = ~v.isnan()
-            near = float(((probs.argmax(1) - t).abs() <= 1).float().mean())
-            ev = (probs[:, :bins] * centres).sum(1) / probs[:, :bins].sum(1).clamp_min(1e-6)
+            near = float(((read - t).abs() <= 1).float().mean())
+            ev = values[:, continuous.index(f.name)]
             r2 = 1 - float(((ev - v)[ok] ** 2).mean() / v[ok].var())
             cells += [f"{exact:.3f}", f"{near:.3f}", f"{r2:.3f}"]
         score = f"{'acc' if f.categorical else 'R²'} {c_scores[f.name]:.3f}"
@@ -149,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if fake is None:
         return 0
-    a_fake = {name: a_classes(net, fake, num_classes) for name, net in readers.items()}
+    a_fake = {name: a_reads(net, fake, num_classes, bins) for name, net in readers.items()}
     _, c_real = attribute_classes(TOONFACES_SCHEMA, C.predict_records(real), bins=bins)
     _, c_fake = attribute_classes(TOONFACES_SCHEMA, C.predict_records(fake), bins=bins)
     print(f"\n## G_ema's samples (n = {args.samples}, seed {args.seed}) against the held-out renders")
@@ -159,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- |" + " ---: |" * (len(heads) + 1))
     rows = []
     for j, (f, k) in enumerate(zip(TOONFACES_SCHEMA, num_classes, strict=True)):
-        row = [tv(a_fake[r][j].argmax(1), a_real[r][j].argmax(1), k) for r in readers]
+        row = [tv(a_fake[r][0][j], a_real[r][0][j], k) for r in readers]
         row += [tv(c_fake[:, j], c_real[:, j], k), tv(c_real[:half, j], c_real[half:, j], k)]
         rows.append(row)
         print(f"| {f.name} | " + " | ".join(f"{x:.3f}" for x in row) + " |")

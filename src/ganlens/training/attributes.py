@@ -58,7 +58,7 @@ class AttributeTargets:
     num_classes: tuple[int, ...]
     targets: Tensor
     marginals: Tensor
-    continuous: tuple[bool, ...] = ()
+    continuous: tuple[bool, ...]
 
 
 def attribute_classes(
