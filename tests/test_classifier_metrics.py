@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganlens.classifier import kernel_distance, precision_recall, toon_fd
+from ganlens.classifier import (
+    kernel_distance,
+    manifold_membership,
+    precision_recall,
+    recall_by_factor,
+    toon_fd,
+)
+from ganlens.data.toonfaces.schema import Factor, Schema
 from ganlens.errors import GanlensError
 
 
@@ -74,3 +81,40 @@ def test_bad_features_are_one_line_errors():
         kernel_distance(np.zeros(3), a)
     with pytest.raises(GanlensError, match=r"k 5 must be a whole number from 1 to 4"):
         precision_recall(a, a, k=5)
+
+
+def test_recall_by_factor_finds_the_class_the_model_drops():
+    rng = np.random.default_rng(0)
+    schema = Schema(
+        (
+            Factor("hat", "categorical", "hat", classes=("none", "cap")),
+            Factor("size", "continuous", "size", range=(0.0, 1.0)),
+            Factor(
+                "colour", "categorical", "hat colour", classes=("red", "blue"), requires=("hat", ("cap",))
+            ),
+        )
+    )
+    records = [
+        {
+            "hat": h,
+            "size": float(rng.uniform()),
+            "colour": ("red" if i % 2 else "blue") if h == "cap" else None,
+        }
+        for i, h in enumerate(["none"] * 100 + ["cap"] * 100)
+    ]
+    # features: caps sit 10 units away, along the first axis; size along the second
+    real = np.stack([[10.0 * (r["hat"] == "cap"), r["size"]] for r in records]) + rng.normal(0, 0.3, (200, 2))
+    fake = real[:100] + rng.normal(0, 0.05, (100, 2))  # the model never draws a cap
+    out = recall_by_factor(real, fake, records, schema, k=3, quantiles=4)
+    assert out["hat"]["none"][0] > 0.8 and out["hat"]["cap"] == (0.0, 100)
+    assert set(out["size"]) == {"q1", "q2", "q3", "q4"} and sum(n for _, n in out["size"].values()) == 200
+    assert all(n == 50 for _, n in out["size"].values())
+    assert sum(n for _, n in out["colour"].values()) == 100  # only the caps have a colour
+    # the overall recall is the groups' weighted mean
+    overall = float(manifold_membership(real, fake, k=3).mean())
+    assert overall == pytest.approx(sum(v * n for v, n in out["hat"].values()) / 200)
+    assert overall == pytest.approx(precision_recall(real, fake, k=3)[1])
+    with pytest.raises(GanlensError, match="199 records for 200 real images"):
+        recall_by_factor(real, fake, records[:-1], schema)
+    with pytest.raises(GanlensError, match="quantiles 0 must be"):
+        recall_by_factor(real, fake, records, schema, quantiles=0)

@@ -25,6 +25,7 @@ from ganlens.training.attributes import (
     load_attribute_net,
     marginal_terms,
     quantile_term,
+    sliced_feature_term,
     toonfaces_attribute_targets,
 )
 from ganlens.training.checkpoint import latest_checkpoint
@@ -301,6 +302,8 @@ def test_a_learns_to_be_unsure_of_generated_images_with_attr_fake_entropy(toon, 
         ({"attr_fake_entropy": 0.5}, r"attr_fake_entropy 0.5 needs attr_weight > 0"),
         ({"attr_weight": 1.0, "attr_quantile": -1.0}, "attr_quantile -1.0 must be >= 0"),
         ({"attr_quantile": 0.5}, r"attr_quantile 0.5 needs attr_weight > 0"),
+        ({"attr_weight": 1.0, "attr_features": -1.0}, "attr_features -1.0 must be >= 0"),
+        ({"attr_features": 0.5}, r"attr_features 0.5 needs attr_weight > 0"),
         ({"attr_weight": 1.0, "cond": "hat"}, "attr_weight is for unconditional runs"),
         ({"attr_weight": 1.0, "xflip": True}, "attr_weight needs xflip off"),
     ],
@@ -386,4 +389,54 @@ def test_quantile_option_adds_its_term_to_g(toon, tmp_path):
         runs[q] = (t.train_step(), t)
     assert "attr_w2" in runs[5.0][0] and "attr_w2" not in runs[0.0][0] and runs[5.0][0]["attr_w2"] > 0
     g0, g1 = (runs[q][1].G.parameters() for q in (0.0, 5.0))
+    assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
+
+
+def test_read_gives_the_logits_and_the_hidden_layer_they_come_from():
+    net = AttributeNet(AttributeNetConfig(16, 3, (3, 4))).eval()
+    img = torch.rand(5, 3, 16, 16) * 2 - 1
+    logits, hidden = net.read(img)
+    assert hidden.shape == (5, 256) and torch.equal(logits, net(img))
+    assert torch.allclose(net.head[-1](hidden), logits)
+    with pytest.raises(GanlensError, match=r"expects \(B, 3, 16, 16\); got \(5, 3, 8, 8\)"):
+        net.read(img[:, :, :8, :8])
+
+
+def test_sliced_feature_term_sees_a_joint_mismatch_and_pulls_the_batch_to_the_real_one():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 1, generator=g)
+    real = torch.cat([x, x], dim=1)  # two perfectly correlated features
+    same = sliced_feature_term(
+        real[torch.randperm(256, generator=g)], real, 64, torch.Generator().manual_seed(1)
+    )
+    assert float(same) == pytest.approx(0.0, abs=1e-4)
+    # each feature's marginal is right but the pair is independent: only the joint view sees it
+    indep = torch.cat([x, x[torch.randperm(256, generator=g)]], dim=1)
+    assert float(quantile_term(indep, real)) == pytest.approx(0.0, abs=1e-4)
+    assert float(sliced_feature_term(indep, real, 64, torch.Generator().manual_seed(1))) > 0.05
+    # a collapsed batch is pulled outwards to the real spread
+    fake = (0.2 * torch.randn(256, 2, generator=g)).requires_grad_(True)
+    opt = torch.optim.SGD([fake], lr=20.0)
+    start = float(sliced_feature_term(fake.detach(), real, 64, torch.Generator().manual_seed(2)))
+    for i in range(100):
+        opt.zero_grad()
+        sliced_feature_term(fake, real, 64, torch.Generator().manual_seed(100 + i)).backward()
+        opt.step()
+    end = float(sliced_feature_term(fake.detach(), real, 64, torch.Generator().manual_seed(2)))
+    assert end < 0.2 * start
+    with pytest.raises(GanlensError, match="same D"):
+        sliced_feature_term(torch.zeros(4, 3), torch.zeros(4, 2), 8)
+    with pytest.raises(GanlensError, match="directions 0 must be at least 1"):
+        sliced_feature_term(torch.zeros(4, 2), torch.zeros(4, 2), 0)
+
+
+def test_feature_option_adds_its_term_to_g(toon, tmp_path):
+    runs = {}
+    for lam in (0.0, 5.0):
+        t = _trainer(
+            toon, tmp_path / f"f{lam}", attr_weight=1.0, attr_bins=4, attr_features=lam, attr_pretrain_kimg=0
+        )
+        runs[lam] = (t.train_step(), t)
+    assert "attr_sw2" in runs[5.0][0] and "attr_sw2" not in runs[0.0][0] and runs[5.0][0]["attr_sw2"] > 0
+    g0, g1 = (runs[lam][1].G.parameters() for lam in (0.0, 5.0))
     assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))

@@ -157,31 +157,87 @@ def kernel_distance(
     return float(total / rounds)
 
 
+def manifold_membership(
+    points: Tensor | np.ndarray, centres: Tensor | np.ndarray, *, k: int = 3
+) -> np.ndarray:
+    """Which ``points`` lie inside the manifold of ``centres``: the union of balls around each
+    centre reaching its k-th nearest neighbour among the centres (Kynkäänniemi et al. 2019).
+    (N, D) and (M, D) features → (N,) bool."""
+    p, c = _as_f64(points, "points"), _as_f64(centres, "centres")
+    if p.shape[1] != c.shape[1]:
+        raise GanlensError(f"feature sizes differ: {p.shape[1]} vs {c.shape[1]}")
+    if not (isinstance(k, int) and 1 <= k < len(c)):
+        raise GanlensError(f"k {k!r} must be a whole number from 1 to {len(c) - 1}")
+
+    def dist(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.clip((u * u).sum(1)[:, None] + (v * v).sum(1)[None] - 2 * u @ v.T, 0, None))
+
+    radii = np.sort(dist(c, c), axis=1)[:, k]  # column 0 is the centre itself
+    return (dist(p, c) <= radii[None]).any(1)
+
+
 def precision_recall(
     real: Tensor | np.ndarray, fake: Tensor | np.ndarray, *, k: int = 3
 ) -> tuple[float, float]:
     """Improved precision and recall (Kynkäänniemi et al. 2019; ADA's ``pr50k3``, k = 3) on features.
 
     Each set's manifold is the union of balls around its points, each reaching that point's k-th
-    nearest neighbour in the set. Precision: the share of ``fake`` inside the real manifold (are
-    the samples realistic?). Recall: the share of ``real`` inside the fake manifold (does the model
-    cover what is real?). A model that drops modes keeps precision and loses recall."""
+    nearest neighbour in the set (:func:`manifold_membership`). Precision: the share of ``fake``
+    inside the real manifold (are the samples realistic?). Recall: the share of ``real`` inside the
+    fake manifold (does the model cover what is real?). A model that drops modes keeps precision
+    and loses recall."""
     r, f = _as_f64(real, "real features"), _as_f64(fake, "generated features")
     if r.shape[1] != f.shape[1]:
         raise GanlensError(f"feature sizes differ: {r.shape[1]} vs {f.shape[1]}")
     if not (isinstance(k, int) and 1 <= k < min(len(r), len(f))):
         raise GanlensError(f"k {k!r} must be a whole number from 1 to {min(len(r), len(f)) - 1}")
+    return float(manifold_membership(f, r, k=k).mean()), float(manifold_membership(r, f, k=k).mean())
 
-    def dist(u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.clip((u * u).sum(1)[:, None] + (v * v).sum(1)[None] - 2 * u @ v.T, 0, None))
 
-    def radii(u: np.ndarray) -> np.ndarray:
-        return np.sort(dist(u, u), axis=1)[:, k]  # column 0 is the point itself
+def recall_by_factor(
+    real: Tensor | np.ndarray,
+    fake: Tensor | np.ndarray,
+    records: list[dict[str, Any]],
+    schema: Schema,
+    *,
+    k: int = 3,
+    quantiles: int = 5,
+) -> dict[str, dict[str, tuple[float, int]]]:
+    """Recall split by the real images' own attributes: which kinds of real image does the model
+    not cover? Each real image is covered when its features lie inside the fake manifold
+    (:func:`manifold_membership`); ``records`` are the real images' attribute records (ground
+    truth of a render, not a prediction). A categorical factor is split by class, a continuous one
+    by ``quantiles`` equal-count bins of the real values ("q1" lowest); images a factor does not
+    apply to are left out of it.
 
-    def inside(points: np.ndarray, centres: np.ndarray) -> float:
-        return float((dist(points, centres) <= radii(centres)[None]).any(1).mean())
-
-    return inside(f, r), inside(r, f)
+    Returns:
+        factor → group → (share of that group's real images covered, number of them).
+    """
+    r = _as_f64(real, "real features")
+    if len(records) != len(r):
+        raise GanlensError(f"{len(records)} records for {len(r)} real images")
+    if not (isinstance(quantiles, int) and quantiles >= 1):
+        raise GanlensError(f"quantiles {quantiles!r} must be a whole number >= 1")
+    covered = manifold_membership(r, fake, k=k)
+    out: dict[str, dict[str, tuple[float, int]]] = {}
+    for f in schema:
+        rows = [i for i, rec in enumerate(records) if f.applies(rec)]
+        if not rows:
+            continue
+        if f.categorical:
+            labels = [str(records[i][f.name]) for i in rows]
+            groups = [c for c in f.classes if c in set(labels)]
+        else:
+            values = np.array([float(records[i][f.name]) for i in rows])
+            edges = np.quantile(values, np.linspace(0, 1, quantiles + 1)[1:-1])
+            labels = [f"q{int(np.searchsorted(edges, v, side='right')) + 1}" for v in values]
+            groups = [f"q{j}" for j in range(1, quantiles + 1)]
+        lab = np.array(labels)
+        cov = covered[np.array(rows)]
+        out[f.name] = {
+            g: (float(cov[lab == g].mean()), int((lab == g).sum())) for g in groups if (lab == g).any()
+        }
+    return out
 
 
 def _hist(f, values: Tensor, bins: int) -> np.ndarray:

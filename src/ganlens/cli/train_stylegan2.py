@@ -320,6 +320,14 @@ def register_train(sub) -> None:
         "network is unsure of cannot stand in for the tails; 0: off (default 0)",
     )
     o.add_argument(
+        "--attr-features",
+        type=float,
+        default=0.0,
+        help="weight, relative to the KL, of a sliced Wasserstein-2 term between the network's hidden "
+        "features of the generated and the real batch (128 random directions a step): the joint "
+        "distribution of what it sees, not only each factor's histogram; 0: off (default 0)",
+    )
+    o.add_argument(
         "--attr-bins",
         type=int,
         default=8,
@@ -460,6 +468,7 @@ def config_from_args(args: argparse.Namespace):
         attr_weight=args.attr_weight,
         attr_entropy=args.attr_entropy,
         attr_quantile=args.attr_quantile,
+        attr_features=args.attr_features,
         attr_fake_entropy=args.attr_fake_entropy,
         attr_bins=args.attr_bins,
         attr_lr=args.attr_lr,

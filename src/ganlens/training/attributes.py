@@ -39,6 +39,9 @@ from ganlens.errors import GanlensError
 #: bin centre on 1,000 held-out renders; 1,750 more steps at 1e-4 took it to 0.93.
 ATTR_FOLLOW_LR_SCALE = 0.1
 
+#: Random unit directions a step that ``--attr-features`` projects A's hidden features onto.
+ATTR_FEATURE_DIRECTIONS = 128
+
 
 @dataclass(frozen=True)
 class AttributeTargets:
@@ -199,13 +202,20 @@ class AttributeNet(nn.Module):
 
     def forward(self, img: Tensor) -> Tensor:
         """(B, C, R, R) in [-1, 1] → (B, sum of num_classes) logits."""
+        return self.read(img)[0]
+
+    def read(self, img: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, C, R, R) in [-1, 1] → the logits (B, sum of num_classes) and the head's hidden layer
+        (B, 256) they are read from, after its activation (``--attr-features`` matches its
+        distribution)."""
         r = self.config.resolution
         if img.ndim != 4 or img.shape[1:] != (self.config.img_channels, r, r):
             raise GanlensError(
                 f"attribute network expects (B, {self.config.img_channels}, {r}, {r}); got {tuple(img.shape)}"
             )
         x = torch.cat([img, self.coords.to(img.dtype).expand(len(img), -1, -1, -1)], dim=1)
-        return self.head(self.features(x))
+        hidden = self.head[:-1](self.features(x))
+        return self.head[-1](hidden), hidden
 
 
 def load_attribute_net(checkpoint: str | Path) -> AttributeNet:
@@ -350,3 +360,27 @@ def quantile_term(fake_values: Tensor, real_values: Tensor) -> Tensor:
     levels = torch.linspace(0, 1, len(fake_values), device=fake_values.device)
     target = torch.quantile(real_values.detach().float(), levels, dim=0)  # (B, C)
     return ((fake_values.float().sort(dim=0).values - target) ** 2).mean()
+
+
+def sliced_feature_term(
+    fake: Tensor, real: Tensor, directions: int, generator: torch.Generator | None = None
+) -> Tensor:
+    """The squared sliced Wasserstein-2 distance between a generated and a real batch of feature
+    vectors: both are standardised by the real batch's per-feature mean and spread, projected onto
+    ``directions`` random unit vectors, and :func:`quantile_term` compares the projections. (B, D)
+    and (B', D) → scalar; only ``fake`` carries a gradient.
+
+    Moment matching (Salimans et al., 2016) pulls only each feature's mean; this pulls the whole
+    distribution along every drawn direction, its spread and tails included, so a batch that
+    covers too little of the real features is pushed outwards.
+    """
+    if fake.ndim != 2 or real.ndim != 2 or fake.shape[1] != real.shape[1]:
+        shapes = f"{tuple(fake.shape)} and {tuple(real.shape)}"
+        raise GanlensError(f"feature batches must be (B, D) with the same D; got {shapes}")
+    if directions < 1:
+        raise GanlensError(f"directions {directions} must be at least 1")
+    real = real.detach().float()
+    mean, std = real.mean(0), real.std(0).clamp_min(1e-3)
+    dirs = torch.randn(fake.shape[1], directions, generator=generator, device="cpu").to(fake.device)
+    dirs = dirs / dirs.norm(dim=0, keepdim=True)
+    return quantile_term(((fake.float() - mean) / std) @ dirs, ((real - mean) / std) @ dirs)

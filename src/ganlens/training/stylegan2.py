@@ -59,6 +59,7 @@ from ganlens.generators.fir import set_fold_resample
 from ganlens.training import ddp
 from ganlens.training.adam_state import ADAM_DIR, load_adam_state
 from ganlens.training.attributes import (
+    ATTR_FEATURE_DIRECTIONS,
     ATTR_FOLLOW_LR_SCALE,
     AttributeNet,
     AttributeNetConfig,
@@ -67,6 +68,7 @@ from ganlens.training.attributes import (
     expected_values,
     marginal_terms,
     quantile_term,
+    sliced_feature_term,
     toonfaces_attribute_targets,
 )
 from ganlens.training.augment import PIPELINES, AdaptiveP, augment
@@ -193,6 +195,11 @@ class TrainConfig:
             each as its expected bin centre, and the generated batch's sorted readings are pulled
             to the quantiles of A's readings of the real batch (:func:`quantile_term`; 0, the
             default: off). The KL on soft histograms is met by samples A is unsure of; this is not.
+        attr_features: weight, relative to the KL, of a sliced Wasserstein-2 term between A's
+            hidden features (the layer every factor is read from) of the generated and the real
+            batch, on :data:`ATTR_FEATURE_DIRECTIONS` random directions a step
+            (:func:`sliced_feature_term`; 0, the default: off). It pulls the joint distribution of
+            what A sees, not only each factor's histogram.
         attr_bins: bins of each continuous factor's range, for A's classes.
         attr_lr: Adam learning rate of the attribute network A (betas 0.9, 0.999) when its
             pretraining starts. The pretraining lowers it on a cosine to ``attr_lr ×``
@@ -265,6 +272,7 @@ class TrainConfig:
     attr_entropy: float = 0.1
     attr_fake_entropy: float = 0.0
     attr_quantile: float = 0.0
+    attr_features: float = 0.0
     attr_bins: int = 8
     attr_lr: float = 0.001
     attr_pretrain_kimg: float = 192.0
@@ -327,6 +335,11 @@ class TrainConfig:
             (
                 self.attr_quantile == 0 or self.attr_weight > 0,
                 f"attr_quantile {self.attr_quantile} needs attr_weight > 0 (the attribute network)",
+            ),
+            (self.attr_features >= 0, f"attr_features {self.attr_features} must be >= 0"),
+            (
+                self.attr_features == 0 or self.attr_weight > 0,
+                f"attr_features {self.attr_features} needs attr_weight > 0 (the attribute network)",
             ),
             (self.attr_bins >= 2, f"attr_bins {self.attr_bins} must be at least 2"),
             (self.attr_lr > 0, f"attr_lr {self.attr_lr} must be positive"),
@@ -936,14 +949,25 @@ class StyleGAN2Trainer:
         if self.A is not None:
             self.A.eval()  # BatchNorm's running statistics of real images, not this batch's
             with self.autocast():
-                a_logits = self.A(img)
+                a_logits, a_hidden = self.A.read(img)
             kl, ent = marginal_terms(a_logits, self.attr.marginals, self.attr.num_classes)
             stats["attr_kl"], stats["attr_entropy"] = float(kl.detach()), float(ent.detach())
             term = kl + cfg.attr_entropy * ent
+            if cfg.attr_quantile > 0 or cfg.attr_features > 0:
+                with torch.no_grad(), self.autocast():
+                    real_logits, real_hidden = self.A.read(real)
             if cfg.attr_quantile > 0:
-                w2 = self.quantile_loss(a_logits, real)
+                a, bins = self.attr, cfg.attr_bins
+                w2 = quantile_term(
+                    expected_values(a_logits, a.num_classes, a.continuous, bins),
+                    expected_values(real_logits, a.num_classes, a.continuous, bins),
+                )
                 stats["attr_w2"] = float(w2.detach())
                 term = term + cfg.attr_quantile * w2
+            if cfg.attr_features > 0:
+                sw2 = sliced_feature_term(a_hidden, real_hidden, ATTR_FEATURE_DIRECTIONS, generator=gen)
+                stats["attr_sw2"] = float(sw2.detach())
+                term = term + cfg.attr_features * sw2
             loss = loss + cfg.attr_weight * term
         loss.backward()
         self.optimizer_step(self.G, self.opt_G)
@@ -961,15 +985,6 @@ class StyleGAN2Trainer:
             stats["pl_penalty"] = float(pen.detach().mean())
             stats["pl_mean"] = float(self.pl.mean)
         self.G.requires_grad_(False)
-
-    def quantile_loss(self, fake_logits: Tensor, real: Tensor) -> Tensor:
-        """``quantile_term`` between A's readings of the generated batch (``fake_logits``) and of
-        ``real``, read now in eval mode without gradients."""
-        a = self.attr
-        with torch.no_grad(), self.autocast():
-            real_logits = self.A(real)
-        read = lambda lg: expected_values(lg, a.num_classes, a.continuous, self.cfg.attr_bins)  # noqa: E731
-        return quantile_term(read(fake_logits), read(real_logits))
 
     def d_main(
         self,
@@ -1230,6 +1245,7 @@ class StyleGAN2Trainer:
                     f", attribute matching weight {cfg.attr_weight:g} (entropy {cfg.attr_entropy:g}, "
                     + (f"A unsure of fakes {cfg.attr_fake_entropy:g}, " if cfg.attr_fake_entropy > 0 else "")
                     + (f"quantiles {cfg.attr_quantile:g}, " if cfg.attr_quantile > 0 else "")
+                    + (f"features {cfg.attr_features:g}, " if cfg.attr_features > 0 else "")
                     + f"{cfg.attr_bins} bins, A's lr {cfg.attr_follow_lr:g}"
                     + (
                         f", A pretrained first on {cfg.attr_pretrain_kimg:g} kimg at lr {cfg.attr_lr:g} → "
