@@ -317,17 +317,25 @@ def attribute_loss(logits: Tensor, targets: Tensor, num_classes: tuple[int, ...]
 
 def marginal_terms(logits: Tensor, marginals: Tensor, num_classes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     """G's terms on a generated batch, each a mean over factors: KL(π_f ‖ p̄_f), where p̄_f is the
-    batch's mean predicted distribution, and the mean entropy of each sample's prediction."""
-    kls, ents = [], []
+    batch's mean predicted distribution, and the mean entropy of each sample's prediction
+    (:func:`mean_entropy`)."""
+    kls = []
     for part, pi in zip(logits.float().split(num_classes, dim=1), marginals.split(num_classes), strict=True):
         logp = part.log_softmax(dim=1)  # (B, K)
-        p = logp.exp()
         # log of the batch mean, stably: logsumexp over the batch minus log B
         log_pbar = torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(len(part))))
         pi = pi.to(part.device)
         kls.append((pi * (torch.log(pi.clamp_min(1e-12)) - log_pbar)).sum())
-        ents.append(-(p * logp).sum(1).mean())
-    return torch.stack(kls).mean(), torch.stack(ents).mean()
+    return torch.stack(kls).mean(), mean_entropy(logits, num_classes)
+
+
+def mean_entropy(logits: Tensor, num_classes: tuple[int, ...]) -> Tensor:
+    """The entropy of each sample's predicted distribution, averaged over samples and factors."""
+    ents = []
+    for part in logits.float().split(num_classes, dim=1):
+        logp = part.log_softmax(dim=1)
+        ents.append(-(logp.exp() * logp).sum(1).mean())
+    return torch.stack(ents).mean()
 
 
 def expected_values(

@@ -67,6 +67,7 @@ from ganlens.training.attributes import (
     cosine_lr,
     expected_values,
     marginal_terms,
+    mean_entropy,
     quantile_term,
     sliced_feature_term,
     toonfaces_attribute_targets,
@@ -1087,7 +1088,7 @@ class StyleGAN2Trainer:
             with self.autocast():
                 fake_logits = self.A(fake)
             self.A.train()
-            _, fake_ent = marginal_terms(fake_logits, self.attr.marginals, self.attr.num_classes)
+            fake_ent = mean_entropy(fake_logits, self.attr.num_classes)
             total = loss - self.cfg.attr_fake_entropy * fake_ent
             stats["attr_fake_entropy"] = float(fake_ent.detach())
         total.backward()
