@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from ganlens.data.toonfaces import load_records
@@ -24,6 +25,8 @@ from ganlens.training.attributes import (
     fit_attribute_net,
     load_attribute_net,
     marginal_terms,
+    pair_joints,
+    pair_term,
     quantile_term,
     sliced_feature_term,
     toonfaces_attribute_targets,
@@ -304,6 +307,8 @@ def test_a_learns_to_be_unsure_of_generated_images_with_attr_fake_entropy(toon, 
         ({"attr_quantile": 0.5}, r"attr_quantile 0.5 needs attr_weight > 0"),
         ({"attr_weight": 1.0, "attr_features": -1.0}, "attr_features -1.0 must be >= 0"),
         ({"attr_features": 0.5}, r"attr_features 0.5 needs attr_weight > 0"),
+        ({"attr_weight": 1.0, "attr_pairs": -1.0}, "attr_pairs -1.0 must be >= 0"),
+        ({"attr_pairs": 0.5}, r"attr_pairs 0.5 needs attr_weight > 0"),
         ({"attr_weight": 1.0, "cond": "hat"}, "attr_weight is for unconditional runs"),
         ({"attr_weight": 1.0, "xflip": True}, "attr_weight needs xflip off"),
     ],
@@ -440,3 +445,98 @@ def test_feature_option_adds_its_term_to_g(toon, tmp_path):
     assert "attr_sw2" in runs[5.0][0] and "attr_sw2" not in runs[0.0][0] and runs[5.0][0]["attr_sw2"] > 0
     g0, g1 = (runs[lam][1].G.parameters() for lam in (0.0, 5.0))
     assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
+
+
+def test_pair_joints_by_hand():
+    targets = torch.tensor([[0, 1, 2], [0, 0, 2], [1, 1, 0], [1, 1, 2]])
+    joints = pair_joints(targets, (2, 2, 3))
+    assert [tuple(j.shape) for j in joints] == [(2, 2), (2, 3), (2, 3)]  # pairs (0, 1), (0, 2), (1, 2)
+    assert torch.equal(joints[0], torch.tensor([[0.25, 0.25], [0.0, 0.5]]))
+    assert torch.equal(joints[2], torch.tensor([[0.0, 0.0, 0.25], [0.25, 0.0, 0.5]]))
+    with pytest.raises(GanlensError, match=r"targets must be \(N, 2\)"):
+        pair_joints(targets, (2, 2))
+
+
+def test_pair_term_sees_a_tie_between_factors_that_the_marginals_miss():
+    num_classes = (2, 2)
+    data = torch.tensor([[a, b] for a in (0, 1) for b in (0, 1)] * 8)  # independent, uniform
+    joints = pair_joints(data, num_classes)
+    marginals = torch.full((4,), 0.5)
+
+    def logits(rows):  # confident readings of the given classes
+        return torch.cat([F.one_hot(rows[:, j], 2).float() * 20 for j in range(2)], dim=1)
+
+    same = logits(data)
+    assert float(pair_term(same, joints, num_classes)[0]) == pytest.approx(0.0, abs=1e-6)
+    tied = logits(torch.tensor([[0, 0], [1, 1]] * 16))  # each marginal uniform, but always a == b
+    assert float(marginal_terms(tied, marginals, num_classes)[0]) == pytest.approx(0.0, abs=1e-6)
+    assert float(pair_term(tied, joints, num_classes)[0]) > 1.0
+    # its gradient unties them: a batch of free logits moves towards the independent joint
+    free = tied.clone().div(20).requires_grad_(True)
+    opt = torch.optim.SGD([free], lr=5.0)
+    start = float(pair_term(free.detach(), joints, num_classes)[0])
+    for _ in range(200):
+        opt.zero_grad()
+        pair_term(free, joints, num_classes)[0].backward()
+        opt.step()
+    assert float(pair_term(free.detach(), joints, num_classes)[0]) < 0.2 * start
+    with pytest.raises(GanlensError, match="2 joint tables for 1 pairs"):
+        pair_term(same, joints * 2, num_classes)
+    with pytest.raises(GanlensError, match=r"momentum 0 must be in \(0, 1\]"):
+        pair_term(same, joints, num_classes, momentum=0)
+
+
+def test_pair_term_running_mean_removes_the_small_batch_bias():
+    """Confident readings drawn as the data draws them: one batch of 4 is a noisy joint with a large
+    KL, the running mean over batches is close to the data's, and the gradient through the batch
+    is the linearised KL at the running mean."""
+    num_classes = (3, 3)
+    g = torch.Generator().manual_seed(0)
+    joints = pair_joints(torch.randint(0, 3, (30000, 2), generator=g), num_classes)
+    running, single = None, []
+    for _ in range(200):
+        rows = torch.randint(0, 3, (4, 2), generator=g)
+        lg = torch.cat([F.one_hot(rows[:, j], 3).float() * 20 for j in range(2)], dim=1)
+        term, running = pair_term(lg, joints, num_classes, running, momentum=0.05)
+        single.append(float(pair_term(lg, joints, num_classes)[0]))
+    assert sum(single) / len(single) > 1.0 and float(term) < 0.1
+    assert all(not t.requires_grad for t in running)
+    # the gradient: -Σ π / p̄_running · ∂p̄_batch
+    x = torch.zeros(2, 6, requires_grad=True)
+    term, new = pair_term(x, joints, num_classes, running, momentum=0.05)
+    term.backward()
+    pbar = running[0] * 0.95 + 0.05 * torch.full((3, 3), 1 / 9)
+    assert torch.allclose(new[0], pbar)
+    xx = torch.zeros(2, 6, requires_grad=True)
+    pa, pb = xx[:, :3].softmax(1), xx[:, 3:].softmax(1)
+    (-(joints[0] / pbar * (pa.T @ pb / 2)).sum()).backward()
+    assert torch.allclose(x.grad, xx.grad, atol=1e-6)
+
+
+def test_pair_option_adds_its_term_to_g(toon, tmp_path):
+    runs = {}
+    for lam in (0.0, 5.0):
+        t = _trainer(
+            toon, tmp_path / f"p{lam}", attr_weight=1.0, attr_bins=4, attr_pairs=lam, attr_pretrain_kimg=0
+        )
+        runs[lam] = (t.train_step(), t)
+    assert runs[5.0][1].attr_pair_mean is not None and runs[0.0][1].attr_pair_mean is None
+    assert "attr_pair_kl" in runs[5.0][0] and "attr_pair_kl" not in runs[0.0][0]
+    assert runs[5.0][0]["attr_pair_kl"] > 0
+    g0, g1 = (runs[lam][1].G.parameters() for lam in (0.0, 5.0))
+    assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
+
+
+def test_pair_run_resumes_bit_exactly_with_its_running_means(toon, tmp_path):
+    kw = {**ATTR, "attr_pairs": 1.0}
+    _train(toon, tmp_path / "a", 0.032, **kw)  # 8 steps
+    _train(toon, tmp_path / "b", 0.016, **kw)  # 4 steps ...
+    _train(toon, tmp_path / "b", 0.032, **kw)  # ... + 4 after --resume
+    ca, cb = latest_checkpoint(tmp_path / "a"), latest_checkpoint(tmp_path / "b")
+    for name in ("G", "G_ema", "A"):
+        ta, tb = load_file(str(ca / f"{name}.safetensors")), load_file(str(cb / f"{name}.safetensors"))
+        assert all(torch.equal(ta[key], tb[key]) for key in ta), f"{name} differs after resume"
+    sa, sb = (json.loads((c / "state.json").read_text())["attr_pair_mean"] for c in (ca, cb))
+    factors = len(json.loads((ca / "state.json").read_text())["a_config"]["num_classes"])
+    assert sa == sb and len(sa) == factors * (factors - 1) // 2
+    assert "pairs 1, " in (tmp_path / "b" / "log.txt").read_text()

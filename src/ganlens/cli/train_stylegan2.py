@@ -328,6 +328,14 @@ def register_train(sub) -> None:
         "distribution of what it sees, not only each factor's histogram; 0: off (default 0)",
     )
     o.add_argument(
+        "--attr-pairs",
+        type=float,
+        default=0.0,
+        help="weight, relative to the KL, of the same KL for every pair of factors: the training set's joint "
+        "class frequencies against the generated batch's mean joint reading, so G pairs attributes as the "
+        "data does (glasses with any brows); 0: off (default 0)",
+    )
+    o.add_argument(
         "--attr-bins",
         type=int,
         default=8,
@@ -469,6 +477,7 @@ def config_from_args(args: argparse.Namespace):
         attr_entropy=args.attr_entropy,
         attr_quantile=args.attr_quantile,
         attr_features=args.attr_features,
+        attr_pairs=args.attr_pairs,
         attr_fake_entropy=args.attr_fake_entropy,
         attr_bins=args.attr_bins,
         attr_lr=args.attr_lr,

@@ -42,6 +42,10 @@ ATTR_FOLLOW_LR_SCALE = 0.1
 #: Random unit directions a step that ``--attr-features`` projects A's hidden features onto.
 ATTR_FEATURE_DIRECTIONS = 128
 
+#: ``--attr-pairs`` averages the generated joint readings over batches with this momentum (about
+#: the last 16 batches of 64 count), so its KL is not that of a noisy 64-image histogram.
+PAIR_MOMENTUM = 1 / 16
+
 
 @dataclass(frozen=True)
 class AttributeTargets:
@@ -336,6 +340,69 @@ def mean_entropy(logits: Tensor, num_classes: tuple[int, ...]) -> Tensor:
         logp = part.log_softmax(dim=1)
         ents.append(-(logp.exp() * logp).sum(1).mean())
     return torch.stack(ents).mean()
+
+
+def pair_joints(targets: Tensor, num_classes: tuple[int, ...]) -> list[Tensor]:
+    """The training images' joint class frequencies of every pair of factors (f, g), f < g, in
+    pair order: a list of (K_f, K_g) tables that each sum to 1. ``targets`` (N, F) long."""
+    if targets.ndim != 2 or targets.shape[1] != len(num_classes) or len(targets) == 0:
+        raise GanlensError(f"targets must be (N, {len(num_classes)}) with N >= 1; got {tuple(targets.shape)}")
+    out = []
+    for f in range(len(num_classes)):
+        for g in range(f + 1, len(num_classes)):
+            cells = targets[:, f] * num_classes[g] + targets[:, g]
+            counts = torch.bincount(cells, minlength=num_classes[f] * num_classes[g]).float()
+            out.append((counts / counts.sum()).view(num_classes[f], num_classes[g]))
+    return out
+
+
+def pair_term(
+    logits: Tensor,
+    joints: list[Tensor],
+    num_classes: tuple[int, ...],
+    running: list[Tensor] | None = None,
+    momentum: float = PAIR_MOMENTUM,
+) -> tuple[Tensor, list[Tensor]]:
+    """The marginal term's KL one level up: for every pair of factors, KL(π_fg ‖ p̄_fg) between the
+    data's joint class frequencies (:func:`pair_joints`) and the generated images' mean joint
+    reading p̄_fg = mean_i p_f(x_i) p_g(x_i)ᵀ, averaged over pairs. It is 0 only when G pairs the
+    factors' classes as the data does (the renderer draws most factors independently, so a G that
+    ties glasses to brows pays here even when each marginal is right).
+
+    A joint of up to 9 × 9 cells is a noisy histogram on one batch of 64, and the KL of a noisy
+    histogram is biased upwards (two batches of renders score about 0.33, ten times the marginal
+    KL) in a way that soft, unsure readings lower. So p̄_fg is a running mean over batches:
+    ``running`` (the previous means, None at the start) moves by ``momentum`` towards this batch's.
+    The term's value is the KL at the new running mean; its gradient reaches this batch through the
+    KL linearised there, -Σ π / p̄ · ∂p̄_batch, the full-batch gradient with the running mean's
+    denominators (without ``running``: exactly the gradient of the batch's own KL).
+
+    Returns:
+        the term (a scalar) and the new running means (detached), to pass back next step.
+    """
+    if not 0 < momentum <= 1:
+        raise GanlensError(f"momentum {momentum} must be in (0, 1]")
+    probs = [part.softmax(dim=1) for part in logits.float().split(num_classes, dim=1)]
+    terms: list[Tensor] = []
+    means: list[Tensor] = []
+    for f in range(len(num_classes)):
+        for g in range(f + 1, len(num_classes)):
+            k = len(means)
+            if k >= len(joints):
+                raise GanlensError(f"{len(joints)} joint tables for more pairs of factors")
+            batch = probs[f].T @ probs[g] / len(logits)  # (K_f, K_g)
+            mean = batch.detach()
+            if running is not None:
+                mean = (1 - momentum) * running[k].to(mean.device) + momentum * mean
+            pi = joints[k].to(logits.device)
+            mean_c = mean.clamp_min(1e-12)
+            kl = (pi * (torch.log(pi.clamp_min(1e-12)) - torch.log(mean_c))).sum()
+            lin = -(pi / mean_c * batch).sum()
+            terms.append(kl + lin - lin.detach())
+            means.append(mean)
+    if len(means) != len(joints):
+        raise GanlensError(f"{len(joints)} joint tables for {len(means)} pairs of factors")
+    return torch.stack(terms).mean(), means
 
 
 def expected_values(

@@ -68,6 +68,8 @@ from ganlens.training.attributes import (
     expected_values,
     marginal_terms,
     mean_entropy,
+    pair_joints,
+    pair_term,
     quantile_term,
     sliced_feature_term,
     toonfaces_attribute_targets,
@@ -201,6 +203,10 @@ class TrainConfig:
             batch, on :data:`ATTR_FEATURE_DIRECTIONS` random directions a step
             (:func:`sliced_feature_term`; 0, the default: off). It pulls the joint distribution of
             what A sees, not only each factor's histogram.
+        attr_pairs: weight, relative to the KL, of the same KL one level up: for every pair of
+            factors, the training set's joint class frequencies against the generated batch's
+            mean joint reading (:func:`pair_term`; 0, the default: off). The renderer draws most
+            factors independently; this asks G to do the same.
         attr_bins: bins of each continuous factor's range, for A's classes.
         attr_lr: Adam learning rate of the attribute network A (betas 0.9, 0.999) when its
             pretraining starts. The pretraining lowers it on a cosine to ``attr_lr ×``
@@ -274,6 +280,7 @@ class TrainConfig:
     attr_fake_entropy: float = 0.0
     attr_quantile: float = 0.0
     attr_features: float = 0.0
+    attr_pairs: float = 0.0
     attr_bins: int = 8
     attr_lr: float = 0.001
     attr_pretrain_kimg: float = 192.0
@@ -341,6 +348,11 @@ class TrainConfig:
             (
                 self.attr_features == 0 or self.attr_weight > 0,
                 f"attr_features {self.attr_features} needs attr_weight > 0 (the attribute network)",
+            ),
+            (self.attr_pairs >= 0, f"attr_pairs {self.attr_pairs} must be >= 0"),
+            (
+                self.attr_pairs == 0 or self.attr_weight > 0,
+                f"attr_pairs {self.attr_pairs} needs attr_weight > 0 (the attribute network)",
             ),
             (self.attr_bins >= 2, f"attr_bins {self.attr_bins} must be at least 2"),
             (self.attr_lr > 0, f"attr_lr {self.attr_lr} must be positive"),
@@ -587,10 +599,14 @@ class StyleGAN2Trainer:
         self.attr = None  # every image's class per factor, for the attribute network A
         self.A: AttributeNet | None = None
         self.a_fresh = False  # A has not learnt yet: run() pretrains it first
+        self.attr_joints: list[Tensor] = []  # every pair of factors' joint class frequencies (attr_pairs)
+        self.attr_pair_mean: list[Tensor] | None = None  # G's running mean joint readings (attr_pairs)
         if cfg.attr_weight > 0:
             self.attr = toonfaces_attribute_targets(
                 cfg.data, bins=cfg.attr_bins, shard=(info.rank, info.world_size)
             )
+            if cfg.attr_pairs > 0:  # of this process's shard: a close estimate of the whole set's
+                self.attr_joints = pair_joints(self.attr.targets, self.attr.num_classes)
             a_cfg = (
                 AttributeNetConfig.from_dict(ckpt_state["a_config"])
                 if ckpt_state and "a_config" in ckpt_state
@@ -676,6 +692,10 @@ class StyleGAN2Trainer:
                 self.log(f"note: {name} {moves} (this run's options; Adam's moments are the checkpoint's)")
             self.step, self.nimg = ck.step, ck.nimg
             self.pl.mean = torch.tensor(float(ck.state.get("pl_mean", 0.0)), dtype=torch.float32)
+            if cfg.attr_pairs > 0 and ck.state.get("attr_pair_mean"):
+                self.attr_pair_mean = [
+                    torch.tensor(t, dtype=torch.float32) for t in ck.state["attr_pair_mean"]
+                ]
             self.elapsed = float(ck.state.get("elapsed_s", 0.0))
             if cfg.aug == "ada" and "augment" in ck.state:
                 self.ada.load_state_dict(ck.state["augment"])  # a run without it starts at aug_p
@@ -969,6 +989,12 @@ class StyleGAN2Trainer:
                 sw2 = sliced_feature_term(a_hidden, real_hidden, ATTR_FEATURE_DIRECTIONS, generator=gen)
                 stats["attr_sw2"] = float(sw2.detach())
                 term = term + cfg.attr_features * sw2
+            if cfg.attr_pairs > 0:
+                pairs, self.attr_pair_mean = pair_term(
+                    a_logits, self.attr_joints, self.attr.num_classes, self.attr_pair_mean
+                )
+                stats["attr_pair_kl"] = float(pairs.detach())
+                term = term + cfg.attr_pairs * pairs
             loss = loss + cfg.attr_weight * term
         loss.backward()
         self.optimizer_step(self.G, self.opt_G)
@@ -1164,6 +1190,9 @@ class StyleGAN2Trainer:
                     "world_size": self.info.world_size,
                     "seed": self.cfg.seed,
                     "pl_mean": float(self.pl.mean),
+                    "attr_pair_mean": [t.tolist() for t in self.attr_pair_mean]
+                    if self.attr_pair_mean
+                    else None,
                     "augment": self.ada.state_dict(),
                     "elapsed_s": self.elapsed,
                     **self.network_configs(),
@@ -1247,6 +1276,7 @@ class StyleGAN2Trainer:
                     + (f"A unsure of fakes {cfg.attr_fake_entropy:g}, " if cfg.attr_fake_entropy > 0 else "")
                     + (f"quantiles {cfg.attr_quantile:g}, " if cfg.attr_quantile > 0 else "")
                     + (f"features {cfg.attr_features:g}, " if cfg.attr_features > 0 else "")
+                    + (f"pairs {cfg.attr_pairs:g}, " if cfg.attr_pairs > 0 else "")
                     + f"{cfg.attr_bins} bins, A's lr {cfg.attr_follow_lr:g}"
                     + (
                         f", A pretrained first on {cfg.attr_pretrain_kimg:g} kimg at lr {cfg.attr_lr:g} → "
