@@ -385,18 +385,6 @@ def test_quantile_term_is_zero_for_the_same_spread_and_widens_a_narrow_batch():
     assert float(quantile_term(torch.zeros(16, 2), real)) > 0.25
 
 
-def test_quantile_option_adds_its_term_to_g(toon, tmp_path):
-    runs = {}
-    for q in (0.0, 5.0):
-        t = _trainer(
-            toon, tmp_path / f"q{q}", attr_weight=1.0, attr_bins=4, attr_quantile=q, attr_pretrain_kimg=0
-        )
-        runs[q] = (t.train_step(), t)
-    assert "attr_w2" in runs[5.0][0] and "attr_w2" not in runs[0.0][0] and runs[5.0][0]["attr_w2"] > 0
-    g0, g1 = (runs[q][1].G.parameters() for q in (0.0, 5.0))
-    assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
-
-
 def test_read_gives_the_logits_and_the_hidden_layer_they_come_from():
     net = AttributeNet(AttributeNetConfig(16, 3, (3, 4))).eval()
     img = torch.rand(5, 3, 16, 16) * 2 - 1
@@ -433,18 +421,6 @@ def test_sliced_feature_term_sees_a_joint_mismatch_and_pulls_the_batch_to_the_re
         sliced_feature_term(torch.zeros(4, 3), torch.zeros(4, 2), 8)
     with pytest.raises(GanlensError, match="directions 0 must be at least 1"):
         sliced_feature_term(torch.zeros(4, 2), torch.zeros(4, 2), 0)
-
-
-def test_feature_option_adds_its_term_to_g(toon, tmp_path):
-    runs = {}
-    for lam in (0.0, 5.0):
-        t = _trainer(
-            toon, tmp_path / f"f{lam}", attr_weight=1.0, attr_bins=4, attr_features=lam, attr_pretrain_kimg=0
-        )
-        runs[lam] = (t.train_step(), t)
-    assert "attr_sw2" in runs[5.0][0] and "attr_sw2" not in runs[0.0][0] and runs[5.0][0]["attr_sw2"] > 0
-    g0, g1 = (runs[lam][1].G.parameters() for lam in (0.0, 5.0))
-    assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
 
 
 def test_pair_joints_by_hand():
@@ -513,20 +489,6 @@ def test_pair_term_running_mean_removes_the_small_batch_bias():
     assert torch.allclose(x.grad, xx.grad, atol=1e-6)
 
 
-def test_pair_option_adds_its_term_to_g(toon, tmp_path):
-    runs = {}
-    for lam in (0.0, 5.0):
-        t = _trainer(
-            toon, tmp_path / f"p{lam}", attr_weight=1.0, attr_bins=4, attr_pairs=lam, attr_pretrain_kimg=0
-        )
-        runs[lam] = (t.train_step(), t)
-    assert runs[5.0][1].attr_pair_mean is not None and runs[0.0][1].attr_pair_mean is None
-    assert "attr_pair_kl" in runs[5.0][0] and "attr_pair_kl" not in runs[0.0][0]
-    assert runs[5.0][0]["attr_pair_kl"] > 0
-    g0, g1 = (runs[lam][1].G.parameters() for lam in (0.0, 5.0))
-    assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
-
-
 def test_pair_run_resumes_bit_exactly_with_its_running_means(toon, tmp_path):
     kw = {**ATTR, "attr_pairs": 1.0}
     _train(toon, tmp_path / "a", 0.032, **kw)  # 8 steps
@@ -540,3 +502,26 @@ def test_pair_run_resumes_bit_exactly_with_its_running_means(toon, tmp_path):
     factors = len(json.loads((ca / "state.json").read_text())["a_config"]["num_classes"])
     assert sa == sb and len(sa) == factors * (factors - 1) // 2
     assert "pairs 1, " in (tmp_path / "b" / "log.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("option", "stat"),
+    [("attr_quantile", "attr_w2"), ("attr_features", "attr_sw2"), ("attr_pairs", "attr_pair_kl")],
+)
+def test_each_extra_attribute_term_reaches_g(toon, tmp_path, option, stat):
+    runs = {}
+    for lam in (0.0, 5.0):
+        t = _trainer(
+            toon,
+            tmp_path / f"{option}{lam}",
+            attr_weight=1.0,
+            attr_bins=4,
+            attr_pretrain_kimg=0,
+            **{option: lam},
+        )
+        runs[lam] = (t.train_step(), t)
+    assert stat in runs[5.0][0] and stat not in runs[0.0][0] and runs[5.0][0][stat] > 0
+    g0, g1 = (runs[lam][1].G.parameters() for lam in (0.0, 5.0))
+    assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
+    if option == "attr_pairs":  # the running mean of G's joint readings starts with the first step
+        assert runs[5.0][1].attr_pair_mean is not None and runs[0.0][1].attr_pair_mean is None
