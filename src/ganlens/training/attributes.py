@@ -382,26 +382,24 @@ def pair_term(
     """
     if not 0 < momentum <= 1:
         raise GanlensError(f"momentum {momentum} must be in (0, 1]")
+    pairs = [(f, g) for f in range(len(num_classes)) for g in range(f + 1, len(num_classes))]
+    if len(joints) != len(pairs) or (running is not None and len(running) != len(pairs)):
+        given = f"{len(joints)} joint tables" + (
+            f" and {len(running)} running means" if running is not None else ""
+        )
+        raise GanlensError(f"{given} for {len(pairs)} pairs of factors")
     probs = [part.softmax(dim=1) for part in logits.float().split(num_classes, dim=1)]
-    terms: list[Tensor] = []
-    means: list[Tensor] = []
-    for f in range(len(num_classes)):
-        for g in range(f + 1, len(num_classes)):
-            k = len(means)
-            if k >= len(joints):
-                raise GanlensError(f"{len(joints)} joint tables for more pairs of factors")
-            batch = probs[f].T @ probs[g] / len(logits)  # (K_f, K_g)
-            mean = batch.detach()
-            if running is not None:
-                mean = (1 - momentum) * running[k].to(mean.device) + momentum * mean
-            pi = joints[k].to(logits.device)
-            mean_c = mean.clamp_min(1e-12)
-            kl = (pi * (torch.log(pi.clamp_min(1e-12)) - torch.log(mean_c))).sum()
-            lin = -(pi / mean_c * batch).sum()
-            terms.append(kl + lin - lin.detach())
-            means.append(mean)
-    if len(means) != len(joints):
-        raise GanlensError(f"{len(joints)} joint tables for {len(means)} pairs of factors")
+    terms, means = [], []
+    for k, (f, g) in enumerate(pairs):
+        batch = probs[f].T @ probs[g] / len(logits)  # (K_f, K_g)
+        mean = batch.detach()
+        if running is not None:
+            mean = (1 - momentum) * running[k].to(mean.device) + momentum * mean
+        pi, mean_c = joints[k].to(logits.device), mean.clamp_min(1e-12)
+        kl = (pi * (torch.log(pi.clamp_min(1e-12)) - torch.log(mean_c))).sum()
+        lin = -(pi / mean_c * batch).sum()
+        terms.append(kl + lin - lin.detach())
+        means.append(mean)
     return torch.stack(terms).mean(), means
 
 
