@@ -458,6 +458,8 @@ def test_pair_term_sees_a_tie_between_factors_that_the_marginals_miss():
     assert float(pair_term(free.detach(), joints, num_classes)[0]) < 0.2 * start
     with pytest.raises(GanlensError, match="2 joint tables for 1 pairs"):
         pair_term(same, joints * 2, num_classes)
+    with pytest.raises(GanlensError, match="1 joint tables and 2 running means for 1 pairs"):
+        pair_term(same, joints, num_classes, running=joints * 2)
     with pytest.raises(GanlensError, match=r"momentum 0 must be in \(0, 1\]"):
         pair_term(same, joints, num_classes, momentum=0)
 
