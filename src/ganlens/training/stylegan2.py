@@ -334,25 +334,16 @@ class TrainConfig:
             ),
             (self.attr_weight >= 0, f"attr_weight {self.attr_weight} must be >= 0"),
             (self.attr_entropy >= 0, f"attr_entropy {self.attr_entropy} must be >= 0"),
-            (self.attr_fake_entropy >= 0, f"attr_fake_entropy {self.attr_fake_entropy} must be >= 0"),
-            (
-                self.attr_fake_entropy == 0 or self.attr_weight > 0,
-                f"attr_fake_entropy {self.attr_fake_entropy} needs attr_weight > 0 (the attribute network)",
-            ),
-            (self.attr_quantile >= 0, f"attr_quantile {self.attr_quantile} must be >= 0"),
-            (
-                self.attr_quantile == 0 or self.attr_weight > 0,
-                f"attr_quantile {self.attr_quantile} needs attr_weight > 0 (the attribute network)",
-            ),
-            (self.attr_features >= 0, f"attr_features {self.attr_features} must be >= 0"),
-            (
-                self.attr_features == 0 or self.attr_weight > 0,
-                f"attr_features {self.attr_features} needs attr_weight > 0 (the attribute network)",
-            ),
-            (self.attr_pairs >= 0, f"attr_pairs {self.attr_pairs} must be >= 0"),
-            (
-                self.attr_pairs == 0 or self.attr_weight > 0,
-                f"attr_pairs {self.attr_pairs} needs attr_weight > 0 (the attribute network)",
+            *(
+                check
+                for name in ("attr_fake_entropy", "attr_quantile", "attr_features", "attr_pairs")
+                for check in (
+                    (getattr(self, name) >= 0, f"{name} {getattr(self, name)} must be >= 0"),
+                    (
+                        getattr(self, name) == 0 or self.attr_weight > 0,
+                        f"{name} {getattr(self, name)} needs attr_weight > 0 (the attribute network)",
+                    ),
+                )
             ),
             (self.attr_bins >= 2, f"attr_bins {self.attr_bins} must be at least 2"),
             (self.attr_lr > 0, f"attr_lr {self.attr_lr} must be positive"),
