@@ -1,5 +1,6 @@
 """Kernel distance (KID) and improved precision / recall on classifier features: against direct
-sums and hand-worked cases, unbiasedness where the Fréchet distance is biased, and mode dropping."""
+sums and hand-worked cases, unbiasedness where the Fréchet distance is biased, and mode dropping;
+the pairwise dependence of factors against hand counts and tied factors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import pytest
 from ganlens.classifier import (
     kernel_distance,
     manifold_membership,
+    mutual_information,
+    pair_dependence,
     precision_recall,
+    reading_codes,
     recall_by_factor,
     toon_fd,
 )
@@ -118,3 +122,61 @@ def test_recall_by_factor_finds_the_class_the_model_drops():
         recall_by_factor(real, fake, records[:-1], schema)
     with pytest.raises(GanlensError, match="quantiles 0 must be"):
         recall_by_factor(real, fake, records, schema, quantiles=0)
+
+
+def test_mutual_information_by_hand():
+    a = np.array([0, 0, 1, 1])
+    assert mutual_information(a, a) == pytest.approx(np.log(2))  # a copy: its whole entropy
+    assert mutual_information(a, np.array([0, 1, 0, 1])) == pytest.approx(0.0, abs=1e-12)
+    # joint cells (0,0) ½, (1,0) ¼, (1,1) ¼; marginals x ½ ½, y ¾ ¼
+    x, y = np.array([0, 0, 1, 1]), np.array([0, 0, 0, 1])
+    want = (
+        0.5 * np.log(0.5 / (0.5 * 0.75))
+        + 0.25 * np.log(0.25 / (0.5 * 0.75))
+        + 0.25 * np.log(0.25 / (0.5 * 0.25))
+    )
+    assert mutual_information(x, y) == pytest.approx(want)
+    with pytest.raises(GanlensError, match="one length"):
+        mutual_information(a, a[:3])
+    with pytest.raises(GanlensError, match=">= 0"):
+        mutual_information(a - 1, a)
+
+
+def test_pair_dependence_finds_the_tied_factors_and_ignores_marginals():
+    import torch
+
+    schema = Schema(
+        (
+            Factor("hat", "categorical", "hat", classes=("none", "cap", "beanie")),
+            Factor("size", "continuous", "size", range=(0.0, 1.0)),
+            Factor("tilt", "continuous", "tilt", range=(-1.0, 1.0)),
+        )
+    )
+    rng = np.random.default_rng(0)
+    n = 3000
+
+    def preds(tied: bool, squeeze: float = 1.0) -> dict[str, torch.Tensor]:
+        hat = rng.integers(0, 3, n)
+        size = rng.uniform(0, 1, n) ** squeeze  # a changed marginal, not a dependence
+        tilt = (size * 2 - 1 + rng.normal(0, 0.1, n)) if tied else rng.uniform(-1, 1, n)
+        logits = np.eye(3)[hat] * 5.0  # probabilities per class, as the classifier gives
+        return {
+            "hat": torch.tensor(logits).softmax(-1),
+            "size": torch.tensor(size),
+            "tilt": torch.tensor(tilt),
+        }
+
+    codes = reading_codes(preds(False), schema=schema, quantiles=4)
+    assert set(codes["hat"]) == {0, 1, 2}
+    assert np.bincount(codes["size"]).tolist() == [n // 4] * 4  # equal-count bins of the set's own values
+    ref = preds(False)
+    rows = pair_dependence(preds(True), ref, schema=schema)
+    assert (rows[0][0], rows[0][1]) == ("size", "tilt")  # the tied pair comes first
+    assert rows[0][2] > 0.8 and rows[0][3] < 0.02
+    assert all(abs(m - r) < 0.02 for _, _, m, r in rows[1:])
+    # a squeezed marginal without a dependence is not an excess: quantile codes flatten it
+    assert sum(m - r for _, _, m, r in pair_dependence(preds(False, squeeze=3.0), ref, schema=schema)) < 0.03
+    with pytest.raises(GanlensError, match="3000 and 2999 images"):
+        pair_dependence(preds(False), {k: v[:-1] for k, v in ref.items()}, schema=schema)
+    with pytest.raises(GanlensError, match="quantiles 1 must be"):
+        reading_codes(ref, schema=schema, quantiles=1)

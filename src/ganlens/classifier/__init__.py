@@ -1,5 +1,5 @@
 """The ToonFaces attribute classifier and the metrics built on it (accuracy / R² per factor, ToonFD,
-marginal total variation)."""
+marginal total variation, pairwise dependence)."""
 
 from ganlens.classifier.io import SHIPPED_DIR, load_classifier, save_classifier
 from ganlens.classifier.metrics import (
@@ -12,7 +12,10 @@ from ganlens.classifier.metrics import (
     marginal_histograms,
     marginal_spread,
     marginal_tv,
+    mutual_information,
+    pair_dependence,
     precision_recall,
+    reading_codes,
     recall_by_factor,
     toon_fd,
 )
@@ -41,8 +44,11 @@ __all__ = [
     "marginal_histograms",
     "marginal_spread",
     "marginal_tv",
+    "mutual_information",
+    "pair_dependence",
     "precision_recall",
     "plot_training_log",
+    "reading_codes",
     "recall_by_factor",
     "save_classifier",
     "scores_table",
