@@ -95,6 +95,39 @@ def test_atomic_write_permissions_and_no_partial_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
 
+def test_saved_weights_are_the_same_bytes_every_time(tmp_path):
+    """The safetensors library orders metadata at random, so the same weights exported twice had
+    two sha256 sums (a zoo entry's checksum could not be reproduced)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from ganlens.utils.io import safetensors_bytes, write_safetensors
+
+    tensors = {"b": torch.arange(6.0).reshape(2, 3), "a": torch.ones(5, dtype=torch.bfloat16)}
+    meta = {k: f"value {i}" for i, k in enumerate("zyxwvuts")}
+    # the 8! orders of this metadata: a random one per save; here always the same bytes
+    assert len({safetensors_bytes(tensors, meta) for _ in range(8)}) == 1
+    code = (
+        "import torch, hashlib, sys; from ganlens.utils.io import safetensors_bytes; "
+        "t = {'b': torch.arange(6.0).reshape(2, 3), 'a': torch.ones(5, dtype=torch.bfloat16)}; "
+        "m = {k: f'value {i}' for i, k in enumerate('zyxwvuts')}; "
+        "sys.stdout.write(hashlib.sha256(safetensors_bytes(t, m)).hexdigest())"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert other == hashlib.sha256(safetensors_bytes(tensors, meta)).hexdigest()
+    write_safetensors(tmp_path / "w.safetensors", tensors, meta)
+    back = load_file(str(tmp_path / "w.safetensors"))
+    assert set(back) == {"a", "b"} and all(torch.equal(back[k], tensors[k]) for k in tensors)
+    with safe_open(str(tmp_path / "w.safetensors"), "pt") as f:
+        assert f.metadata() == meta
+    write_safetensors(tmp_path / "none.safetensors", tensors)  # no metadata
+    assert torch.equal(load_file(str(tmp_path / "none.safetensors"))["b"], tensors["b"])
+
+
 def test_demo_job_runs_offline(tmp_path, capsys, no_network):
     """What `make demo` runs (SeFa on the built-in model, shrunk) never opens a connection."""
     pytest.importorskip("gan_face_generate")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ganlens.errors import CheckpointError, GanlensError
 from ganlens.generators import build_generator
 from ganlens.generators.base import Generator
-from ganlens.utils.io import atomic_path, write_json
+from ganlens.utils.io import write_json, write_safetensors
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -22,8 +22,7 @@ FORMAT_VERSION = 1
 def save_state(module: torch.nn.Module, path: str | Path, *, metadata: dict[str, str] | None = None) -> None:
     """Write a module's state dict as safetensors, atomically (shared storage is cloned)."""
     state = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=metadata or {})
+    write_safetensors(path, state, metadata)
 
 
 def load_state(module: torch.nn.Module, path: str | Path) -> None:

@@ -36,13 +36,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from ganlens.errors import CheckpointError, GanlensError, UnknownModelError
 from ganlens.generators.base import Generator
 from ganlens.utils.bf16 import warn_if_bf16_slow
-from ganlens.utils.io import atomic_path, write_json
+from ganlens.utils.io import write_json, write_safetensors
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -263,8 +263,7 @@ class Encoder(nn.Module):
             )
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous().clone() for k, v in self.state_dict().items()}
-        with atomic_path(directory / WEIGHTS_NAME) as tmp:
-            save_file(state, str(tmp), metadata={"format": "ganlens-encoder"})
+        write_safetensors(directory / WEIGHTS_NAME, state, {"format": "ganlens-encoder"})
         write_json(
             directory / CONFIG_NAME,
             {"format_version": FORMAT_VERSION, "kind": "encoder", **self.config.to_dict(), "meta": self.meta},
@@ -469,8 +468,7 @@ def _save_checkpoint(
     # weights first, then the json that names the step: a crash between them leaves the old pair
     # readable because the json is checked against the tensors' step on load.
     tensors["step"] = torch.tensor(step, dtype=torch.int64)
-    with atomic_path(directory / CKPT_WEIGHTS) as tmp:
-        save_file(tensors, str(tmp))
+    write_safetensors(directory / CKPT_WEIGHTS, tensors)
     write_json(directory / CKPT_STATE, state)
 
 

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ganlens.errors import GanlensError
 from ganlens.training.checkpoint import read_checkpoint_state
+from ganlens.utils.io import write_json, write_safetensors
 
 #: the sub-folder of an exported model that holds Adam's second moments for G and D
 ADAM_DIR = "adam"
@@ -70,9 +71,9 @@ def write_adam_state(checkpoint: str | Path, out_dir: str | Path) -> Path:
                 tensors[key] = t
             elif not key.endswith(".exp_avg"):
                 raise GanlensError(f"{name}: {key!r} is not an Adam tensor (exp_avg, exp_avg_sq, step)")
-        save_file(tensors, str(folder / f"{name}.safetensors"), metadata={"scales": json.dumps(scales)})
+        write_safetensors(folder / f"{name}.safetensors", tensors, {"scales": json.dumps(scales)})
     info = {"checkpoint_step": ck.step, "checkpoint_kimg": ck.nimg / 1000.0}
-    (folder / STATE_NAME).write_text(json.dumps(info, indent=2) + "\n")
+    write_json(folder / STATE_NAME, info)
     return folder
 
 

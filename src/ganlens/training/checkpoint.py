@@ -24,12 +24,12 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from ganlens.errors import CheckpointError
 from ganlens.generators.native import load_state_dict_strict
-from ganlens.utils.io import write_json
+from ganlens.utils.io import write_json, write_safetensors
 
 FORMAT_VERSION = 1
 STATE_NAME = "state.json"
@@ -135,11 +135,11 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=ckpt_root))
     try:
         for name, module in modules.items():
-            save_file(_module_tensors(module), str(tmp / f"{name}.safetensors"))
+            write_safetensors(tmp / f"{name}.safetensors", _module_tensors(module))
         groups = {}
         for name, opt in optimizers.items():
             tensors, groups[name] = optimizer_tensors(opt)
-            save_file(tensors, str(tmp / f"{name}.safetensors"))
+            write_safetensors(tmp / f"{name}.safetensors", tensors)
         full = {"format_version": FORMAT_VERSION, "step": step, **state, "param_groups": groups}
         (tmp / STATE_NAME).write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
         if final.exists():  # re-saving the same step (e.g. interrupted right after a snapshot)

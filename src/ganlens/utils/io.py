@@ -54,6 +54,31 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """``tensors`` (and string ``metadata``) in the safetensors format, the same bytes every time.
+
+    The safetensors library writes the metadata entries in a random order (a hash map), so two
+    saves of the same weights would differ and so would their sha256. Here the header is written
+    again with the metadata first and sorted; the tensors' data is left as it is."""
+    from safetensors.torch import save
+
+    raw = save(tensors, metadata=metadata or None)
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    meta = header.pop("__metadata__", None)
+    canonical = ({"__metadata__": dict(sorted(meta.items()))} if meta else {}) | header
+    text = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data that follows starts 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + raw[8 + n :]
+
+
+def write_safetensors(
+    path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> None:
+    """Write :func:`safetensors_bytes` to ``path`` atomically."""
+    write_bytes(path, safetensors_bytes(tensors, metadata))
+
+
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
