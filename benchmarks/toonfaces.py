@@ -22,7 +22,7 @@ GANSpace top-k, random top-k (control) and one supervised InterFaceGAN boundary 
 mean change of all other factors (leakage).
 
 Model (first that exists): ``--model``; the zoo / package folder ``toonfaces-stylegan2-64``;
-the latest checkpoint of ``--run-dir`` (exported to a temporary folder). Classifier: ``--classifier``
+the G_ema of ``--run-dir``'s latest checkpoint. Classifier: ``--classifier``
 or the shipped ``ganlens/weights/toonfaces-classifier``.
 """
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -53,13 +52,9 @@ def resolve_model(arg: str | None, run_dir: Path):
         return load_model(WEIGHTS_DIR / NAME), str(WEIGHTS_DIR / NAME)
     from ganlens.training.checkpoint import latest_checkpoint
 
-    if run_dir.is_dir() and latest_checkpoint(run_dir) is not None:
-        from ganlens.training.export import export_generator
-
-        with tempfile.TemporaryDirectory(prefix="toonfaces-bench-") as tmp:
-            res = export_generator(run_dir, Path(tmp) / "G")
-            G = load_model(Path(tmp) / "G")  # in memory now; the folder goes away
-        return G, f"{res.checkpoint} (step {res.step}, {res.kimg:.1f} kimg)"
+    ckpt = latest_checkpoint(run_dir) if run_dir.is_dir() else None
+    if ckpt is not None:
+        return load_model(ckpt), f"{ckpt} (G_ema of the run's latest checkpoint)"
     raise GanlensError(
         f"no model: pass --model, ship {NAME} in {str(WEIGHTS_DIR)!r}, or train into {str(run_dir)!r}"
     )

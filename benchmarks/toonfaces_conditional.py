@@ -25,20 +25,16 @@ REAL_SEED = 50_000_000
 
 
 def load_g(path: str):
-    """G_ema of a training checkpoint folder, or a zoo name / exported model; and a label for it."""
-    from ganlens.training.checkpoint import STATE_NAME, load_module, read_checkpoint_state
-
-    p = Path(path)
-    if (p / STATE_NAME).is_file():
-        from ganlens.generators import build_generator
-
-        ck = read_checkpoint_state(p)
-        G = build_generator(ck.state["g_config"]).eval()
-        load_module(ck.path, "G_ema", G)
-        return G, f"{p.name} ({ck.nimg / 1000:.2f} kimg, G_ema)"
+    """The generator of a zoo name, export, training checkpoint or run folder (its G_ema), and a
+    label for it."""
+    from ganlens.training.checkpoint import checkpoint_of, read_checkpoint_state
     from ganlens.zoo import load_model
 
-    return load_model(path).eval(), path
+    G = load_model(path)
+    ck = checkpoint_of(path) if Path(path).is_dir() else None
+    if ck is None:
+        return G, path
+    return G, f"{ck.name} ({read_checkpoint_state(ck).nimg / 1000:.2f} kimg, G_ema)"
 
 
 @torch.no_grad()

@@ -477,6 +477,16 @@ def test_export_writes_native_model(noise_data, tmp_path):
     assert all(torch.equal(v, g[k]) for k, v in G_raw.state_dict().items())
     with pytest.raises(GanlensError, match="'D' is not allowed; use one of G_ema, G"):
         export_generator(tmp_path / "run", tmp_path / "m4", generator="D")
+    # every tool takes the run or one of its checkpoints as the model too: its G_ema, no export
+    from ganlens.zoo import load_model
+
+    ckpt = latest_checkpoint(tmp_path / "run")
+    for source in (tmp_path / "run", ckpt, str(ckpt)):
+        G_ck = load_model(source)
+        assert not G_ck.training and all(torch.equal(v, ema[k]) for k, v in G_ck.state_dict().items())
+    (ckpt / "G_ema.safetensors").write_bytes(b"not weights")
+    with pytest.raises(GanlensError, match="G_ema.safetensors"):
+        load_model(ckpt)
 
 
 def test_refuses_to_overwrite_a_run_without_flags(noise_data, tmp_path):

@@ -166,7 +166,9 @@ _PATH_LOADERS = MappingProxyType(
 
 
 def load_path(path: str | Path) -> Generator:
-    """Load a generator from a path, dispatching on its format."""
+    """Load a generator from a path, dispatching on its format: a ganlens model folder (or one of
+    its files), a training checkpoint folder or run folder (its latest checkpoint's G_ema, no
+    export needed), or an official checkpoint file by its suffix."""
     path = Path(path)
     if not path.exists():
         raise UnknownModelError(
@@ -174,6 +176,11 @@ def load_path(path: str | Path) -> Generator:
         )
     folder = _folder_of(path)
     if folder is not None:
+        from ganlens.training.checkpoint import checkpoint_generator, checkpoint_of
+
+        ckpt = checkpoint_of(folder)  # a training run or one of its checkpoints: its G_ema
+        if ckpt is not None:
+            return checkpoint_generator(ckpt)
         from ganlens.generators.native import load_generator
 
         return load_generator(folder)

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
@@ -30,6 +30,9 @@ from torch import nn
 from ganlens.errors import CheckpointError
 from ganlens.generators.native import load_state_dict_strict
 from ganlens.utils.io import write_json, write_safetensors
+
+if TYPE_CHECKING:
+    from ganlens.generators.base import Generator
 
 FORMAT_VERSION = 1
 STATE_NAME = "state.json"
@@ -208,6 +211,34 @@ def load_module(path: str | Path, name: str, module: nn.Module) -> None:
     """Load one module (``G``, ``D`` or ``G_ema``) of a checkpoint strictly."""
     file = Path(path) / f"{name}.safetensors"
     load_state_dict_strict(module, _read_tensors(file), source=str(file))
+
+
+def checkpoint_generator(path: str | Path, name: str = "G_ema") -> Generator:
+    """The generator ``name`` (``"G_ema"`` or the raw ``"G"``) of a checkpoint folder, built from
+    the config the run saved with it, on the CPU in eval mode.
+
+    Raises:
+        CheckpointError: the folder is not a checkpoint, or its weights do not fit its config.
+    """
+    from ganlens.generators import build_generator
+
+    ck = read_checkpoint_state(path)
+    if "g_config" not in ck.state:
+        raise CheckpointError(f"{str(ck.path / STATE_NAME)!r} has no g_config; it is not a generator's run")
+    G = build_generator(ck.state["g_config"])
+    load_module(ck.path, name, G)
+    return G.eval()
+
+
+def checkpoint_of(path: str | Path) -> Path | None:
+    """``path`` itself when it is a training checkpoint folder, a run folder's latest checkpoint,
+    else None (so callers can try other formats)."""
+    path = Path(path)
+    if (path / STATE_NAME).is_file():
+        return path
+    if (path / "checkpoints" / LATEST_NAME).is_file():
+        return latest_checkpoint(path)
+    return None
 
 
 def load_checkpoint(

@@ -12,10 +12,14 @@ from pathlib import Path
 import torch
 
 from ganlens.errors import GanlensError
-from ganlens.generators import build_generator
 from ganlens.generators.native import WEIGHTS_NAME
 from ganlens.training.adam_state import ADAM_DIR, write_adam_state
-from ganlens.training.checkpoint import latest_checkpoint, load_module, read_checkpoint_state
+from ganlens.training.checkpoint import (
+    checkpoint_generator,
+    latest_checkpoint,
+    load_module,
+    read_checkpoint_state,
+)
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.zoo import native_folder, sha256_file
 
@@ -69,8 +73,7 @@ def export_generator(
     if ckpt_path is None:
         raise GanlensError(f"run folder {str(run_dir)!r} has no checkpoint yet; train first")
     ck = read_checkpoint_state(ckpt_path)
-    G = build_generator(ck.state["g_config"])
-    load_module(ck.path, generator, G)
+    G = checkpoint_generator(ck.path, generator)
     check_size(generator, G, max_mb)
     D = None
     if with_discriminator:
