@@ -327,6 +327,31 @@ def test_realism_report_repeats_score_more_generated_sets(G, clf):
         realism_report(G, clf, n=12, real_a=x, real_b=x, repeats=0, progress=False)
 
 
+def test_realism_report_scores_each_psi_on_every_repeated_set(G, clf):
+    x = quantize(torch.rand(12, 3, 16, 16) * 2 - 1)
+    rep = realism_report(
+        G, clf, n=12, real_a=x, real_b=x.flip(2), seed=3, repeats=3, truncation=(1.0, 0.5), progress=False
+    )
+    assert list(rep.truncation_fds) == [1.0, 0.5] and list(rep.truncation_fds[0.5]) == [3, 4, 5]
+    # ψ = 1 on each set is that set's own model score; ψ 0.5 on seed 3 is the truncation row
+    assert rep.truncation_ratios(1.0) == pytest.approx(rep.ratios)
+    assert rep.truncation_fds[0.5][3] == pytest.approx(rep.truncation[0.5][0])
+    ref = RealReference(clf, x)
+    want = ref.fd(quantize(generate(G, 12, seed=5, trunc_psi=0.5, progress=False)))
+    assert rep.truncation_fds[0.5][5] == pytest.approx(want)
+    lines = rep.truncation_lines()
+    r = np.array(rep.truncation_ratios(0.5))
+    assert len(lines) == 2 and lines[1].startswith(
+        f"FD ratio at ψ 0.5 over 3 generated set(s): mean {r.mean():.2f}"
+    )
+    assert " / ".join(f"{v:.2f}" for v in r) in lines[1] and f"at ψ 1 {np.mean(rep.ratios):.2f}" in lines[1]
+    # one set: no per-set truncation scores
+    assert (
+        realism_report(G, clf, n=12, real_a=x, real_b=x, truncation=(0.5,), progress=False).truncation_lines()
+        == []
+    )
+
+
 class PixelFeatureClassifier(PixelClassifier):
     """PixelClassifier with features (per-channel means and standard deviations) for ToonFD."""
 

@@ -27,7 +27,9 @@ collapse only if the classifier still sees the full spread in images at least as
 
 **Truncation** rows (``truncation=(0.9, 0.7)``, say) score the model's samples of the same seeds
 with the truncation trick at each ψ: the usual trade of diversity (the marginals narrow) for
-typical-looking images. The headline ``model`` row and the FD ratio stay at ψ = 1.
+typical-looking images. The headline ``model`` row and the FD ratio stay at ψ = 1. With
+``repeats`` too, every ψ is scored on the same generated sets as ψ = 1 (``truncation_ratios``),
+so a ψ is judged on the same noise-averaged footing as the model.
 
 On the same features, every row also gets the **kernel distance** (KID,
 :func:`~ganlens.classifier.metrics.kernel_distance`: unbiased, so real set B scores about 0 where
@@ -242,6 +244,8 @@ class RealismReport:
         repeats: ``{seed: (ToonFD, mean marginal TV)}`` of the model's samples for each generated
             set, the headline set (``seed``) first; one entry unless ``repeats > 1``. At n = 500 the
             ToonFD of one model moves by about ±6 % between sets, so compare models on the mean.
+        truncation_fds: ``{ψ: {seed: ToonFD}}``: each truncation ψ on every generated set of
+            ``repeats`` (the same seeds); empty unless both are asked for.
         quality: ``{row: (KID, precision, recall)}`` for the rows of :meth:`table` (n images a set).
         seconds: time per stage.
     """
@@ -262,6 +266,7 @@ class RealismReport:
     spread_blur: dict[str, float] = field(default_factory=dict)
     truncation: dict[float, tuple[float, float]] = field(default_factory=dict)
     repeats: dict[int, tuple[float, float]] = field(default_factory=dict)
+    truncation_fds: dict[float, dict[int, float]] = field(default_factory=dict)
     quality: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -285,6 +290,26 @@ class RealismReport:
             f"FD ratio over {len(r)} generated set(s), seeds {seeds[0]}–{seeds[-1]}: mean {r.mean():.2f}{sd}, "
             f"range {r.min():.2f}–{r.max():.2f}"
         )
+
+    def truncation_ratios(self, psi: float) -> list[float]:
+        """model FD / floor FD at truncation ``psi`` on every generated set, in seed order."""
+        return [
+            fd / self.fd_floor if self.fd_floor > 0 else float("inf")
+            for fd in self.truncation_fds[psi].values()
+        ]
+
+    def truncation_lines(self) -> list[str]:
+        """One line per truncation ψ scored on several sets: its FD ratio's mean, spread and each
+        set's ratio, beside ψ = 1's on the same sets (empty without repeats)."""
+        lines = []
+        for psi in self.truncation_fds:
+            r = np.array(self.truncation_ratios(psi))
+            per = " / ".join(f"{x:.2f}" for x in r)
+            lines.append(
+                f"FD ratio at ψ {psi:g} over {len(r)} generated set(s): mean {r.mean():.2f} ± "
+                f"{r.std(ddof=1):.2f} (sd), per set {per}; at ψ 1 {np.mean(self.ratios):.2f}"
+            )
+        return lines
 
     def per_set_line(self) -> str:
         """One line: the FD ratio of each generated set by its seed, for paired comparisons of two
@@ -380,7 +405,8 @@ def realism_report(
         real_a, real_b: real images (N, 3, H, W) in [-1, 1]; default: fresh renders at G's
             resolution with base seeds :data:`REAL_SEED_A` / :data:`REAL_SEED_B`.
         calibrate: also score real set B blurred by each of :data:`CALIBRATION_SIGMAS`.
-        truncation: also score the model's samples (same seed) at each of these ψ.
+        truncation: also score the model's samples (same seed) at each of these ψ; with
+            ``repeats``, on every generated set.
         repeats: score this many generated sets (seeds ``seed``, ``seed + 1``, …); the headline
             figures stay those of ``seed``'s set, and ``RealismReport.repeats`` holds them all.
         tv_n: images per set for the per-factor marginals (TV, spread, histograms), default ``n``.
@@ -430,6 +456,13 @@ def realism_report(
         s: quantize(generate(G, n, seed=s, batch_size=batch_size, progress=progress))
         for s in range(int(seed) + 1, int(seed) + repeats)
     }
+    more_truncated = {
+        (float(psi), s): quantize(
+            generate(G, n, seed=s, trunc_psi=psi, batch_size=batch_size, progress=progress)
+        )
+        for psi in truncation
+        for s in range(int(seed) + 1, int(seed) + repeats)
+    }
     if tv_n != n:
         big_fake, big_ceil = (
             quantize(generate(g, tv_n, seed=seed, batch_size=batch_size, progress=progress)) for g in (G, G0)
@@ -456,6 +489,9 @@ def realism_report(
         **{f"real set B, Gaussian blur σ {s:g} px": score.quality for s, score in blurred.items()},
     }
     by_seed = {int(seed): summary(model), **{s: summary(ref.score(x)) for s, x in more.items()}}
+    truncation_fds = {psi: {int(seed): score.fd} for psi, score in psi_scores.items()} if repeats > 1 else {}
+    for (psi, s), x in more_truncated.items():
+        truncation_fds[psi][s] = ref.fd(x)
     ref_m, floor_m, model_m, ceiling_m = ref, floor, model, ceiling
     if tv_n != n:
         ref_m = RealReference(classifier, big_a, bins=bins)
@@ -479,6 +515,7 @@ def realism_report(
         spread_blur=blurred[max(blurred)].spread if blurred else {},
         truncation=by_psi,
         repeats=by_seed,
+        truncation_fds=truncation_fds,
         quality=quality,
         seconds=t,
     )

@@ -26,13 +26,15 @@ def register(sub) -> None:
             "on sets of --tv-n images (TV between small sets is biased upwards: two sets of 500 real "
             "renders differ by up to 0.11 on a factor, two of 3000 by at most 0.04). "
             "--calibrate adds real set B blurred by σ = 0.5/1/1.5 px, to show what softness alone costs; "
-            "--trunc adds rows for the model sampled with the truncation trick at each ψ."
+            "--trunc adds rows for the model sampled with the truncation trick at each ψ (with --repeats, "
+            "each ψ's FD ratio on every generated set too)."
         ),
         examples="""
   ganlens realism toonfaces-stylegan2-64
   ganlens realism my-export --n 1000 --calibrate --out realism-my-export
   ganlens realism toonfaces-stylegan2-64 --trunc 0.9 0.8 0.7
   ganlens realism toonfaces-stylegan2-64 --repeats 5      # mean FD ratio over 5 generated sets
+  ganlens realism toonfaces-stylegan2-64 --trunc 0.9 0.8 --repeats 5   # each ψ on the same 5 sets
   ganlens realism toonfaces-stylegan2-64 --tv-n 3000 --out r  # marginals on 3000 images a set
   ganlens realism G-folder --real toonfaces64/ --n 2000 --out r --overwrite
 """,
@@ -121,6 +123,7 @@ def run(args) -> int:
     text = (
         f"{rep.table()}\n\nFD ratio: {rep.ratio:.2f}\n"
         + (rep.repeats_line() + "\n" + rep.per_set_line() + "\n" if args.repeats > 1 else "")
+        + "".join(line + "\n" for line in rep.truncation_lines())
         + f"gap closed (ceiling → floor): {100 * rep.gap_closed:.0f}%\n\n"
         + f"{rep.quality_table()}\n\n"
         + (f"Attribute marginals, n = {rep.tv_n} per set:\n\n" if rep.tv_n != rep.n else "")
@@ -154,6 +157,10 @@ def run(args) -> int:
                 "spread_blur": rep.spread_blur,
                 "truncation": {
                     f"{psi:g}": {"fd": fd, "mean_tv": tv} for psi, (fd, tv) in rep.truncation.items()
+                },
+                "truncation_fd_ratio_by_seed": {
+                    f"{psi:g}": dict(zip(map(str, rep.truncation_fds[psi]), rep.truncation_ratios(psi)))
+                    for psi in rep.truncation_fds
                 },
                 "quality": {
                     row: {"kid": kid, "precision": prec, "recall": rec}
