@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="e03993c5edcf11d4c09338aabce4b179f4293d96b1b926f0dc82523066058be9",
+            sha256="b708d1087b51e31091997b3b875c555ebf1b5754e0071b72032689ca603436c8",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 29 (1208.83 kimg in all), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 36 (1256.90 kimg in all), with its D (MODEL_CARD.md)",
         ),
     }
 )
