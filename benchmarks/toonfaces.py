@@ -177,6 +177,7 @@ def run(args) -> int:
     print()
     print(f"## Attribute marginals (n = {rep.tv_n} per set)")
     print(rep.tv_table())
+    print(rep.pairs_line())
     print("timings: " + ", ".join(f"{k} {v:.0f}s" for k, v in rep.seconds.items()))
     if out is not None:
         write_text(
@@ -186,7 +187,7 @@ def run(args) -> int:
             + f"\n\n{rep.quality_table()}"
             + f"\n\nAttribute marginals, n = {rep.tv_n} per set:\n\n"
             + rep.tv_table()
-            + "\n",
+            + f"\n\n{rep.pairs_line()}\n",
         )
         write_bytes(out / "marginals.png", marginals_figure(rep, C.schema))
         from ganlens.analysis.realism import generate, render_real

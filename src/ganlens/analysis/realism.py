@@ -58,6 +58,7 @@ from ganlens.classifier.metrics import (
     marginal_histograms,
     marginal_spread,
     marginal_tv,
+    pair_dependence,
     precision_recall,
     toon_fd,
 )
@@ -159,7 +160,10 @@ def generate(
 class RealismScore(NamedTuple):
     """One image set against real set A: ToonFD, per factor the marginal TV, the spread ratio and
     the set's own marginal histogram (:func:`~ganlens.classifier.metrics.marginal_histograms`), and
-    on the same features the kernel distance, precision and recall (NaN without the features)."""
+    on the same features the kernel distance, precision and recall (NaN without the features).
+    ``pair_excess`` is how much more the factors depend on each other than in the real set: the
+    mutual information of every pair of factors' readings, minus the real set's, summed
+    (:func:`~ganlens.classifier.metrics.pair_dependence`; NaN unless both sets have one size)."""
 
     fd: float
     tv: dict[str, float]
@@ -168,6 +172,7 @@ class RealismScore(NamedTuple):
     kid: float = float("nan")
     precision: float = float("nan")
     recall: float = float("nan")
+    pair_excess: float = float("nan")
 
     @property
     def quality(self) -> tuple[float, float, float]:
@@ -218,7 +223,12 @@ class RealReference:
         tv = marginal_tv(pred, self.preds, schema=C.schema, bins=self.bins)
         hist = marginal_histograms(pred, schema=C.schema, bins=self.bins)
         spread = marginal_spread(pred, self.preds, schema=C.schema)
-        return RealismScore(dist[0], tv, spread, hist, kid=dist[1], precision=dist[2], recall=dist[3])
+        pairs = float("nan")
+        if len(images) == len(self.real):
+            pairs = sum(m - r for _, _, m, r in pair_dependence(pred, self.preds, schema=C.schema))
+        return RealismScore(
+            dist[0], tv, spread, hist, kid=dist[1], precision=dist[2], recall=dist[3], pair_excess=pairs
+        )
 
 
 @dataclass
@@ -246,6 +256,10 @@ class RealismReport:
             ToonFD of one model moves by about ±6 % between sets, so compare models on the mean.
         truncation_fds: ``{ψ: {seed: ToonFD}}``: each truncation ψ on every generated set of
             ``repeats`` (the same seeds); empty unless both are asked for.
+        pair_excess: ``{"model" | "floor" | "ceiling": summed excess mutual information}`` of
+            every pair of factors over real set A's (sets of ``tv_n``; see
+            :class:`RealismScore`). The renderer draws factors independently, so the floor is
+            about 0 and a model's excess counts the ties between factors it made up.
         quality: ``{row: (KID, precision, recall)}`` for the rows of :meth:`table` (n images a set).
         seconds: time per stage.
     """
@@ -267,6 +281,7 @@ class RealismReport:
     truncation: dict[float, tuple[float, float]] = field(default_factory=dict)
     repeats: dict[int, tuple[float, float]] = field(default_factory=dict)
     truncation_fds: dict[float, dict[int, float]] = field(default_factory=dict)
+    pair_excess: dict[str, float] = field(default_factory=dict)
     quality: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -310,6 +325,14 @@ class RealismReport:
                 f"{r.std(ddof=1):.2f} (sd), per set {per}; at ψ 1 {np.mean(self.ratios):.2f}"
             )
         return lines
+
+    def pairs_line(self) -> str:
+        """One line: the summed excess mutual information of the factor pairs, model / floor /
+        ceiling (empty when not measured)."""
+        if not self.pair_excess:
+            return ""
+        cells = ", ".join(f"{k} {v:.3f}" for k, v in self.pair_excess.items())
+        return f"factor pairs, summed excess mutual information over real A's (n = {self.tv_n}): {cells}"
 
     def per_set_line(self) -> str:
         """One line: the FD ratio of each generated set by its seed, for paired comparisons of two
@@ -516,6 +539,11 @@ def realism_report(
         truncation=by_psi,
         repeats=by_seed,
         truncation_fds=truncation_fds,
+        pair_excess={
+            "model": model_m.pair_excess,
+            "floor": floor_m.pair_excess,
+            "ceiling": ceiling_m.pair_excess,
+        },
         quality=quality,
         seconds=t,
     )

@@ -128,6 +128,7 @@ def run(args) -> int:
         + f"{rep.quality_table()}\n\n"
         + (f"Attribute marginals, n = {rep.tv_n} per set:\n\n" if rep.tv_n != rep.n else "")
         + f"{rep.tv_table()}\n"
+        + (f"\n{rep.pairs_line()}\n" if rep.pairs_line() else "")
     )
     print(f"{model_id(args.model)}: n = {rep.n} per set, real = {args.real or 'fresh renders'}\n")
     print(text, end="")
@@ -155,6 +156,7 @@ def run(args) -> int:
                     f"{s:g}": {"fd": fd, "mean_tv": tv} for s, (fd, tv) in rep.calibration.items()
                 },
                 "spread_blur": rep.spread_blur,
+                "pair_excess_mi": rep.pair_excess,
                 "truncation": {
                     f"{psi:g}": {"fd": fd, "mean_tv": tv} for psi, (fd, tv) in rep.truncation.items()
                 },
