@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import generate, quantize, render_real
-    from ganlens.classifier import load_classifier, pair_dependence
+    from ganlens.classifier import load_classifier, pair_dependence, summed_excess
     from ganlens.errors import GanlensError, one_line
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,15 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"toonfaces pairs: error: {one_line(e)}", file=sys.stderr)
         return 2
 
-    def excess(rows: list[tuple[str, str, float, float]]) -> float:
-        return sum(m - r for _, _, m, r in rows)
-
     print(f"{args.n} samples per model (seed {args.seed}) and {args.n} renders per set; {len(base)} pairs")
     print("summed excess mutual information (nats) over the renders' own:\n")
     print("| images | summed excess | pairs above 0.01 |")
     print("| --- | ---: | ---: |")
     for label, rows in [("second real set (floor)", base)] + [(m[1], t) for m, t in zip(models, tables)]:
-        print(f"| {label} | {excess(rows):+.3f} | {sum(m - r > 0.01 for _, _, m, r in rows)} |")
+        print(f"| {label} | {summed_excess(rows):+.3f} | {sum(m - r > 0.01 for _, _, m, r in rows)} |")
     for (_, label), rows in zip(models, tables):
         print(f"\n{label}: the {args.top} pairs with the largest excess\n")
         print("| factor | factor | samples | renders | excess |")

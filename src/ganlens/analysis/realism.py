@@ -60,6 +60,7 @@ from ganlens.classifier.metrics import (
     marginal_tv,
     pair_dependence,
     precision_recall,
+    summed_excess,
     toon_fd,
 )
 from ganlens.data.toonfaces.render import render_toonface
@@ -225,7 +226,7 @@ class RealReference:
         spread = marginal_spread(pred, self.preds, schema=C.schema)
         pairs = float("nan")
         if len(images) == len(self.real):
-            pairs = sum(m - r for _, _, m, r in pair_dependence(pred, self.preds, schema=C.schema))
+            pairs = summed_excess(pair_dependence(pred, self.preds, schema=C.schema))
         return RealismScore(
             dist[0], tv, spread, hist, kid=dist[1], precision=dist[2], recall=dist[3], pair_excess=pairs
         )

@@ -17,6 +17,7 @@ from ganlens.classifier.metrics import (
     precision_recall,
     reading_codes,
     recall_by_factor,
+    summed_excess,
     toon_fd,
 )
 from ganlens.classifier.model import AttributeClassifier, ClassifierConfig
@@ -52,6 +53,7 @@ __all__ = [
     "recall_by_factor",
     "save_classifier",
     "scores_table",
+    "summed_excess",
     "toon_fd",
     "train_classifier",
 ]

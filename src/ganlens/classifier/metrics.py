@@ -404,3 +404,9 @@ def pair_dependence(
         for y in names[i + 1 :]
     ]
     return sorted(rows, key=lambda r: r[2] - r[3], reverse=True)
+
+
+def summed_excess(rows: list[tuple[str, str, float, float]]) -> float:
+    """One number for a :func:`pair_dependence` table: the pairs' mutual information minus the
+    reference's, summed over every pair."""
+    return float(sum(m - r for _, _, m, r in rows))
