@@ -527,3 +527,64 @@ def test_each_extra_attribute_term_reaches_g(toon, tmp_path, option, stat):
     assert not all(torch.equal(a, b) for a, b in zip(g0, g1, strict=True))
     if option == "attr_pairs":  # the running mean of G's joint readings starts with the first step
         assert runs[5.0][1].attr_pair_mean is not None and runs[0.0][1].attr_pair_mean is None
+
+
+def test_export_carries_d_low_and_a_to_a_restart(toon, tmp_path, capsys):
+    """export --with-d writes the run's D_low and A beside D (A in float16) and --with-adam D_low's
+    moments; --init-g starts them from there (no pretraining) where they fit, fresh where not, and
+    re-exporting a run without them over the folder removes the stale ones."""
+    from ganlens.cli.main import main as cli_main
+    from ganlens.training.export import TRAINING_AID_DIRS, model_training_aids
+
+    LOWRES_DISCRIMINATOR_DIR, ATTRIBUTE_NET_DIR = TRAINING_AID_DIRS["D_low"], TRAINING_AID_DIRS["A"]
+
+    _train(toon, tmp_path / "a", 0.016, lowres_d=8, crop_d=8, **ATTR)
+    ck = latest_checkpoint(tmp_path / "a")
+    m = tmp_path / "m"
+    args = ["train", "stylegan2-export", "--run", str(tmp_path / "a"), "--out", str(m), "--with-d"]
+    assert cli_main([*args, "--with-adam"]) == 0
+    assert ", discriminator_low/, discriminator_crop/, attribute_net/;" in capsys.readouterr().out
+    assert (m / "adam" / "opt_D_low.safetensors").is_file() and (
+        m / "adam" / "opt_D_crop.safetensors"
+    ).is_file()
+    stored = load_file(str(m / ATTRIBUTE_NET_DIR / "model.safetensors"))
+    assert stored["head.1.weight"].dtype == torch.float16
+    aids = model_training_aids(m)
+    assert sorted(aids) == ["A", "D_crop", "D_low"]
+    D_low, A = aids["D_low"], aids["A"]
+    ref_low, ref_a = load_file(str(ck / "D_low.safetensors")), load_file(str(ck / "A.safetensors"))
+    assert all(torch.equal(v, ref_low[k]) for k, v in D_low.state_dict().items())
+    for k, v in A.state_dict().items():
+        assert v.dtype == ref_a[k].dtype
+        assert torch.allclose(v.float(), ref_a[k].float(), rtol=1e-3, atol=1e-4), k
+
+    t = _trainer(toon, tmp_path / "b", init_generator=str(m), lowres_d=8, crop_d=8, **ATTR)
+    crop_ref = load_file(str(ck / "D_crop.safetensors"))
+    assert all(torch.equal(v, crop_ref[k]) for k, v in t.aux_d("crop").D.state_dict().items())
+    assert not t.a_fresh  # no pretraining
+    assert all(torch.equal(v, D_low.state_dict()[k]) for k, v in t.aux_d("low").D.state_dict().items())
+    assert all(torch.equal(v, A.state_dict()[k]) for k, v in t.A.state_dict().items())
+    moments = load_file(str(ck / "opt_D_low.safetensors"))
+    got = {i: st["exp_avg_sq"] for i, st in t.aux_d("low").opt.state_dict()["state"].items()}
+    assert got and all(
+        torch.all((v - moments[f"{i}.exp_avg_sq"]).abs() <= 0.1 * moments[f"{i}.exp_avg_sq"])
+        for i, v in got.items()
+    )
+    log = (tmp_path / "b" / "log.txt").read_text()
+    assert f"D_low (8 px) from its {LOWRES_DISCRIMINATOR_DIR}/" in log
+    assert "D_crop (8-px window at (4, 4)) from its discriminator_crop/" in log
+    assert f"the attribute network from its {ATTRIBUTE_NET_DIR}/ (no pretraining)" in log
+    assert all(torch.isfinite(torch.tensor(v)) for v in t.train_step().values())
+
+    # other bins: A cannot read the same classes, so a fresh one (pretrained); no D_low asked for
+    t = _trainer(toon, tmp_path / "c", init_generator=str(m), **{**ATTR, "attr_bins": 5})
+    assert t.a_fresh and t.aux_d("low") is None
+    assert "the attribute network starts fresh" in (tmp_path / "c" / "log.txt").read_text()
+
+    # a run without them, exported over the folder: no stale D_low, A or D_low moments are left
+    _train(toon, tmp_path / "plain", 0.008)
+    args[3] = str(tmp_path / "plain")
+    assert cli_main([*args, "--with-adam", "--overwrite"]) == 0
+    assert not (m / LOWRES_DISCRIMINATOR_DIR).exists() and not (m / ATTRIBUTE_NET_DIR).exists()
+    assert not (m / "adam" / "opt_D_low.safetensors").exists() and not (m / "discriminator_crop").exists()
+    assert model_training_aids(m) == {}

@@ -194,6 +194,7 @@ RESUME_CASES = {
     "ada": {"aug": "ada", "aug_p": 0.5, "ada_kimg": 0.05, "ada_interval": 2},  # p moves 0.16 per adjustment
     "frozen-g": {"freeze_g_kimg": 0.012},  # G trains from step 3; the resume comes after that
     "lowres-d": {"lowres_d": 8},  # D_low and its Adam are checkpointed and resumed too
+    "crop-d": {"lowres_d": 8, "crop_d": 8, "crop_d_at": (3, 5)},  # D_crop beside D_low, both resumed
     "imle": {"imle_weight": 1.0, "imle_pool": 8, "imle_batch": 2, "imle_res": 8},  # its pool draws resume too
 }
 
@@ -208,6 +209,7 @@ def test_resume_is_bit_exact(noise_data, tmp_path, case):
     assert straight.step == resumed.step == 8
     ca, cb = latest_checkpoint(tmp_path / "a"), latest_checkpoint(tmp_path / "b")
     names = ["G", "D", "G_ema", "opt_G", "opt_D"] + (["D_low", "opt_D_low"] if "lowres_d" in kw else [])
+    names += ["D_crop", "opt_D_crop"] if "crop_d" in kw else []
     for name in names:
         ta, tb = load_file(str(ca / f"{name}.safetensors")), load_file(str(cb / f"{name}.safetensors"))
         assert ta.keys() == tb.keys()
@@ -548,6 +550,63 @@ def test_lowres_discriminator_reaches_g_and_resumes_from_a_checkpoint_without_it
             match=f"lowres_d {bad} is not allowed; use 0 \\(off\\) or a power of two from 8 to 8",
         ):
             TrainConfig(data="x", out="y", lowres_d=bad, **TINY)
+
+
+def test_component_discriminator_sees_its_window_and_reaches_g(noise_data, tmp_path):
+    """D_crop judges the crop_d-px window at crop_d_at; its term (and only it) changes G's updates;
+    it is checkpointed with its config and logged; a run without it starts it fresh; bad sizes and
+    windows are one-line errors."""
+    from ganlens.training.stylegan2 import crop_window
+
+    x = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16)
+    assert torch.equal(crop_window(x, 8, (3, 5)), x[:, :, 3:11, 5:13])
+    plain = _train(noise_data, tmp_path / "plain", 0.016)
+    _train(noise_data, tmp_path / "w0", 0.016, crop_d=8, crop_d_weight=0.0)
+    _train(noise_data, tmp_path / "w1", 0.016, crop_d=8, crop_d_at=(3, 5))
+    g = {n: load_file(str(latest_checkpoint(tmp_path / n) / "G.safetensors")) for n in ("plain", "w0", "w1")}
+    assert all(torch.equal(g["plain"][k], g["w0"][k]) for k in g["plain"])  # weight 0: G as without D_crop
+    assert any(not torch.equal(g["plain"][k], g["w1"][k]) for k in g["plain"])
+    ck = latest_checkpoint(tmp_path / "w1")
+    state = json.loads((ck / "state.json").read_text())
+    assert state["d_crop_config"]["resolution"] == 8 and (ck / "opt_D_crop.safetensors").is_file()
+    assert "d_low_config" not in state and not (ck / "D_low.safetensors").exists()
+    rows = [json.loads(line) for line in (tmp_path / "w1" / "stats.jsonl").read_text().splitlines()]
+    assert all(k in rows[-1] for k in ("loss_G_crop", "loss_D_crop", "score_real_crop", "score_fake_crop"))
+    assert any("r1_crop" in r for r in rows)
+    assert "D_crop at 8-px window at (3, 5) (G's weight 1)" in (tmp_path / "w1" / "log.txt").read_text()
+
+    # D_crop sees the window and nothing else: a real image changed outside it scores the same
+    t = StyleGAN2Trainer(
+        TrainConfig(
+            data=str(noise_data), out=str(tmp_path / "w1"), resume=True, crop_d=8, crop_d_at=(3, 5), **TINY
+        )
+    )
+    aux = t.aux_d("crop")
+    img = torch.rand(4, 3, 16, 16) * 2 - 1
+    other = img.clone()
+    other[:, :, :3] = 0.5  # rows above the window
+    with torch.no_grad():
+        assert torch.equal(aux.D(aux.view(img)), aux.D(aux.view(other)))
+        other[:, :, 5, 6] = -1  # a pixel inside it
+        assert not torch.equal(aux.D(aux.view(img)), aux.D(aux.view(other)))
+
+    more = _train(
+        noise_data, tmp_path / "more", 0.024, crop_d=8, resume_from=str(latest_checkpoint(tmp_path / "plain"))
+    )
+    assert plain.step == 4 and more.step == 6
+    assert "D_crop (8-px window at (4, 4)) starts fresh" in (tmp_path / "more" / "log.txt").read_text()
+    for kw, msg in (
+        ({"crop_d": 16}, "crop_d 16 is not allowed; use 0 \\(off\\) or a power of two from 8 to 8"),
+        ({"crop_d": 6}, "crop_d 6 is not allowed"),
+        (
+            {"crop_d": 8, "crop_d_at": (9, 0)},
+            "crop_d_at \\(9, 0\\) is not allowed; use a \\(row, column\\) from 0 to 8",
+        ),
+        ({"crop_d": 8, "crop_d_at": (0, -1)}, "crop_d_at \\(0, -1\\) is not allowed"),
+        ({"crop_d": 8, "crop_d_weight": -1.0}, "crop_d_weight -1.0 must be >= 0"),
+    ):
+        with pytest.raises(GanlensError, match=msg):
+            TrainConfig(data="x", out="y", **kw, **TINY)
 
 
 def _imle_trainer(data, out, **kw) -> StyleGAN2Trainer:

@@ -40,6 +40,10 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-low --kimg 200 --batch 64 \\
       --init-g toonfaces-stylegan2-64 --ema-rampup 0 --lr 0.0005 --d-lr 0.0025 --lowres-d 16 --bf16 --resume
 
+  # ... and a component D on the 32-px window of rows 21-52, columns 16-47 (brows, eyes, nose, mouth)
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-crop --kimg 200 --batch 64 \\
+      --init-g toonfaces-stylegan2-64 --ema-rampup 0 --lowres-d 16 --crop-d 32 --crop-d-at 21 16 --bf16 --resume
+
   # carry on with the mapping network learning 10x faster than its default (0.01 x --lr → 0.1 x)
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-map --kimg 200 --batch 64 \\
       --resume-from runs/toon64/checkpoints/step-00006962 --mapping-lr-scale 10 --bf16 --resume
@@ -126,6 +130,7 @@ def register_train(sub) -> None:
         default=None,
         help="start G and G_ema from a trained StyleGAN2 (zoo name, exported folder or NVIDIA pickle; its "
         "config sets G's size), D from its discriminator/ or the pickle's D if it has one (else fresh), "
+        "D_low and the attribute network from its discriminator_low/ and attribute_net/ where they fit, "
         "until this run has its own "
         "checkpoint; the path-length target starts at G's measured mean path length, and both Adams "
         "at the second moments in its adam/ where it has one (--no-init-adam: empty)",
@@ -266,6 +271,29 @@ def register_train(sub) -> None:
         help="weight of the low-resolution D's term in G's loss (default 1)",
     )
     o.add_argument(
+        "--crop-d",
+        type=int,
+        default=0,
+        metavar="SIZE",
+        help="also train a component D (after GFP-GAN's) on a SIZE-px window of every image at full "
+        "resolution (a power of two below --res), all its capacity on what the window holds: faces' "
+        "brows, eyes and mouths; 0: off (default 0)",
+    )
+    o.add_argument(
+        "--crop-d-at",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("ROW", "COL"),
+        help="top row and left column of that window (default: centred)",
+    )
+    o.add_argument(
+        "--crop-d-weight",
+        type=float,
+        default=1.0,
+        help="weight of the component D's term in G's loss (default 1)",
+    )
+    o.add_argument(
         "--imle-weight",
         type=float,
         default=0.0,
@@ -372,7 +400,8 @@ def register_train(sub) -> None:
     e.add_argument(
         "--with-d",
         action="store_true",
-        help="write the run's discriminator too, in OUT/discriminator/ (for --init-g later)",
+        help="write the run's discriminator too, in OUT/discriminator/ (for --init-g later), and its "
+        "low-resolution D and attribute network where it has them (discriminator_low/, attribute_net/)",
     )
     e.add_argument(
         "--with-adam",
@@ -468,6 +497,9 @@ def config_from_args(args: argparse.Namespace):
         lowres_d=args.lowres_d,
         cond=args.cond,
         lowres_d_weight=args.lowres_d_weight,
+        crop_d=args.crop_d,
+        crop_d_at=tuple(args.crop_d_at) if args.crop_d_at else None,
+        crop_d_weight=args.crop_d_weight,
         mapping_lr_scale=args.mapping_lr_scale,
         imle_weight=args.imle_weight,
         imle_pool=args.imle_pool,
@@ -519,6 +551,7 @@ def run_export(args: argparse.Namespace) -> int:
         f"exported {r.generator} of {r.checkpoint.name} ({r.kimg:.2f} kimg) to {r.directory}: "
         f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
         + (f"; its discriminator to {r.discriminator}" if r.discriminator else "")
+        + "".join(f", {folder}/" for folder in r.training_aids)
         + ("; Adam's second moments to adam/" if args.with_adam else "")
     )
     return 0

@@ -26,6 +26,8 @@ from ganlens.utils.io import write_json, write_safetensors
 #: the sub-folder of an exported model that holds Adam's second moments for G and D
 ADAM_DIR = "adam"
 OPTIMIZERS = ("opt_G", "opt_D")
+#: optimisers whose moments go in too where the checkpoint has them (``--lowres-d``, ``--crop-d``)
+OPTIONAL_OPTIMIZERS = ("opt_D_low", "opt_D_crop")
 STATE_NAME = "state.json"
 LEVELS = 255  # codes 1..255 span a tensor's log2 range; code 0 is an exact zero
 
@@ -49,7 +51,8 @@ def dequantize(codes: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
 
 
 def write_adam_state(checkpoint: str | Path, out_dir: str | Path) -> Path:
-    """Write the second moments of a training checkpoint's two Adams into ``out_dir/adam/``.
+    """Write the second moments of a training checkpoint's Adams (G's, D's and, where the run has
+    them, D_low's and D_crop's) into ``out_dir/adam/``; stale files of the optional ones are removed.
 
     Raises:
         GanlensError: the checkpoint's Adam has betas[0] != 0 (its first moment would matter), or
@@ -61,7 +64,11 @@ def write_adam_state(checkpoint: str | Path, out_dir: str | Path) -> Path:
         raise GanlensError(f"betas[0] is {beta1}; adam/ keeps only the second moment, so it needs 0")
     folder = Path(out_dir) / ADAM_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    for name in OPTIMIZERS:
+    optional = [n for n in OPTIONAL_OPTIMIZERS if (ck.path / f"{n}.safetensors").is_file()]
+    for name in OPTIONAL_OPTIMIZERS:
+        if name not in optional:
+            (folder / f"{name}.safetensors").unlink(missing_ok=True)
+    for name in (*OPTIMIZERS, *optional):
         tensors, scales = {}, {}
         for key, t in load_file(str(ck.path / f"{name}.safetensors")).items():
             if key.endswith(".exp_avg_sq"):

@@ -1,11 +1,16 @@
 """Export a run's G_ema (or its raw G) in the native ganlens format (``config.json`` + ``model.safetensors``).
 
 With ``with_discriminator`` the run's D goes beside it, in ``discriminator/`` (the same two files),
-so that training can later carry on from the export alone (``TrainConfig.init_generator``).
+so that training can later carry on from the export alone (``TrainConfig.init_generator``). The
+run's other training aids go too where it has them: the low-resolution D (``--lowres-d``) in
+``discriminator_low/``, the component D (``--crop-d``) in ``discriminator_crop/`` and the attribute
+network A (``--attr-weight``, in float16) in ``attribute_net/``, so that a restart from the export
+does not begin them afresh.
 """
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +19,10 @@ import torch
 from ganlens.errors import GanlensError
 from ganlens.generators.native import WEIGHTS_NAME
 from ganlens.training.adam_state import ADAM_DIR, write_adam_state
+from ganlens.training.attributes import AttributeNet, AttributeNetConfig
 from ganlens.training.checkpoint import (
     checkpoint_generator,
+    has_module,
     latest_checkpoint,
     load_module,
     read_checkpoint_state,
@@ -25,6 +32,9 @@ from ganlens.zoo import native_folder, sha256_file
 
 #: the sub-folder of an exported model that holds its discriminator
 DISCRIMINATOR_DIR = "discriminator"
+#: the sub-folders of an export that hold a run's other training aids, by checkpoint module name:
+#: the low-resolution D (``--lowres-d``), the component D (``--crop-d``), the attribute network
+TRAINING_AID_DIRS = {"D_low": "discriminator_low", "D_crop": "discriminator_crop", "A": "attribute_net"}
 #: the generators a checkpoint holds: the moving average (what ships) and the trained weights
 GENERATORS = ("G_ema", "G")
 
@@ -41,6 +51,7 @@ class ExportResult:
     sha256: str
     discriminator: Path | None = None
     generator: str = "G_ema"
+    training_aids: tuple[str, ...] = ()  # the folders written beside discriminator/
 
 
 def export_generator(
@@ -56,8 +67,11 @@ def export_generator(
 ) -> ExportResult:
     """Write the ``generator`` (``"G_ema"``, the default, or the raw ``"G"``) of a run's latest
     (or the given) checkpoint with ``save_pretrained`` (and, with ``with_discriminator``, its D in
-    ``out_dir/discriminator/``; with ``with_adam`` too, the second moments of both Adams in
-    ``out_dir/adam/``, 1 byte a parameter, so that a run started from the export resumes with them).
+    ``out_dir/discriminator/``, and where the run has them its ``D_low``, ``D_crop`` and ``A`` in
+    the folders of ``TRAINING_AID_DIRS``; with ``with_adam`` too, the second moments of the Adams of
+    G and of every D in ``out_dir/adam/``, 1 byte a parameter, so that a run started from the export
+    resumes with them). With ``overwrite``, an aid folder the checkpoint has no network for is
+    removed, so the export never mixes two checkpoints.
 
     Raises:
         GanlensError: no checkpoint in ``run_dir``, ``with_adam`` without ``with_discriminator``
@@ -80,9 +94,19 @@ def export_generator(
         D = StyleGAN2Discriminator(DiscriminatorConfig.from_dict(ck.state["d_config"]))
         load_module(ck.path, "D", D)
         check_size("D", D, max_mb)
+    aids: dict[str, torch.nn.Module] = {}
+    if with_discriminator:
+        aids = _checkpoint_training_aids(ck.path, ck.state)
+        for folder, module in aids.items():
+            check_size(folder, module, max_mb)
     G.save_pretrained(str(out_dir), overwrite=overwrite)
     if D is not None:
         D.save_pretrained(Path(out_dir) / DISCRIMINATOR_DIR, overwrite=overwrite)
+        for name, folder in TRAINING_AID_DIRS.items():
+            if name in aids:
+                aids[name].save_pretrained(Path(out_dir) / folder, overwrite=overwrite)
+            elif (Path(out_dir) / folder).is_dir():  # overwrite is set: G's save would have refused
+                shutil.rmtree(Path(out_dir) / folder)
     if with_adam:
         write_adam_state(ck.path, out_dir)
     weights = Path(out_dir) / WEIGHTS_NAME
@@ -95,7 +119,23 @@ def export_generator(
         sha256=sha256_file(weights),
         discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None,
         generator=generator,
+        training_aids=tuple(TRAINING_AID_DIRS[name] for name in aids),
     )
+
+
+def _checkpoint_training_aids(path: Path, state: dict) -> dict[str, torch.nn.Module]:
+    """A checkpoint's D_low, D_crop and A, where it has them, by module name."""
+    aids: dict[str, torch.nn.Module] = {}
+    for name in TRAINING_AID_DIRS:
+        key = "a_config" if name == "A" else f"d_{name[2:]}_config"
+        if not has_module(path, name) or key not in state:
+            continue
+        if name == "A":
+            aids[name] = AttributeNet(AttributeNetConfig.from_dict(state[key]))
+        else:
+            aids[name] = StyleGAN2Discriminator(DiscriminatorConfig.from_dict(state[key]))
+        load_module(path, name, aids[name])
+    return aids
 
 
 def check_size(name: str, module: torch.nn.Module, max_mb: float) -> None:
@@ -119,6 +159,20 @@ def model_adam_dir(name_or_path: str | Path) -> Path | None:
 
 def _is_network_pickle(name_or_path: str | Path) -> bool:
     return str(name_or_path).lower().endswith(".pkl") and Path(name_or_path).is_file()
+
+
+def model_training_aids(name_or_path: str | Path) -> dict[str, torch.nn.Module]:
+    """The training aids (``D_low``, ``D_crop``, ``A``, by module name) in a zoo model's or an
+    export's folders of ``TRAINING_AID_DIRS``; those it lacks are left out (an NVIDIA pickle has none)."""
+    if _is_network_pickle(name_or_path):
+        return {}
+    aids: dict[str, torch.nn.Module] = {}
+    for name, folder in TRAINING_AID_DIRS.items():
+        found = _model_subdir(name_or_path, folder)
+        if found is not None:
+            load = AttributeNet.from_pretrained if name == "A" else StyleGAN2Discriminator.from_pretrained
+            aids[name] = load(found)
+    return aids
 
 
 def model_discriminator(name_or_path: str | Path) -> StyleGAN2Discriminator | None:

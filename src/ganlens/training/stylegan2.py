@@ -16,7 +16,12 @@ With ``lowres_d`` set, a second discriminator ``D_low`` sees every image box-fil
 ``lowres_d`` pixels and has its own Dmain and Dreg; its non-saturating term, × ``lowres_d_weight``,
 joins Gmain. At that size edge sharpness is averaged away, so D_low can only tell real from fake by
 what is drawn where (pose, size, shapes, colours), which a full-resolution D that wins on rendering
-quality ignores.
+quality ignores. With ``crop_d`` set, a component discriminator ``D_crop`` (after GFP-GAN's
+facial-component discriminators) sees a fixed ``crop_d``-pixel window of every image at full
+resolution (on ToonFaces at 64 px, rows 21-52 and columns 16-47 hold the brows, eyes, nose and
+mouth), so its whole capacity goes to the small strokes a full-image D averages away. Both are
+*auxiliary discriminators*: each has its own Dmain, Dreg and Adam, and its non-saturating term,
+× its weight, joins Gmain.
 
 With ``imle_weight`` set, Gmain also carries Inclusive GAN's coverage term (Yu et al., ECCV
 2020, after Li & Malik's IMLE): each step G draws a pool of ``imle_pool`` samples without
@@ -37,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
 import inspect
 import json
 import math
@@ -85,7 +91,13 @@ from ganlens.training.checkpoint import (
 from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.ema import ema_beta, update_ema
-from ganlens.training.export import DISCRIMINATOR_DIR, load_model_and_discriminator, model_adam_dir
+from ganlens.training.export import (
+    DISCRIMINATOR_DIR,
+    TRAINING_AID_DIRS,
+    load_model_and_discriminator,
+    model_adam_dir,
+    model_training_aids,
+)
 from ganlens.training.labels import load_labels
 from ganlens.training.losses import (
     PathLengthRegularizer,
@@ -171,6 +183,13 @@ class TrainConfig:
             D's γ, which is ``γ · (lowres_d / resolution)²`` on its own input) and kept in the
             checkpoints (``D_low``, ``opt_D_low``); a checkpoint without it starts it fresh.
         lowres_d_weight: weight of D_low's term in G's loss (D's term has weight 1).
+        crop_d: size of a component discriminator, ``D_crop``, that sees the ``crop_d``-pixel
+            window at ``crop_d_at`` of real and generated images; 0 (the default) trains without
+            it. Its architecture is D's at this resolution, trained like D (lazy R1 with D's γ,
+            which on a window is the same penalty on its own input), kept in the checkpoints
+            (``D_crop``, ``opt_D_crop``); a checkpoint without it starts it fresh.
+        crop_d_at: (top row, left column) of that window; None: centred.
+        crop_d_weight: weight of D_crop's term in G's loss.
         freeze_g_kimg: G (and so G_ema) is not updated until this many kimg of the run: D trains
             alone first, so that a fresh D meets a trained G with useful gradients (0: never frozen).
         freeze_d: Freeze-D (ADA's ``--freezed``, for transfer learning): D's first this many conv
@@ -268,6 +287,9 @@ class TrainConfig:
     init_adam: bool = True
     lowres_d: int = 0
     lowres_d_weight: float = 1.0
+    crop_d: int = 0
+    crop_d_at: tuple[int, int] | None = None
+    crop_d_weight: float = 1.0
     freeze_g_kimg: float = 0.0
     freeze_d: int = 0
     cond: str | None = None
@@ -316,6 +338,23 @@ class TrainConfig:
                 f"{self.resolution // 2}",
             ),
             (self.lowres_d_weight >= 0, f"lowres_d_weight {self.lowres_d_weight} must be >= 0"),
+            (
+                self.crop_d == 0
+                or _coarser_power_of_two(self.crop_d, 8, self.resolution // 2, self.resolution),
+                f"crop_d {self.crop_d!r} is not allowed; use 0 (off) or a power of two from 8 to "
+                f"{self.resolution // 2}",
+            ),
+            (
+                self.crop_d_at is None
+                or (
+                    len(self.crop_d_at) == 2
+                    and all(0 <= v <= self.resolution - self.crop_d for v in self.crop_d_at)
+                ),
+                f"crop_d_at {self.crop_d_at!r} is not allowed; use a (row, column) from 0 to "
+                f"{self.resolution - self.crop_d}, so the {self.crop_d}-px window fits the "
+                f"{self.resolution}-px image",
+            ),
+            (self.crop_d_weight >= 0, f"crop_d_weight {self.crop_d_weight} must be >= 0"),
             (
                 self.init_generator is None or self.resume_from is None,
                 "init_generator and resume_from are alternatives; give one of them",
@@ -438,6 +477,38 @@ def _coarser_power_of_two(res: int, lo: int, hi: int, resolution: int) -> bool:
     return lo <= res <= hi and res & (res - 1) == 0 and resolution % res == 0
 
 
+@dataclasses.dataclass
+class AuxDiscriminator:
+    """A second discriminator on one view of every image: ``D_low`` (box-filtered) or ``D_crop``
+    (a window). ``name`` gives its checkpoint files (``D_<name>``, ``opt_D_<name>``), config key
+    (``d_<name>_config``) and stats suffix (``_<name>``)."""
+
+    name: str
+    D: StyleGAN2Discriminator
+    view: Callable[[Tensor], Tensor]
+    weight: float
+    what: str  # how the log names it: "16 px", "32-px window at (21, 16)"
+    opt: torch.optim.Optimizer | None = None
+
+    @property
+    def module(self) -> str:
+        return f"D_{self.name}"
+
+    @property
+    def optimizer(self) -> str:
+        return f"opt_D_{self.name}"
+
+    @property
+    def config_key(self) -> str:
+        return f"d_{self.name}_config"
+
+
+def crop_window(images: Tensor, size: int, at: tuple[int, int]) -> Tensor:
+    """The ``size``-pixel square of ``images`` (N, C, R, R) whose top-left pixel is ``at`` (row, column)."""
+    r, c = at
+    return images[..., r : r + size, c : c + size]
+
+
 def box_filter(images: Tensor, res: int) -> Tensor:
     """``images`` (N, C, R, R) averaged over (R/res)-pixel squares down to ``res`` pixels (as they are at R)."""
     factor = images.shape[-1] // res
@@ -539,10 +610,13 @@ class StyleGAN2Trainer:
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         ckpt_state = read_checkpoint_state(self.ckpt_path).state if self.ckpt_path else None
         init_d = None
+        init_aids: dict[str, torch.nn.Module] = {}  # D_low, D_crop, A of the init model's export
         if G is None and ckpt_state is None and cfg.init_generator is not None:
             G, init_d = _init_networks(cfg.init_generator)
             if D is None:
                 D = init_d
+            if init_d is not None and (cfg.lowres_d or cfg.crop_d or cfg.attr_weight > 0):
+                init_aids = model_training_aids(cfg.init_generator)
         elif G is None:
             G = build_generator(ckpt_state["g_config"] if ckpt_state else cfg.generator_config(c_dim))
         if D is None:
@@ -574,19 +648,36 @@ class StyleGAN2Trainer:
         self.D = D.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
         frozen = self.D.frozen_parameters(cfg.freeze_d) if cfg.freeze_d else []
         self.d_frozen = [self.D.get_parameter(name) for name in frozen]
-        self.D_low: StyleGAN2Discriminator | None = None
-        if cfg.lowres_d:
-            low = (
-                DiscriminatorConfig.from_dict(ckpt_state["d_low_config"])
-                if ckpt_state and "d_low_config" in ckpt_state
-                else dataclasses.replace(D.config, resolution=cfg.lowres_d)
+        self.aux_ds: list[AuxDiscriminator] = []
+        crop_at = cfg.crop_d_at or ((cfg.resolution - cfg.crop_d) // 2,) * 2
+        for name, res, weight, view, what in (
+            ("low", cfg.lowres_d, cfg.lowres_d_weight, self.lowres, f"{cfg.lowres_d} px"),
+            (
+                "crop",
+                cfg.crop_d,
+                cfg.crop_d_weight,
+                functools.partial(crop_window, size=cfg.crop_d, at=crop_at),
+                f"{cfg.crop_d}-px window at {crop_at}",
+            ),
+        ):
+            if not res:
+                continue
+            init = init_aids.get(f"D_{name}")
+            if init is not None and init.config.resolution != res:
+                init_aids.pop(f"D_{name}")  # another size: a fresh one (logged below)
+                init = None
+            d_cfg = (
+                DiscriminatorConfig.from_dict(ckpt_state[f"d_{name}_config"])
+                if ckpt_state and f"d_{name}_config" in ckpt_state
+                else init.config
+                if init is not None
+                else dataclasses.replace(D.config, resolution=res)
             )
-            if low.resolution != cfg.lowres_d:
-                raise GanlensError(
-                    f"the checkpoint's low-resolution D is {low.resolution} px; --lowres-d is {cfg.lowres_d}"
-                )
-            self.D_low = StyleGAN2Discriminator(low).to(self.device, memory_format=self.memory_format)
-            self.D_low.train().requires_grad_(False)
+            if d_cfg.resolution != res:
+                flag = {"low": "--lowres-d", "crop": "--crop-d"}[name]
+                raise GanlensError(f"the checkpoint's D_{name} is {d_cfg.resolution} px; {flag} is {res}")
+            aux = StyleGAN2Discriminator(d_cfg).to(self.device, memory_format=self.memory_format)
+            self.aux_ds.append(AuxDiscriminator(name, aux.train().requires_grad_(False), view, weight, what))
         self.attr = None  # every image's class per factor, for the attribute network A
         self.A: AttributeNet | None = None
         self.a_fresh = False  # A has not learnt yet: run() pretrains it first
@@ -598,10 +689,20 @@ class StyleGAN2Trainer:
             )
             if cfg.attr_pairs > 0:  # of this process's shard: a close estimate of the whole set's
                 self.attr_joints = pair_joints(self.attr.targets, self.attr.num_classes)
+            fresh_a = AttributeNetConfig(cfg.resolution, G.img_channels, self.attr.num_classes)
+            init_a = init_aids.get("A")
+            if init_a is not None and (
+                init_a.config.num_classes != fresh_a.num_classes
+                or init_a.config.resolution != fresh_a.resolution
+            ):
+                init_aids.pop("A")  # it reads other classes: a fresh one (logged below)
+                init_a = None
             a_cfg = (
                 AttributeNetConfig.from_dict(ckpt_state["a_config"])
                 if ckpt_state and "a_config" in ckpt_state
-                else AttributeNetConfig(cfg.resolution, G.img_channels, self.attr.num_classes)
+                else init_a.config
+                if init_a is not None
+                else fresh_a
             )
             if a_cfg.num_classes != self.attr.num_classes:
                 raise GanlensError(
@@ -633,13 +734,10 @@ class StyleGAN2Trainer:
         self.opt_D = _lazy_adam(
             self.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
         )
-        self.opt_D_low = (
-            _lazy_adam(
-                self.D_low.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
+        for aux in self.aux_ds:
+            aux.opt = _lazy_adam(
+                aux.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
             )
-            if self.D_low is not None
-            else None
-        )
         self.opt_A = (
             torch.optim.Adam(self.A.parameters(), lr=cfg.attr_follow_lr) if self.A is not None else None
         )
@@ -662,16 +760,17 @@ class StyleGAN2Trainer:
             for name in ck.missing_optimizers:
                 self.log(f"note: {name} is not in {self.ckpt_path}; Adam starts afresh")
             changed = dict(ck.changed_hyperparameters)
-            if self.D_low is not None and has_module(self.ckpt_path, "D_low"):
-                low = load_checkpoint(
-                    self.ckpt_path,
-                    modules={"D_low": self.D_low},
-                    optimizers={"opt_D_low": self.opt_D_low},
-                    missing_optimizers_ok=own is None,
-                )
-                changed.update(low.changed_hyperparameters)
-            elif self.D_low is not None:
-                self.log(f"D_low ({cfg.lowres_d} px) starts fresh: {self.ckpt_path.name} has none")
+            for aux in self.aux_ds:
+                if has_module(self.ckpt_path, aux.module):
+                    got = load_checkpoint(
+                        self.ckpt_path,
+                        modules={aux.module: aux.D},
+                        optimizers={aux.optimizer: aux.opt},
+                        missing_optimizers_ok=own is None,
+                    )
+                    changed.update(got.changed_hyperparameters)
+                else:
+                    self.log(f"{aux.module} ({aux.what}) starts fresh: {self.ckpt_path.name} has none")
             if self.A is not None and has_module(self.ckpt_path, "A"):
                 a = load_checkpoint(self.ckpt_path, modules={"A": self.A}, optimizers={"opt_A": self.opt_A})
                 changed.update(a.changed_hyperparameters)
@@ -710,13 +809,25 @@ class StyleGAN2Trainer:
                 )
                 where = f"D from {src} (channel base {dc.channel_base}, max {dc.channel_max})"
             self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
-            if self.D_low is not None:
-                self.log(f"D_low ({cfg.lowres_d} px) starts fresh")
-            if self.A is not None:
+            for aux in self.aux_ds:
+                if aux.module in init_aids:
+                    aux.D.load_state_dict(init_aids[aux.module].state_dict())
+                    self.log(f"{aux.module} ({aux.what}) from its {TRAINING_AID_DIRS[aux.module]}/")
+                else:
+                    self.log(f"{aux.module} ({aux.what}) starts fresh")
+            if self.A is not None and "A" in init_aids:
+                self.A.load_state_dict(init_aids["A"].state_dict())
+                self.a_fresh = False
+                self.log(f"the attribute network from its {TRAINING_AID_DIRS['A']}/ (no pretraining)")
+            elif self.A is not None:
                 self.log("the attribute network starts fresh")
             adam = model_adam_dir(cfg.init_generator) if cfg.init_adam and init_d is not None else None
             if adam is not None:
-                info_adam = load_adam_state(adam, {"opt_G": self.opt_G, "opt_D": self.opt_D})
+                opts = {"opt_G": self.opt_G, "opt_D": self.opt_D}
+                for aux in self.aux_ds:  # an aux D's moments only go with its weights
+                    if aux.module in init_aids and (adam / f"{aux.optimizer}.safetensors").is_file():
+                        opts[aux.optimizer] = aux.opt
+                info_adam = load_adam_state(adam, opts)
                 kimg = info_adam.get("checkpoint_kimg")
                 self.log(
                     f"Adam's second moments from {ADAM_DIR}/"
@@ -752,20 +863,19 @@ class StyleGAN2Trainer:
 
     # ------------------------------------------------------------------ helpers
     def modules(self, *, with_ema: bool = True) -> dict[str, torch.nn.Module]:
-        """The networks a checkpoint holds, by their file names (D_low only where the run has one)."""
+        """The networks a checkpoint holds, by their file names (D_low, D_crop and A only where the
+        run has them)."""
         out: dict[str, torch.nn.Module] = {"G": self.G, "D": self.D}
         if with_ema:
             out["G_ema"] = self.G_ema
-        if self.D_low is not None:
-            out["D_low"] = self.D_low
+        out.update({aux.module: aux.D for aux in self.aux_ds})
         if self.A is not None:
             out["A"] = self.A
         return out
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         out = {"opt_G": self.opt_G, "opt_D": self.opt_D}
-        if self.opt_D_low is not None:
-            out["opt_D_low"] = self.opt_D_low
+        out.update({aux.optimizer: aux.opt for aux in self.aux_ds})
         if self.opt_A is not None:
             out["opt_A"] = self.opt_A
         return out
@@ -773,8 +883,7 @@ class StyleGAN2Trainer:
     def network_configs(self) -> dict[str, dict[str, Any]]:
         """The networks' configs as checkpoints and ``training_options.json`` record them."""
         out = {"g_config": self.G.config.to_dict(), "d_config": self.D.config.to_dict()}
-        if self.D_low is not None:
-            out["d_low_config"] = self.D_low.config.to_dict()
+        out.update({aux.config_key: aux.D.config.to_dict() for aux in self.aux_ds})
         if self.A is not None:
             out["a_config"] = self.A.config.to_dict()
         return out
@@ -782,6 +891,10 @@ class StyleGAN2Trainer:
     def lowres(self, images: Tensor) -> Tensor:
         """``images`` box-filtered down to ``lowres_d`` pixels: what D_low sees."""
         return box_filter(images, self.cfg.lowres_d)
+
+    def aux_d(self, name: str) -> AuxDiscriminator | None:
+        """The auxiliary discriminator ``name`` (``"low"``, ``"crop"``), None where the run has none."""
+        return next((aux for aux in self.aux_ds if aux.name == name), None)
 
     def log(self, msg: str) -> None:
         if self.info.is_main:
@@ -947,13 +1060,13 @@ class StyleGAN2Trainer:
             img, _ = self.run_generator(self.z(B, gen), gen, c)
             seen = self.d_input(img, gen)
             logits = self.D(seen, c)
-            low_logits = self.D_low(self.lowres(seen), c) if self.D_low is not None else None
+            aux_logits = [aux.D(aux.view(seen), c) for aux in self.aux_ds]
         loss = g_nonsaturating_loss(logits).mean()
         stats["loss_G"] = float(loss.detach())
-        if low_logits is not None:
-            low = g_nonsaturating_loss(low_logits).mean()
-            stats["loss_G_low"] = float(low.detach())
-            loss = loss + cfg.lowres_d_weight * low
+        for aux, aux_logit in zip(self.aux_ds, aux_logits, strict=True):
+            term = g_nonsaturating_loss(aux_logit).mean()
+            stats[f"loss_G_{aux.name}"] = float(term.detach())
+            loss = loss + aux.weight * term
         if cfg.imle_weight > 0:
             imle = self.imle_term(real, gen)
             stats["loss_imle"] = float(imle.detach())
@@ -1043,7 +1156,7 @@ class StyleGAN2Trainer:
         view: Callable[[Tensor], Tensor] | None = None,
     ) -> float:
         """One lazy-R1 step of ``D`` on the un-augmented reals (through the augmentation pipeline
-        and ``view``, D_low's box filter); returns the mean penalty."""
+        and ``view``, an auxiliary D's); returns the mean penalty."""
         opt.zero_grad(set_to_none=True)
         x = real.detach().requires_grad_(True)
         seen = self.d_input(x, gen)
@@ -1059,7 +1172,7 @@ class StyleGAN2Trainer:
         """Dmain, A's step when the run has one (on the reals at dataset indices ``idx``) and,
         every ``r1_interval`` steps, Dreg (lazy R1)."""
         cfg, B = self.cfg, self.local_batch
-        # Dmain (and the same for D_low on the box-filtered images)
+        # Dmain (and the same for each auxiliary D on its view of the images)
         with self.autocast():
             with torch.no_grad():
                 fake_c = self.fake_labels(B, gen)
@@ -1068,9 +1181,10 @@ class StyleGAN2Trainer:
             real_seen = self.d_input(real, gen)
         labels = {"real_c": real_c, "fake_c": fake_c}
         real_logits = self.d_main(self.D, self.opt_D, real_seen, fake_seen, stats, "", **labels)
-        if self.D_low is not None:
-            low_real, low_fake = self.lowres(real_seen), self.lowres(fake_seen)
-            self.d_main(self.D_low, self.opt_D_low, low_real, low_fake, stats, "_low", **labels)
+        for aux in self.aux_ds:
+            self.d_main(
+                aux.D, aux.opt, aux.view(real_seen), aux.view(fake_seen), stats, f"_{aux.name}", **labels
+            )
         # mode-collapse alarm: per-pixel std across the batch (generated far below real = collapse)
         stats["real_std"] = float(real.std(0).mean())
         stats["fake_std"] = float(fake.detach().float().std(0).mean())
@@ -1080,14 +1194,15 @@ class StyleGAN2Trainer:
             fake_for_a = fake.detach() if cfg.attr_fake_entropy > 0 else None
             stats.update(self.attr_step(real, self.attr.targets[idx], fake_for_a))
 
-        # Dreg: lazy R1 (D_low's through the box filter: γ·(lowres_d/R)² on its own input)
+        # Dreg: lazy R1 (an auxiliary D's through its view: D_low's box filter makes it
+        # γ·(lowres_d/R)² on its own input, D_crop's window γ)
         if self.r1_every and self.step % self.r1_every == 0:
             stats["r1"] = self.d_r1(self.D, self.opt_D, real, real_c, gen)
-            if self.D_low is not None:
-                stats["r1_low"] = self.d_r1(self.D_low, self.opt_D_low, real, real_c, gen, view=self.lowres)
+            for aux in self.aux_ds:
+                stats[f"r1_{aux.name}"] = self.d_r1(aux.D, aux.opt, real, real_c, gen, view=aux.view)
         self.D.requires_grad_(False)
-        if self.D_low is not None:
-            self.D_low.requires_grad_(False)
+        for aux in self.aux_ds:
+            aux.D.requires_grad_(False)
 
     def attr_step(self, real: Tensor, targets: Tensor, fake: Tensor | None = None) -> dict[str, float]:
         """One step of the attribute network A on real images (B, C, R, R) and their classes
@@ -1251,11 +1366,7 @@ class StyleGAN2Trainer:
                 f"process(es), {len(self.images)} images per process, threads {torch.get_num_threads()}, "
                 f"fold-resample {'on' if self.fold_resample else 'off'}"
                 + (f", mapping lr × {cfg.mapping_lr_scale:g}" if cfg.mapping_lr_scale != 1.0 else "")
-                + (
-                    f", D_low at {cfg.lowres_d} px (G's weight {cfg.lowres_d_weight:g})"
-                    if self.D_low is not None
-                    else ""
-                )
+                + "".join(f", {aux.module} at {aux.what} (G's weight {aux.weight:g})" for aux in self.aux_ds)
                 + (
                     f", IMLE weight {cfg.imle_weight:g} (pool {cfg.imle_pool}, {cfg.imle_batch} reals, "
                     f"{cfg.imle_res or cfg.resolution} px)"
