@@ -206,10 +206,11 @@ class RealReference:
         """ToonFD of ``images`` against the real set (the features alone, no attribute heads)."""
         return toon_fd(self.classifier.extract_features(images), self.feats)
 
-    def score(self, images: Tensor, *, fd: bool = True) -> RealismScore:
-        """ToonFD, KID, precision and recall, and per factor the marginal TV, spread ratio
-        (images ÷ real) and histogram against the real set; ``fd=False`` leaves the feature
-        distances out (NaN) for marginals alone."""
+    def score(self, images: Tensor, *, fd: bool = True, pairs: bool = True) -> RealismScore:
+        """ToonFD, KID, precision and recall, per factor the marginal TV, spread ratio (images ÷
+        real) and histogram against the real set, and the factor pairs' summed excess dependence
+        (for a set as large as the real one); ``fd=False`` leaves the feature distances out (NaN)
+        for marginals alone, ``pairs=False`` the pair figure (NaN) where nobody reads it."""
         C = self.classifier
         nan = float("nan")
         dist = (nan, nan, nan, nan)
@@ -224,11 +225,11 @@ class RealReference:
         tv = marginal_tv(pred, self.preds, schema=C.schema, bins=self.bins)
         hist = marginal_histograms(pred, schema=C.schema, bins=self.bins)
         spread = marginal_spread(pred, self.preds, schema=C.schema)
-        pairs = float("nan")
-        if len(images) == len(self.real):
-            pairs = summed_excess(pair_dependence(pred, self.preds, schema=C.schema))
+        excess = float("nan")
+        if pairs and len(images) == len(self.real):
+            excess = summed_excess(pair_dependence(pred, self.preds, schema=C.schema))
         return RealismScore(
-            dist[0], tv, spread, hist, kid=dist[1], precision=dist[2], recall=dist[3], pair_excess=pairs
+            dist[0], tv, spread, hist, kid=dist[1], precision=dist[2], recall=dist[3], pair_excess=excess
         )
 
 
@@ -495,15 +496,16 @@ def realism_report(
 
     t0 = time.perf_counter()
     ref = RealReference(classifier, real_a, bins=bins)
-    floor, model, ceiling = (ref.score(x) for x in (real_b, fake, ceil))
+    # the pair figure is read from the sets of tv_n (below, where that is not n)
+    floor, model, ceiling = (ref.score(x, pairs=tv_n == n) for x in (real_b, fake, ceil))
 
     def summary(score: RealismScore) -> tuple[float, float]:
         return score.fd, float(np.nanmean(list(score.tv.values())))
 
     sigmas = CALIBRATION_SIGMAS if calibrate else ()
-    blurred = {s: ref.score(quantize(gaussian_blur(real_b, s))) for s in sigmas}
+    blurred = {s: ref.score(quantize(gaussian_blur(real_b, s)), pairs=False) for s in sigmas}
     calibration = {s: summary(score) for s, score in blurred.items()}
-    psi_scores = {psi: ref.score(x) for psi, x in truncated.items()}
+    psi_scores = {psi: ref.score(x, pairs=False) for psi, x in truncated.items()}
     by_psi = {psi: summary(score) for psi, score in psi_scores.items()}
     quality = {  # the rows of RealismReport.table, in its order
         "real set B (floor)": floor.quality,
@@ -512,7 +514,7 @@ def realism_report(
         **{f"model, truncation ψ {psi:g}": score.quality for psi, score in psi_scores.items()},
         **{f"real set B, Gaussian blur σ {s:g} px": score.quality for s, score in blurred.items()},
     }
-    by_seed = {int(seed): summary(model), **{s: summary(ref.score(x)) for s, x in more.items()}}
+    by_seed = {int(seed): summary(model), **{s: summary(ref.score(x, pairs=False)) for s, x in more.items()}}
     truncation_fds = {psi: {int(seed): score.fd} for psi, score in psi_scores.items()} if repeats > 1 else {}
     for (psi, s), x in more_truncated.items():
         truncation_fds[psi][s] = ref.fd(x)
