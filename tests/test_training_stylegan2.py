@@ -515,24 +515,33 @@ def test_bad_inputs_raise_one_line_errors(noise_data, tmp_path):
         )
 
 
-def test_lowres_discriminator_reaches_g_and_resumes_from_a_checkpoint_without_it(noise_data, tmp_path):
-    """D_low sees 8-px box-filtered images; its term (and only it) changes G's updates, it is
-    checkpointed with its config, and a checkpoint from a run without it starts it fresh."""
-    plain = _train(noise_data, tmp_path / "plain", 0.016)
-    silent = _train(noise_data, tmp_path / "w0", 0.016, lowres_d=8, lowres_d_weight=0.0)
-    low = _train(noise_data, tmp_path / "w1", 0.016, lowres_d=8)
+def _aux_d_term_reaches_g(data, tmp_path, name: str, **on) -> dict:
+    """Train 4 steps without an auxiliary D, with it at weight 0 and with it (``on``): weight 0
+    leaves G's updates as without it, bit for bit, weight 1 changes them; its D, Adam and config
+    are checkpointed. Returns the last run's checkpoint state."""
+    _train(data, tmp_path / "plain", 0.016)
+    _train(data, tmp_path / "w0", 0.016, **on, **{f"{name}_weight": 0.0})
+    _train(data, tmp_path / "w1", 0.016, **on)
     g = {n: load_file(str(latest_checkpoint(tmp_path / n) / "G.safetensors")) for n in ("plain", "w0", "w1")}
-    assert all(torch.equal(g["plain"][k], g["w0"][k]) for k in g["plain"])  # weight 0: G as without D_low
+    assert all(torch.equal(g["plain"][k], g["w0"][k]) for k in g["plain"])  # weight 0: G as without it
     assert any(not torch.equal(g["plain"][k], g["w1"][k]) for k in g["plain"])
     ck = latest_checkpoint(tmp_path / "w1")
     state = json.loads((ck / "state.json").read_text())
-    assert state["d_low_config"]["resolution"] == 8 and (ck / "opt_D_low.safetensors").is_file()
-    assert not (latest_checkpoint(tmp_path / "plain") / "D_low.safetensors").exists()
+    short = name.split("_")[0]  # lowres_d → D_low's files, crop_d → D_crop's
+    short = {"lowres": "low"}.get(short, short)
+    assert state[f"d_{short}_config"]["resolution"] == 8 and (ck / f"opt_D_{short}.safetensors").is_file()
+    assert not (latest_checkpoint(tmp_path / "plain") / f"D_{short}.safetensors").exists()
+    return state
+
+
+def test_lowres_discriminator_reaches_g_and_resumes_from_a_checkpoint_without_it(noise_data, tmp_path):
+    """D_low sees 8-px box-filtered images; its term (and only it) changes G's updates, it is
+    checkpointed with its config, and a checkpoint from a run without it starts it fresh."""
+    _aux_d_term_reaches_g(noise_data, tmp_path, "lowres_d", lowres_d=8)
     rows = [json.loads(line) for line in (tmp_path / "w1" / "stats.jsonl").read_text().splitlines()]
     assert all(k in rows[-1] for k in ("loss_G_low", "loss_D_low", "score_real_low", "score_fake_low"))
     assert any("r1_low" in r for r in rows)
     assert "D_low at 8 px (G's weight 1)" in (tmp_path / "w1" / "log.txt").read_text()
-    assert plain.step == silent.step == low.step == 4
 
     more = _train(
         noise_data,
@@ -560,16 +569,8 @@ def test_component_discriminator_sees_its_window_and_reaches_g(noise_data, tmp_p
 
     x = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16)
     assert torch.equal(crop_window(x, 8, (3, 5)), x[:, :, 3:11, 5:13])
-    plain = _train(noise_data, tmp_path / "plain", 0.016)
-    _train(noise_data, tmp_path / "w0", 0.016, crop_d=8, crop_d_weight=0.0)
-    _train(noise_data, tmp_path / "w1", 0.016, crop_d=8, crop_d_at=(3, 5))
-    g = {n: load_file(str(latest_checkpoint(tmp_path / n) / "G.safetensors")) for n in ("plain", "w0", "w1")}
-    assert all(torch.equal(g["plain"][k], g["w0"][k]) for k in g["plain"])  # weight 0: G as without D_crop
-    assert any(not torch.equal(g["plain"][k], g["w1"][k]) for k in g["plain"])
-    ck = latest_checkpoint(tmp_path / "w1")
-    state = json.loads((ck / "state.json").read_text())
-    assert state["d_crop_config"]["resolution"] == 8 and (ck / "opt_D_crop.safetensors").is_file()
-    assert "d_low_config" not in state and not (ck / "D_low.safetensors").exists()
+    state = _aux_d_term_reaches_g(noise_data, tmp_path, "crop_d", crop_d=8, crop_d_at=(3, 5))
+    assert "d_low_config" not in state
     rows = [json.loads(line) for line in (tmp_path / "w1" / "stats.jsonl").read_text().splitlines()]
     assert all(k in rows[-1] for k in ("loss_G_crop", "loss_D_crop", "score_real_crop", "score_fake_crop"))
     assert any("r1_crop" in r for r in rows)
@@ -593,7 +594,7 @@ def test_component_discriminator_sees_its_window_and_reaches_g(noise_data, tmp_p
     more = _train(
         noise_data, tmp_path / "more", 0.024, crop_d=8, resume_from=str(latest_checkpoint(tmp_path / "plain"))
     )
-    assert plain.step == 4 and more.step == 6
+    assert more.step == 6
     assert "D_crop (8-px window at (4, 4)) starts fresh" in (tmp_path / "more" / "log.txt").read_text()
     for kw, msg in (
         ({"crop_d": 16}, "crop_d 16 is not allowed; use 0 \\(off\\) or a power of two from 8 to 8"),

@@ -52,23 +52,51 @@ def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tenso
     module.load_state_dict(state, strict=True)
 
 
-def save_generator(G: Generator, directory: str | Path, *, overwrite: bool = False) -> Path:
+def save_module(
+    module: torch.nn.Module,
+    directory: str | Path,
+    *,
+    arch: str,
+    config: dict,
+    overwrite: bool = False,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``module`` as a native folder: ``config.json`` (``config``) and ``model.safetensors``
+    (its floating tensors in ``dtype`` where given), never over an existing model unless ``overwrite``."""
     directory = Path(directory)
     if (directory / WEIGHTS_NAME).exists() and not overwrite:
         raise GanlensError(
             f"{str(directory / WEIGHTS_NAME)!r} exists; pass overwrite=True (--overwrite) to replace it"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    save_state(G, directory / WEIGHTS_NAME, metadata={"format": "ganlens", "arch": G.arch})
-    write_json(directory / CONFIG_NAME, {"format_version": FORMAT_VERSION, **G.config.to_dict()})
+    if dtype is None:
+        save_state(module, directory / WEIGHTS_NAME, metadata={"format": "ganlens", "arch": arch})
+    else:
+        state = {
+            k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous().clone()
+            for k, v in module.state_dict().items()
+        }
+        write_safetensors(directory / WEIGHTS_NAME, state, {"format": "ganlens", "arch": arch})
+    write_json(directory / CONFIG_NAME, {"format_version": FORMAT_VERSION, **config})
     return directory
 
 
-def read_config(directory: str | Path) -> dict:
+def save_generator(G: Generator, directory: str | Path, *, overwrite: bool = False) -> Path:
+    return save_module(G, directory, arch=G.arch, config=G.config.to_dict(), overwrite=overwrite)
+
+
+def read_config(directory: str | Path, *, weights: bool = False) -> dict:
+    """The model folder's ``config.json`` (without its format version); with ``weights``, its
+    ``model.safetensors`` must be there too.
+
+    Raises:
+        CheckpointError: a missing file, or a config that is not a JSON object.
+    """
     path = Path(directory) / CONFIG_NAME
-    if not path.is_file():
+    if not path.is_file() or (weights and not (Path(directory) / WEIGHTS_NAME).is_file()):
+        missing = CONFIG_NAME if not path.is_file() else WEIGHTS_NAME
         raise CheckpointError(
-            f"{str(directory)!r} has no {CONFIG_NAME}; a ganlens model folder needs {CONFIG_NAME} and {WEIGHTS_NAME}"
+            f"{str(directory)!r} has no {missing}; a ganlens model folder needs {CONFIG_NAME} and {WEIGHTS_NAME}"
         )
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))

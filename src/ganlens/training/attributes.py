@@ -225,45 +225,32 @@ class AttributeNet(nn.Module):
     def save_pretrained(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """Write ``config.json`` + ``model.safetensors`` with the floating tensors in float16 (half
         the size; A is a training aid that goes on learning, so 16 bits are enough)."""
-        from ganlens.generators.native import CONFIG_NAME, WEIGHTS_NAME
-        from ganlens.utils.io import write_json, write_safetensors
+        from ganlens.generators.native import save_module
 
-        directory = Path(directory)
-        if (directory / WEIGHTS_NAME).exists() and not overwrite:
-            raise GanlensError(f"{str(directory / WEIGHTS_NAME)!r} exists; pass overwrite=True to replace it")
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {
-            k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous().clone()
-            for k, v in self.state_dict().items()
-        }
-        write_safetensors(directory / WEIGHTS_NAME, state, {"format": "ganlens", "arch": "attribute-net"})
-        write_json(directory / CONFIG_NAME, {"format_version": 1, **self.config.to_dict()})
-        return directory
+        config = self.config.to_dict()
+        return save_module(
+            self, directory, arch="attribute-net", config=config, overwrite=overwrite, dtype=torch.float16
+        )
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> AttributeNet:
         """An attribute network written by :meth:`save_pretrained` (float32 again), in eval mode.
 
         Raises:
-            CheckpointError: a missing file, invalid JSON, or weights that do not fit the config.
+            CheckpointError: a missing file, a config that is not an attribute network's, or
+                weights that do not fit it.
         """
-        import json
-
         from ganlens.errors import CheckpointError
-        from ganlens.generators.native import CONFIG_NAME, WEIGHTS_NAME, load_state
+        from ganlens.generators.native import WEIGHTS_NAME, load_state, read_config
 
-        directory = Path(directory)
-        cfg_path = directory / CONFIG_NAME
-        if not cfg_path.is_file() or not (directory / WEIGHTS_NAME).is_file():
-            raise CheckpointError(
-                f"{str(directory)!r} needs {CONFIG_NAME} and {WEIGHTS_NAME} for an attribute network"
-            )
+        cfg = read_config(directory, weights=True)
         try:
-            cfg = AttributeNetConfig.from_dict(json.loads(cfg_path.read_text(encoding="utf-8")))
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{str(cfg_path)!r} is not an attribute network's config: {e}") from None
-        A = cls(cfg)
-        load_state(A, directory / WEIGHTS_NAME)  # copy_ takes the float16 values back to float32
+            A = cls(AttributeNetConfig.from_dict(cfg))
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(
+                f"{str(directory)!r} does not hold an attribute network's config: {e}"
+            ) from None
+        load_state(A, Path(directory) / WEIGHTS_NAME)  # copy_ takes the float16 values back to float32
         return A.eval()
 
 

@@ -19,7 +19,6 @@ follow ADA (``b64.conv0.weight``, ``b4.fc.weight``...) so the weights read like 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlens.errors import CheckpointError, GanlensError
+from ganlens.errors import GanlensError
 from ganlens.generators.fir import downsample2d, fold_filter, setup_filter
 from ganlens.generators.layers import SQRT2, EqualizedLinear
-from ganlens.utils.io import write_json
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -353,32 +348,17 @@ class StyleGAN2Discriminator(nn.Module):
     # ---------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (never a pickle)."""
-        from ganlens.generators.native import save_state
+        from ganlens.generators.native import save_module
 
-        directory = Path(directory)
-        if (directory / WEIGHTS_NAME).exists() and not overwrite:
-            raise GanlensError(f"{str(directory / WEIGHTS_NAME)!r} exists; pass overwrite=True to replace it")
-        directory.mkdir(parents=True, exist_ok=True)
-        save_state(
-            self, directory / WEIGHTS_NAME, metadata={"format": "ganlens", "arch": "stylegan2-discriminator"}
+        config = self.config.to_dict()
+        return save_module(
+            self, directory, arch="stylegan2-discriminator", config=config, overwrite=overwrite
         )
-        write_json(directory / CONFIG_NAME, {"format_version": 1, **self.config.to_dict()})
-        return directory
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> StyleGAN2Discriminator:
-        from ganlens.generators.native import load_state
+        from ganlens.generators.native import WEIGHTS_NAME, load_state, read_config
 
-        directory = Path(directory)
-        cfg_path = directory / CONFIG_NAME
-        if not cfg_path.is_file() or not (directory / WEIGHTS_NAME).is_file():
-            raise CheckpointError(
-                f"{str(directory)!r} needs {CONFIG_NAME} and {WEIGHTS_NAME} for a discriminator"
-            )
-        try:
-            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise CheckpointError(f"{str(cfg_path)!r} is not valid JSON: {e}") from None
-        D = cls(DiscriminatorConfig.from_dict(cfg))
-        load_state(D, directory / WEIGHTS_NAME)
+        D = cls(DiscriminatorConfig.from_dict(read_config(directory, weights=True)))
+        load_state(D, Path(directory) / WEIGHTS_NAME)
         return D
