@@ -5,7 +5,8 @@
 #   scripts/measure_toonfaces_model.sh MODEL OUT       # MODEL: zoo name, export, run or checkpoint folder
 #   THREADS=2 ONLY="fiveset pairs" scripts/measure_toonfaces_model.sh runs/x/checkpoints/step-00001234 m/
 #
-# Each step writes OUT/<step>.txt (and its pictures under OUT/<step>/); a step whose .txt exists is
+# Each step writes OUT/<step>.txt (its stdout; progress bars and warnings go to OUT/<step>.log, its
+# pictures under OUT/<step>/ or beside it); a step whose .txt exists is
 # skipped, so an interrupted measurement resumes where it stopped. Steps, in order (about 75 min on
 # one thread of this 2-core CPU, 45 on two):
 #   fiveset   FD ratio on five generated sets, per-factor TV at n = 3000 (benchmarks/toonfaces.py)
@@ -32,7 +33,7 @@ PY=${PYTHON:-.venv/bin/python}
 ALL="fiveset bench pairs coverage rerender spectrum trunc spread ppl dprobe"
 mkdir -p "$OUT"
 
-step() {  # step NAME COMMAND...: run COMMAND, keep its output in OUT/NAME.txt only if it succeeds
+step() {  # step NAME COMMAND...: run COMMAND, keep its stdout in OUT/NAME.txt only if it succeeds
   local name=$1
   shift
   case " ${ONLY:-$ALL} " in *" $name "*) ;; *) return 0 ;; esac
@@ -42,12 +43,12 @@ step() {  # step NAME COMMAND...: run COMMAND, keep its output in OUT/NAME.txt o
   fi
   echo "[$name] $(date -u +%H:%M:%S) $*"
   local start=$SECONDS
-  if "$@" >"$OUT/$name.part" 2>&1; then
+  if "$@" >"$OUT/$name.part" 2>"$OUT/$name.log"; then
     mv "$OUT/$name.part" "$OUT/$name.txt"
     echo "[$name] $((SECONDS - start)) s"
   else
-    echo "[$name] failed after $((SECONDS - start)) s; its output: $OUT/$name.part" >&2
-    tail -3 "$OUT/$name.part" >&2
+    echo "[$name] failed after $((SECONDS - start)) s; its output: $OUT/$name.part, $OUT/$name.log" >&2
+    tail -3 "$OUT/$name.log" >&2
   fi
 }
 

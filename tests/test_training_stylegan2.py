@@ -820,8 +820,9 @@ def test_corrupt_checkpoint_is_a_clear_error(noise_data, tmp_path):
 
 
 def test_shipped_model_carries_the_discriminator_it_was_trained_against(tmp_path):
-    """--init-g toonfaces-stylegan2-64 picks up the D in the model's folder, and that D scores fresh
-    renders (seeds never trained on) above the model's own samples."""
+    """--init-g toonfaces-stylegan2-64 picks up the D in the model's folder (and its D_low), and
+    that D scores fresh renders (seeds never trained on) above the model's own samples; the
+    folder's attribute network reads those renders' factors."""
     from ganlens.analysis.realism import render_real
 
     renders = render_real(32, size=64, base_seed=900_000_000, progress=False)  # (32, 3, 64, 64) in [-1, 1]
@@ -829,14 +830,28 @@ def test_shipped_model_carries_the_discriminator_it_was_trained_against(tmp_path
     (tmp_path / "run").mkdir()
     cfg = TrainConfig(
         data=str(tmp_path / "renders.npy"), out=str(tmp_path / "run"), batch=32,
-        init_generator="toonfaces-stylegan2-64", progress=False,
+        init_generator="toonfaces-stylegan2-64", lowres_d=16, progress=False,
     )  # fmt: skip
     t = StyleGAN2Trainer(cfg)
-    assert "D from its discriminator/" in (tmp_path / "run" / "log.txt").read_text()
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert "D from its discriminator/" in log and "D_low (16 px) from its discriminator_low/" in log
     with torch.no_grad():
         real = t.D(renders)
         fake = t.D(t.G_ema(z_from_seeds(list(range(32)), t.G_ema.z_dim)))
     assert real.mean() > fake.mean() + 0.5, (float(real.mean()), float(fake.mean()))
+
+    from ganlens.analysis.realism import render_real_records
+    from ganlens.data.toonfaces.schema import TOONFACES_SCHEMA
+    from ganlens.training.attributes import attribute_classes
+    from ganlens.training.export import model_training_aids
+
+    A = model_training_aids("toonfaces-stylegan2-64")["A"]
+    _, records = render_real_records(32, base_seed=900_000_000, progress=False)
+    sizes, targets = attribute_classes(TOONFACES_SCHEMA, records, bins=8)
+    assert tuple(sizes) == A.config.num_classes
+    with torch.no_grad():
+        read = torch.stack([part.argmax(1) for part in A(renders).split(sizes, dim=1)], dim=1)
+    assert (read == targets).float().mean() > 0.8  # it reads the factors of renders it never saw
 
 
 def test_log_values_never_use_exponents_for_large_floats():

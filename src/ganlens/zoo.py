@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="b708d1087b51e31091997b3b875c555ebf1b5754e0071b72032689ca603436c8",
+            sha256="e943e02880a75d1eabd2c91707d758903586e7e0caa6d3647d57d27e317042cc",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 36 (1256.90 kimg in all), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 37 (1281.54 kimg in all), with its D (MODEL_CARD.md)",
         ),
     }
 )
