@@ -7,8 +7,8 @@
 #
 # Each step writes OUT/<step>.txt (its stdout; progress bars and warnings go to OUT/<step>.log, its
 # pictures under OUT/<step>/ or beside it); a step whose .txt exists is
-# skipped, so an interrupted measurement resumes where it stopped. Steps, in order (about 75 min on
-# one thread of this 2-core CPU, 45 on two):
+# skipped, so an interrupted measurement resumes where it stopped. Steps, in order (session 36: about
+# 35 min with two invocations side by side on this 2-core CPU, each with its own ONLY list and 1 thread):
 #   fiveset   FD ratio on five generated sets, per-factor TV at n = 3000 (benchmarks/toonfaces.py)
 #   bench     the seed-0 realism table with calibration rows, directions (SeFa, GANSpace, boundaries),
 #             samples, marginals, heatmap and edit pictures (benchmarks/toonfaces.py --sefa)
@@ -60,8 +60,8 @@ step pairs "$PY" benchmarks/toonfaces_pairs.py "$MODEL" --n 1500 --threads "$T"
 step coverage "$PY" benchmarks/toonfaces_coverage.py "$MODEL" --threads "$T"
 step rerender "$PY" benchmarks/toonfaces_rerender.py --model "$MODEL" --factors --threads "$T"
 step spectrum "$PY" benchmarks/toonfaces_spectrum.py --model "$MODEL" --plot "$OUT/spectrum.png" --threads "$T"
-step trunc .venv/bin/ganlens realism "$MODEL" --n 500 --trunc 1.2 0.9 0.8 0.7 0.5 --repeats 5 \
-  --threads "$T" --out "$OUT/trunc"
+step trunc env OMP_NUM_THREADS="$T" .venv/bin/ganlens realism "$MODEL" --n 500 --trunc 1.2 0.9 0.8 0.7 0.5 \
+  --repeats 5 --no-progress --out "$OUT/trunc"
 step spread "$PY" benchmarks/toonfaces_truncation_spread.py "$MODEL" --threads "$T"
 step ppl "$PY" benchmarks/ppl.py --model "$MODEL" --n 1000 --threads "$T"
 step dprobe "$PY" benchmarks/toonfaces_d_factors.py "$MODEL" --threads "$T" --out "$OUT/dprobe"
