@@ -515,20 +515,18 @@ def test_bad_inputs_raise_one_line_errors(noise_data, tmp_path):
         )
 
 
-def _aux_d_term_reaches_g(data, tmp_path, name: str, **on) -> dict:
-    """Train 4 steps without an auxiliary D, with it at weight 0 and with it (``on``): weight 0
-    leaves G's updates as without it, bit for bit, weight 1 changes them; its D, Adam and config
-    are checkpointed. Returns the last run's checkpoint state."""
+def _aux_d_term_reaches_g(data, tmp_path, short: str, weight_option: str, **on) -> dict:
+    """Train 4 steps without the auxiliary D ``D_<short>``, with it at weight 0 (``weight_option``)
+    and with it (``on``): weight 0 leaves G's updates as without it, bit for bit, weight 1 changes
+    them; its D, Adam and config are checkpointed. Returns the last run's checkpoint state."""
     _train(data, tmp_path / "plain", 0.016)
-    _train(data, tmp_path / "w0", 0.016, **on, **{f"{name}_weight": 0.0})
+    _train(data, tmp_path / "w0", 0.016, **on, **{weight_option: 0.0})
     _train(data, tmp_path / "w1", 0.016, **on)
     g = {n: load_file(str(latest_checkpoint(tmp_path / n) / "G.safetensors")) for n in ("plain", "w0", "w1")}
     assert all(torch.equal(g["plain"][k], g["w0"][k]) for k in g["plain"])  # weight 0: G as without it
     assert any(not torch.equal(g["plain"][k], g["w1"][k]) for k in g["plain"])
     ck = latest_checkpoint(tmp_path / "w1")
     state = json.loads((ck / "state.json").read_text())
-    short = name.split("_")[0]  # lowres_d → D_low's files, crop_d → D_crop's
-    short = {"lowres": "low"}.get(short, short)
     assert state[f"d_{short}_config"]["resolution"] == 8 and (ck / f"opt_D_{short}.safetensors").is_file()
     assert not (latest_checkpoint(tmp_path / "plain") / f"D_{short}.safetensors").exists()
     return state
@@ -537,7 +535,7 @@ def _aux_d_term_reaches_g(data, tmp_path, name: str, **on) -> dict:
 def test_lowres_discriminator_reaches_g_and_resumes_from_a_checkpoint_without_it(noise_data, tmp_path):
     """D_low sees 8-px box-filtered images; its term (and only it) changes G's updates, it is
     checkpointed with its config, and a checkpoint from a run without it starts it fresh."""
-    _aux_d_term_reaches_g(noise_data, tmp_path, "lowres_d", lowres_d=8)
+    _aux_d_term_reaches_g(noise_data, tmp_path, "low", "lowres_d_weight", lowres_d=8)
     rows = [json.loads(line) for line in (tmp_path / "w1" / "stats.jsonl").read_text().splitlines()]
     assert all(k in rows[-1] for k in ("loss_G_low", "loss_D_low", "score_real_low", "score_fake_low"))
     assert any("r1_low" in r for r in rows)
@@ -569,7 +567,7 @@ def test_component_discriminator_sees_its_window_and_reaches_g(noise_data, tmp_p
 
     x = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16)
     assert torch.equal(crop_window(x, 8, (3, 5)), x[:, :, 3:11, 5:13])
-    state = _aux_d_term_reaches_g(noise_data, tmp_path, "crop_d", crop_d=8, crop_d_at=(3, 5))
+    state = _aux_d_term_reaches_g(noise_data, tmp_path, "crop", "crop_d_weight", crop_d=8, crop_d_at=(3, 5))
     assert "d_low_config" not in state
     rows = [json.loads(line) for line in (tmp_path / "w1" / "stats.jsonl").read_text().splitlines()]
     assert all(k in rows[-1] for k in ("loss_G_crop", "loss_D_crop", "score_real_crop", "score_fake_crop"))

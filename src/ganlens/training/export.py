@@ -32,9 +32,28 @@ from ganlens.zoo import native_folder, sha256_file
 
 #: the sub-folder of an exported model that holds its discriminator
 DISCRIMINATOR_DIR = "discriminator"
-#: the sub-folders of an export that hold a run's other training aids, by checkpoint module name:
-#: the low-resolution D (``--lowres-d``), the component D (``--crop-d``), the attribute network
-TRAINING_AID_DIRS = {"D_low": "discriminator_low", "D_crop": "discriminator_crop", "A": "attribute_net"}
+
+
+@dataclass(frozen=True)
+class TrainingAid:
+    """How one of a run's other training networks is exported: its folder in the export, the key of
+    its config in a checkpoint's ``state.json``, and its network and config classes."""
+
+    folder: str
+    config_key: str
+    network: type[StyleGAN2Discriminator] | type[AttributeNet]
+    config: type[DiscriminatorConfig] | type[AttributeNetConfig]
+
+
+#: a run's other training aids, by checkpoint module name: the low-resolution D (``--lowres-d``),
+#: the component D (``--crop-d``), the attribute network (``--attr-weight``)
+TRAINING_AIDS = {
+    "D_low": TrainingAid("discriminator_low", "d_low_config", StyleGAN2Discriminator, DiscriminatorConfig),
+    "D_crop": TrainingAid("discriminator_crop", "d_crop_config", StyleGAN2Discriminator, DiscriminatorConfig),
+    "A": TrainingAid("attribute_net", "a_config", AttributeNet, AttributeNetConfig),
+}
+#: the sub-folders of an export that hold them
+TRAINING_AID_DIRS = {name: aid.folder for name, aid in TRAINING_AIDS.items()}
 #: the generators a checkpoint holds: the moving average (what ships) and the trained weights
 GENERATORS = ("G_ema", "G")
 
@@ -126,15 +145,10 @@ def export_generator(
 def _checkpoint_training_aids(path: Path, state: dict) -> dict[str, torch.nn.Module]:
     """A checkpoint's D_low, D_crop and A, where it has them, by module name."""
     aids: dict[str, torch.nn.Module] = {}
-    for name in TRAINING_AID_DIRS:
-        key = "a_config" if name == "A" else f"d_{name[2:]}_config"
-        if not has_module(path, name) or key not in state:
-            continue
-        if name == "A":
-            aids[name] = AttributeNet(AttributeNetConfig.from_dict(state[key]))
-        else:
-            aids[name] = StyleGAN2Discriminator(DiscriminatorConfig.from_dict(state[key]))
-        load_module(path, name, aids[name])
+    for name, aid in TRAINING_AIDS.items():
+        if has_module(path, name) and aid.config_key in state:
+            aids[name] = aid.network(aid.config.from_dict(state[aid.config_key]))
+            load_module(path, name, aids[name])
     return aids
 
 
@@ -167,11 +181,10 @@ def model_training_aids(name_or_path: str | Path) -> dict[str, torch.nn.Module]:
     if _is_network_pickle(name_or_path):
         return {}
     aids: dict[str, torch.nn.Module] = {}
-    for name, folder in TRAINING_AID_DIRS.items():
-        found = _model_subdir(name_or_path, folder)
+    for name, aid in TRAINING_AIDS.items():
+        found = _model_subdir(name_or_path, aid.folder)
         if found is not None:
-            load = AttributeNet.from_pretrained if name == "A" else StyleGAN2Discriminator.from_pretrained
-            aids[name] = load(found)
+            aids[name] = aid.network.from_pretrained(found)
     return aids
 
 
