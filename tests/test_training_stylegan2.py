@@ -608,6 +608,60 @@ def test_component_discriminator_sees_its_window_and_reaches_g(noise_data, tmp_p
             TrainConfig(data="x", out="y", **kw, **TINY)
 
 
+def test_component_discriminator_from_d_starts_as_a_copy_of_d(noise_data, tmp_path):
+    """With crop_d_from_d, D_crop is D's architecture seeing the window in place, and a D_crop
+    that starts fresh beside a trained D starts as its copy, weights and Adam's moments; its
+    checkpoint then fits only a run with the same option."""
+    from ganlens.training.stylegan2 import mask_window
+
+    x = torch.rand(2, 3, 16, 16) + 1
+    m = mask_window(x, 8, (3, 5))
+    assert torch.equal(m[:, :, 3:11, 5:13], x[:, :, 3:11, 5:13])
+    outside = torch.ones(16, 16, dtype=torch.bool)
+    outside[3:11, 5:13] = False
+    assert torch.all(m[:, :, outside] == 0)
+
+    _train(noise_data, tmp_path / "plain", 0.016)
+    plain = latest_checkpoint(tmp_path / "plain")
+    opts = dict(crop_d=8, crop_d_at=(3, 5), crop_d_from_d=True)
+    (tmp_path / "fork").mkdir()
+    t = StyleGAN2Trainer(
+        TrainConfig(data=str(noise_data), out=str(tmp_path / "fork"), resume_from=str(plain), **opts, **TINY)
+    )
+    aux = t.aux_d("crop")
+    assert aux.D.config.resolution == 16
+    d_state = t.D.state_dict()
+    assert all(torch.equal(v, d_state[k]) for k, v in aux.D.state_dict().items())
+    moved = [(p, q) for p, q in zip(t.D.parameters(), aux.D.parameters()) if p in t.opt_D.state]
+    assert moved and all(
+        torch.equal(t.opt_D.state[p]["exp_avg_sq"], aux.opt.state[q]["exp_avg_sq"])
+        and t.opt_D.state[p]["exp_avg_sq"] is not aux.opt.state[q]["exp_avg_sq"]
+        for p, q in moved
+    )
+    assert (
+        "D_crop (8-px window at (3, 5) in place) starts as a copy of D and its Adam"
+        in (tmp_path / "fork" / "log.txt").read_text()
+    )
+    img = torch.rand(4, 3, 16, 16) * 2 - 1
+    other = img.clone()
+    other[:, :, :3] = 0.5  # rows above the window
+    with torch.no_grad():
+        assert torch.equal(aux.D(aux.view(img)), aux.D(aux.view(other)))
+        assert not torch.equal(t.D(img), t.D(other))
+
+    more = _train(noise_data, tmp_path / "fork2", 0.024, resume_from=str(plain), **opts)
+    ck = latest_checkpoint(tmp_path / "fork2")
+    assert more.step == 6 and json.loads((ck / "state.json").read_text())["d_crop_config"]["resolution"] == 16
+    with pytest.raises(
+        GanlensError, match="the checkpoint's D_crop is a 16-px network; with --crop-d it is 8 px"
+    ):
+        StyleGAN2Trainer(
+            TrainConfig(data=str(noise_data), out=str(tmp_path / "fork2"), resume=True, crop_d=8, **TINY)
+        )
+    with pytest.raises(GanlensError, match="crop_d_from_d needs a window: set crop_d"):
+        TrainConfig(data="x", out="y", crop_d_from_d=True, **TINY)
+
+
 def _imle_trainer(data, out, **kw) -> StyleGAN2Trainer:
     out.mkdir()
     cfg = TrainConfig(

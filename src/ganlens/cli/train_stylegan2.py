@@ -44,6 +44,11 @@ EXAMPLES = """\
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-crop --kimg 200 --batch 64 \\
       --init-g toonfaces-stylegan2-64 --ema-rampup 0 --lowres-d 16 --crop-d 32 --crop-d-at 21 16 --bf16 --resume
 
+  # ... the same window shown in place to a copy of the trained D (which already knows G's rendering)
+  ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-crop2 --kimg 200 --batch 64 \\
+      --resume-from runs/toon64-low/checkpoints/step-00000386 --lowres-d 16 --crop-d 32 --crop-d-at 21 16 \\
+      --crop-d-from-d --bf16 --resume
+
   # carry on with the mapping network learning 10x faster than its default (0.01 x --lr → 0.1 x)
   ganlens train stylegan2 --data toonfaces64/ --res 64 --out runs/toon64-map --kimg 200 --batch 64 \\
       --resume-from runs/toon64/checkpoints/step-00006962 --mapping-lr-scale 10 --bf16 --resume
@@ -294,6 +299,12 @@ def register_train(sub) -> None:
         help="weight of the component D's term in G's loss (default 1)",
     )
     o.add_argument(
+        "--crop-d-from-d",
+        action="store_true",
+        help="the component D is D's own architecture seeing the window in place (the rest of the image "
+        "mid-grey) and, where it starts fresh, starts as a copy of D and its Adam instead of from scratch",
+    )
+    o.add_argument(
         "--imle-weight",
         type=float,
         default=0.0,
@@ -500,6 +511,7 @@ def config_from_args(args: argparse.Namespace):
         crop_d=args.crop_d,
         crop_d_at=tuple(args.crop_d_at) if args.crop_d_at else None,
         crop_d_weight=args.crop_d_weight,
+        crop_d_from_d=args.crop_d_from_d,
         mapping_lr_scale=args.mapping_lr_scale,
         imle_weight=args.imle_weight,
         imle_pool=args.imle_pool,

@@ -19,9 +19,11 @@ what is drawn where (pose, size, shapes, colours), which a full-resolution D tha
 quality ignores. With ``crop_d`` set, a component discriminator ``D_crop`` (after GFP-GAN's
 facial-component discriminators) sees a fixed ``crop_d``-pixel window of every image at full
 resolution (on ToonFaces at 64 px, rows 21-52 and columns 16-47 hold the brows, eyes, nose and
-mouth), so its whole capacity goes to the small strokes a full-image D averages away. Both are
-*auxiliary discriminators*: each has its own Dmain, Dreg and Adam, and its non-saturating term,
-× its weight, joins Gmain.
+mouth), so its whole capacity goes to the small strokes a full-image D averages away. With
+``crop_d_from_d`` it is instead D's own architecture seeing the window in place (the rest of the
+image blanked), so that it can start as a copy of a trained D, which already knows G's rendering,
+rather than from scratch. Both are *auxiliary discriminators*: each has its own Dmain, Dreg and
+Adam, and its non-saturating term, × its weight, joins Gmain.
 
 With ``imle_weight`` set, Gmain also carries Inclusive GAN's coverage term (Yu et al., ECCV
 2020, after Li & Malik's IMLE): each step G draws a pool of ``imle_pool`` samples without
@@ -190,6 +192,11 @@ class TrainConfig:
             (``D_crop``, ``opt_D_crop``); a checkpoint without it starts it fresh.
         crop_d_at: (top row, left column) of that window; None: centred.
         crop_d_weight: weight of D_crop's term in G's loss.
+        crop_d_from_d: D_crop is D's architecture at full resolution and sees the window in place,
+            every pixel outside it set to 0 (mid-grey), and where it starts fresh it starts as a
+            copy of D, weights and Adam's moments. A D_crop that learns from scratch against a
+            trained G stays near chance for tens of kimg (docs/toonfaces-runs.md, run 38); a copy
+            of D starts from features that already tell G's rendering from the data's.
         freeze_g_kimg: G (and so G_ema) is not updated until this many kimg of the run: D trains
             alone first, so that a fresh D meets a trained G with useful gradients (0: never frozen).
         freeze_d: Freeze-D (ADA's ``--freezed``, for transfer learning): D's first this many conv
@@ -290,6 +297,7 @@ class TrainConfig:
     crop_d: int = 0
     crop_d_at: tuple[int, int] | None = None
     crop_d_weight: float = 1.0
+    crop_d_from_d: bool = False
     freeze_g_kimg: float = 0.0
     freeze_d: int = 0
     cond: str | None = None
@@ -355,6 +363,7 @@ class TrainConfig:
                 f"{self.resolution}-px image",
             ),
             (self.crop_d_weight >= 0, f"crop_d_weight {self.crop_d_weight} must be >= 0"),
+            (not self.crop_d_from_d or self.crop_d > 0, "crop_d_from_d needs a window: set crop_d"),
             (
                 self.init_generator is None or self.resume_from is None,
                 "init_generator and resume_from are alternatives; give one of them",
@@ -415,6 +424,11 @@ class TrainConfig:
     def attr_follow_lr(self) -> float:
         """The rate the attribute network follows the training at, where its pretraining ends."""
         return self.attr_lr * ATTR_FOLLOW_LR_SCALE
+
+    @property
+    def crop_d_resolution(self) -> int:
+        """The input size of D_crop's architecture: the window's, or with ``crop_d_from_d`` the image's."""
+        return self.resolution if self.crop_d_from_d else self.crop_d
 
     @property
     def effective_r1_gamma(self) -> float:
@@ -509,10 +523,36 @@ def crop_window(images: Tensor, size: int, at: tuple[int, int]) -> Tensor:
     return images[..., r : r + size, c : c + size]
 
 
+def mask_window(images: Tensor, size: int, at: tuple[int, int]) -> Tensor:
+    """``images`` (N, C, R, R) with every pixel outside the ``size``-pixel square at ``at`` (row,
+    column) set to 0, mid-grey: the window in place, at the scale a full-image D knows."""
+    r, c = at
+    keep = torch.zeros(images.shape[-2:], dtype=images.dtype, device=images.device)
+    keep[r : r + size, c : c + size] = 1
+    return images * keep
+
+
 def box_filter(images: Tensor, res: int) -> Tensor:
     """``images`` (N, C, R, R) averaged over (R/res)-pixel squares down to ``res`` pixels (as they are at R)."""
     factor = images.shape[-1] // res
     return images if factor == 1 else torch.nn.functional.avg_pool2d(images, factor)
+
+
+def copy_adam_state(
+    src: torch.optim.Optimizer,
+    src_module: torch.nn.Module,
+    dst: torch.optim.Optimizer,
+    dst_module: torch.nn.Module,
+) -> None:
+    """Give ``dst`` (over ``dst_module``'s parameters) a copy of ``src``'s per-parameter state (over
+    ``src_module``'s, the same architecture): the moments of a network that starts as a copy."""
+    for p_src, p_dst in zip(src_module.parameters(), dst_module.parameters(), strict=True):
+        if p_src.shape != p_dst.shape:
+            raise GanlensError(
+                f"cannot copy Adam's state from a {tuple(p_src.shape)} parameter to a {tuple(p_dst.shape)} one"
+            )
+        if p_src in src.state:
+            dst.state[p_dst] = {k: v.clone() for k, v in src.state[p_src].items()}
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:
@@ -650,17 +690,19 @@ class StyleGAN2Trainer:
         self.d_frozen = [self.D.get_parameter(name) for name in frozen]
         self.aux_ds: list[AuxDiscriminator] = []
         crop_at = cfg.crop_d_at or ((cfg.resolution - cfg.crop_d) // 2,) * 2
-        for name, res, weight, view, what in (
-            ("low", cfg.lowres_d, cfg.lowres_d_weight, self.lowres, f"{cfg.lowres_d} px"),
+        crop_view = mask_window if cfg.crop_d_from_d else crop_window
+        for name, on, res, weight, view, what in (
+            ("low", cfg.lowres_d, cfg.lowres_d, cfg.lowres_d_weight, self.lowres, f"{cfg.lowres_d} px"),
             (
                 "crop",
                 cfg.crop_d,
+                cfg.crop_d_resolution,
                 cfg.crop_d_weight,
-                functools.partial(crop_window, size=cfg.crop_d, at=crop_at),
-                f"{cfg.crop_d}-px window at {crop_at}",
+                functools.partial(crop_view, size=cfg.crop_d, at=crop_at),
+                f"{cfg.crop_d}-px window at {crop_at}" + (" in place" if cfg.crop_d_from_d else ""),
             ),
         ):
-            if not res:
+            if not on:
                 continue
             init = init_aids.get(f"D_{name}")
             if init is not None and init.config.resolution != res:
@@ -674,8 +716,12 @@ class StyleGAN2Trainer:
                 else dataclasses.replace(D.config, resolution=res)
             )
             if d_cfg.resolution != res:
-                flag = {"low": "--lowres-d", "crop": "--crop-d"}[name]
-                raise GanlensError(f"the checkpoint's D_{name} is {d_cfg.resolution} px; {flag} is {res}")
+                flag = {"low": "--lowres-d", "crop": "--crop-d-from-d" if cfg.crop_d_from_d else "--crop-d"}[
+                    name
+                ]
+                raise GanlensError(
+                    f"the checkpoint's D_{name} is a {d_cfg.resolution}-px network; with {flag} it is {res} px"
+                )
             aux = StyleGAN2Discriminator(d_cfg).to(self.device, memory_format=self.memory_format)
             self.aux_ds.append(AuxDiscriminator(name, aux.train().requires_grad_(False), view, weight, what))
         self.attr = None  # every image's class per factor, for the attribute network A
@@ -748,6 +794,7 @@ class StyleGAN2Trainer:
         self.step = 0
         self.nimg = 0
         self.elapsed = 0.0
+        fresh_aux: list[tuple[AuxDiscriminator, str]] = []  # (aux D, why) once D and its Adam are set
         if self.ckpt_path is not None:
             ck = load_checkpoint(
                 self.ckpt_path,
@@ -770,7 +817,7 @@ class StyleGAN2Trainer:
                     )
                     changed.update(got.changed_hyperparameters)
                 else:
-                    self.log(f"{aux.module} ({aux.what}) starts fresh: {self.ckpt_path.name} has none")
+                    fresh_aux.append((aux, f": {self.ckpt_path.name} has none"))
             if self.A is not None and has_module(self.ckpt_path, "A"):
                 a = load_checkpoint(self.ckpt_path, modules={"A": self.A}, optimizers={"opt_A": self.opt_A})
                 changed.update(a.changed_hyperparameters)
@@ -814,7 +861,7 @@ class StyleGAN2Trainer:
                     aux.D.load_state_dict(init_aids[aux.module].state_dict())
                     self.log(f"{aux.module} ({aux.what}) from its {TRAINING_AID_DIRS[aux.module]}/")
                 else:
-                    self.log(f"{aux.module} ({aux.what}) starts fresh")
+                    fresh_aux.append((aux, ""))
             if self.A is not None and "A" in init_aids:
                 self.A.load_state_dict(init_aids["A"].state_dict())
                 self.a_fresh = False
@@ -836,6 +883,15 @@ class StyleGAN2Trainer:
             if self.pl_every:
                 self.pl.mean = torch.tensor(self.measure_path_length(), dtype=torch.float32)
                 self.log(f"path-length target starts at {float(self.pl.mean):.4g}, measured on the init G")
+        elif cfg.crop_d_from_d:  # a new run: D_crop and D start alike
+            fresh_aux = [(aux, "") for aux in self.aux_ds if aux.name == "crop"]
+        for aux, why in fresh_aux:
+            if aux.name == "crop" and cfg.crop_d_from_d:
+                aux.D.load_state_dict(self.D.state_dict())
+                copy_adam_state(self.opt_D, self.D, aux.opt, aux.D)
+                self.log(f"{aux.module} ({aux.what}) starts as a copy of D and its Adam{why}")
+            else:
+                self.log(f"{aux.module} ({aux.what}) starts fresh{why}")
         slow = warn_if_bf16_slow(self.device, enabled=cfg.bf16 and info.is_main)
         if slow and self.run_dir.is_dir():  # train_stylegan2 has made it; a bare trainer may not have
             self.log("warning: " + slow)
