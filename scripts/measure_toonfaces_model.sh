@@ -7,7 +7,8 @@
 #
 # Each step writes OUT/<step>.txt (its stdout; progress bars and warnings go to OUT/<step>.log, its
 # pictures under OUT/<step>/ or beside it); a step whose .txt exists is
-# skipped, so an interrupted measurement resumes where it stopped. Steps, in order (session 36: about
+# skipped, so an interrupted measurement resumes where it stopped; a failed step is retried on the
+# next run, and the script exits 1 naming it. Steps, in order (session 36: about
 # 35 min with two invocations side by side on this 2-core CPU, each with its own ONLY list and 1 thread):
 #   fiveset   FD ratio on five generated sets, per-factor TV at n = 3000 (benchmarks/toonfaces.py)
 #   bench     the seed-0 realism table with calibration rows, directions (SeFa, GANSpace, boundaries),
@@ -31,7 +32,15 @@ OUT=$2
 T=${THREADS:-1}
 PY=${PYTHON:-.venv/bin/python}
 ALL="fiveset bench pairs coverage rerender spectrum trunc spread ppl dprobe"
+for name in ${ONLY:-}; do
+  case " $ALL " in *" $name "*) ;; *)
+    echo "unknown step '$name' in ONLY; the steps are: $ALL" >&2
+    exit 2
+    ;;
+  esac
+done
 mkdir -p "$OUT"
+FAILED=""
 
 step() {  # step NAME COMMAND...: run COMMAND, keep its stdout in OUT/NAME.txt only if it succeeds
   local name=$1
@@ -49,6 +58,7 @@ step() {  # step NAME COMMAND...: run COMMAND, keep its stdout in OUT/NAME.txt o
   else
     echo "[$name] failed after $((SECONDS - start)) s; its output: $OUT/$name.part, $OUT/$name.log" >&2
     tail -3 "$OUT/$name.log" >&2
+    FAILED="$FAILED $name"
   fi
 }
 
@@ -60,9 +70,13 @@ step pairs "$PY" benchmarks/toonfaces_pairs.py "$MODEL" --n 1500 --threads "$T"
 step coverage "$PY" benchmarks/toonfaces_coverage.py "$MODEL" --threads "$T"
 step rerender "$PY" benchmarks/toonfaces_rerender.py --model "$MODEL" --factors --threads "$T"
 step spectrum "$PY" benchmarks/toonfaces_spectrum.py --model "$MODEL" --plot "$OUT/spectrum.png" --threads "$T"
-step trunc env OMP_NUM_THREADS="$T" .venv/bin/ganlens realism "$MODEL" --n 500 --trunc 1.2 0.9 0.8 0.7 0.5 \
+step trunc env OMP_NUM_THREADS="$T" "$PY" -m ganlens realism "$MODEL" --n 500 --trunc 1.2 0.9 0.8 0.7 0.5 \
   --repeats 5 --no-progress --out "$OUT/trunc"
 step spread "$PY" benchmarks/toonfaces_truncation_spread.py "$MODEL" --threads "$T"
 step ppl "$PY" benchmarks/ppl.py --model "$MODEL" --n 1000 --threads "$T"
 step dprobe "$PY" benchmarks/toonfaces_d_factors.py "$MODEL" --threads "$T" --out "$OUT/dprobe"
+if [ -n "$FAILED" ]; then
+  echo "failed:$FAILED (rerun to retry them; the finished steps are kept)" >&2
+  exit 1
+fi
 echo "measurements in $OUT"

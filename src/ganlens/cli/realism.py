@@ -120,6 +120,7 @@ def run(args) -> int:
         tv_n=tv_n,
         progress=not args.no_progress,
     )
+    pairs = rep.pairs_line()
     text = (
         f"{rep.table()}\n\nFD ratio: {rep.ratio:.2f}\n"
         + (rep.repeats_line() + "\n" + rep.per_set_line() + "\n" if args.repeats > 1 else "")
@@ -128,7 +129,7 @@ def run(args) -> int:
         + f"{rep.quality_table()}\n\n"
         + (f"Attribute marginals, n = {rep.tv_n} per set:\n\n" if rep.tv_n != rep.n else "")
         + f"{rep.tv_table()}\n"
-        + (f"\n{rep.pairs_line()}\n" if rep.pairs_line() else "")
+        + (f"\n{pairs}\n" if pairs else "")
     )
     print(f"{model_id(args.model)}: n = {rep.n} per set, real = {args.real or 'fresh renders'}\n")
     print(text, end="")
