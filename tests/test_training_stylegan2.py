@@ -872,9 +872,9 @@ def test_corrupt_checkpoint_is_a_clear_error(noise_data, tmp_path):
 
 
 def test_shipped_model_carries_the_discriminator_it_was_trained_against(tmp_path):
-    """--init-g toonfaces-stylegan2-64 picks up the D in the model's folder (and its D_low), and
-    that D scores fresh renders (seeds never trained on) above the model's own samples; the
-    folder's attribute network reads those renders' factors."""
+    """--init-g toonfaces-stylegan2-64 picks up the D in the model's folder (and its D_low and
+    component D), and that D and the component D score fresh renders (seeds never trained on) above
+    the model's own samples; the folder's attribute network reads those renders' factors."""
     from ganlens.analysis.realism import render_real
 
     renders = render_real(32, size=64, base_seed=900_000_000, progress=False)  # (32, 3, 64, 64) in [-1, 1]
@@ -883,14 +883,19 @@ def test_shipped_model_carries_the_discriminator_it_was_trained_against(tmp_path
     cfg = TrainConfig(
         data=str(tmp_path / "renders.npy"), out=str(tmp_path / "run"), batch=32,
         init_generator="toonfaces-stylegan2-64", lowres_d=16, progress=False,
+        crop_d=32, crop_d_at=(21, 16), crop_d_from_d=True,
     )  # fmt: skip
     t = StyleGAN2Trainer(cfg)
     log = (tmp_path / "run" / "log.txt").read_text()
     assert "D from its discriminator/" in log and "D_low (16 px) from its discriminator_low/" in log
+    assert "D_crop (32-px window at (21, 16) in place) from its discriminator_crop/" in log
+    crop = t.aux_d("crop")
     with torch.no_grad():
-        real = t.D(renders)
-        fake = t.D(t.G_ema(z_from_seeds(list(range(32)), t.G_ema.z_dim)))
+        samples = t.G_ema(z_from_seeds(list(range(32)), t.G_ema.z_dim))
+        real, fake = t.D(renders), t.D(samples)
+        real_crop, fake_crop = crop.D(crop.view(renders)), crop.D(crop.view(samples))
     assert real.mean() > fake.mean() + 0.5, (float(real.mean()), float(fake.mean()))
+    assert real_crop.mean() > fake_crop.mean() + 0.3, (float(real_crop.mean()), float(fake_crop.mean()))
 
     from ganlens.analysis.realism import render_real_records
     from ganlens.data.toonfaces.schema import TOONFACES_SCHEMA

@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="e943e02880a75d1eabd2c91707d758903586e7e0caa6d3647d57d27e317042cc",
+            sha256="7a7d92f1e2165aebebee36e1bbad59442f7426775d43e0732092a13915f25b52",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 37 (1281.54 kimg in all), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 39 (1305.16 kimg in all), with its D (MODEL_CARD.md)",
         ),
     }
 )

@@ -412,7 +412,8 @@ def register_train(sub) -> None:
         "--with-d",
         action="store_true",
         help="write the run's discriminator too, in OUT/discriminator/ (for --init-g later), and its "
-        "low-resolution D and attribute network where it has them (discriminator_low/, attribute_net/)",
+        "auxiliary Ds and attribute network where it has them (discriminator_low/, discriminator_crop/, "
+        "attribute_net/)",
     )
     e.add_argument(
         "--with-adam",
