@@ -504,17 +504,27 @@ class AuxDiscriminator:
     what: str  # how the log names it: "16 px", "32-px window at (21, 16)"
     opt: torch.optim.Optimizer | None = None
 
+    @staticmethod
+    def module_of(name: str) -> str:
+        """The checkpoint file (and export key) of the auxiliary D ``name``: ``D_low``, ``D_crop``."""
+        return f"D_{name}"
+
+    @staticmethod
+    def config_key_of(name: str) -> str:
+        """The checkpoint state's key for the config of the auxiliary D ``name``."""
+        return f"d_{name}_config"
+
     @property
     def module(self) -> str:
-        return f"D_{self.name}"
+        return self.module_of(self.name)
 
     @property
     def optimizer(self) -> str:
-        return f"opt_D_{self.name}"
+        return f"opt_{self.module}"
 
     @property
     def config_key(self) -> str:
-        return f"d_{self.name}_config"
+        return self.config_key_of(self.name)
 
 
 def crop_window(images: Tensor, size: int, at: tuple[int, int]) -> Tensor:
@@ -704,23 +714,24 @@ class StyleGAN2Trainer:
         ):
             if not on:
                 continue
-            init = init_aids.get(f"D_{name}")
+            module, config_key = AuxDiscriminator.module_of(name), AuxDiscriminator.config_key_of(name)
+            init = init_aids.get(module)
             if init is not None and init.config.resolution != res:
-                init_aids.pop(f"D_{name}")  # another size: a fresh one (logged below)
+                init_aids.pop(module)  # another size: a fresh one (logged below)
                 init = None
             d_cfg = (
-                DiscriminatorConfig.from_dict(ckpt_state[f"d_{name}_config"])
-                if ckpt_state and f"d_{name}_config" in ckpt_state
+                DiscriminatorConfig.from_dict(ckpt_state[config_key])
+                if ckpt_state and config_key in ckpt_state
                 else init.config
                 if init is not None
                 else dataclasses.replace(D.config, resolution=res)
             )
             if d_cfg.resolution != res:
-                flag = {"low": "--lowres-d", "crop": "--crop-d-from-d" if cfg.crop_d_from_d else "--crop-d"}[
-                    name
-                ]
+                flag = (
+                    "--lowres-d" if name == "low" else "--crop-d-from-d" if cfg.crop_d_from_d else "--crop-d"
+                )
                 raise GanlensError(
-                    f"the checkpoint's D_{name} is a {d_cfg.resolution}-px network; with {flag} it is {res} px"
+                    f"the checkpoint's {module} is a {d_cfg.resolution}-px network; with {flag} it is {res} px"
                 )
             aux = StyleGAN2Discriminator(d_cfg).to(self.device, memory_format=self.memory_format)
             self.aux_ds.append(AuxDiscriminator(name, aux.train().requires_grad_(False), view, weight, what))
