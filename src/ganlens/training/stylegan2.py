@@ -96,6 +96,7 @@ from ganlens.training.ema import ema_beta, update_ema
 from ganlens.training.export import (
     DISCRIMINATOR_DIR,
     TRAINING_AID_DIRS,
+    TRAINING_AIDS,
     load_model_and_discriminator,
     model_adam_dir,
     model_training_aids,
@@ -503,6 +504,7 @@ class AuxDiscriminator:
     weight: float
     what: str  # how the log names it: "16 px", "32-px window at (21, 16)"
     opt: torch.optim.Optimizer | None = None
+    starts_as_d: bool = False  # where it starts fresh, it starts as a copy of D and its Adam
 
     @staticmethod
     def module_of(name: str) -> str:
@@ -511,8 +513,9 @@ class AuxDiscriminator:
 
     @staticmethod
     def config_key_of(name: str) -> str:
-        """The checkpoint state's key for the config of the auxiliary D ``name``."""
-        return f"d_{name}_config"
+        """The checkpoint state's key for the config of the auxiliary D ``name`` (the export's table
+        of training aids names it)."""
+        return TRAINING_AIDS[AuxDiscriminator.module_of(name)].config_key
 
     @property
     def module(self) -> str:
@@ -734,7 +737,16 @@ class StyleGAN2Trainer:
                     f"the checkpoint's {module} is a {d_cfg.resolution}-px network; with {flag} it is {res} px"
                 )
             aux = StyleGAN2Discriminator(d_cfg).to(self.device, memory_format=self.memory_format)
-            self.aux_ds.append(AuxDiscriminator(name, aux.train().requires_grad_(False), view, weight, what))
+            self.aux_ds.append(
+                AuxDiscriminator(
+                    name,
+                    aux.train().requires_grad_(False),
+                    view,
+                    weight,
+                    what,
+                    starts_as_d=name == "crop" and cfg.crop_d_from_d,
+                )
+            )
         self.attr = None  # every image's class per factor, for the attribute network A
         self.A: AttributeNet | None = None
         self.a_fresh = False  # A has not learnt yet: run() pretrains it first
@@ -894,10 +906,10 @@ class StyleGAN2Trainer:
             if self.pl_every:
                 self.pl.mean = torch.tensor(self.measure_path_length(), dtype=torch.float32)
                 self.log(f"path-length target starts at {float(self.pl.mean):.4g}, measured on the init G")
-        elif cfg.crop_d_from_d:  # a new run: D_crop and D start alike
-            fresh_aux = [(aux, "") for aux in self.aux_ds if aux.name == "crop"]
+        else:  # a new run: an auxiliary D that starts as D starts alike
+            fresh_aux = [(aux, "") for aux in self.aux_ds if aux.starts_as_d]
         for aux, why in fresh_aux:
-            if aux.name == "crop" and cfg.crop_d_from_d:
+            if aux.starts_as_d:
                 aux.D.load_state_dict(self.D.state_dict())
                 copy_adam_state(self.opt_D, self.D, aux.opt, aux.D)
                 self.log(f"{aux.module} ({aux.what}) starts as a copy of D and its Adam{why}")
