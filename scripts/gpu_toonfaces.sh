@@ -13,8 +13,9 @@
 #    the model INIT (default the shipped toonfaces-stylegan2-64) with --init-g: G and G_ema from it,
 #    D from its discriminator/ and both Adams from the second moments in its adam/ where it has
 #    them, with the options of the runs that trained it (G lr LR, D lr D_LR, R1 gamma GAMMA,
-#    path-length weight PL, no noise, no augmentation, bf16, plus EXTRA: e.g. "--resume" to carry
-#    on the run's own checkpoint on a machine that is still warm), and a realism watcher per run
+#    path-length weight PL, no noise, no augmentation, bf16, the shipped model's training aids
+#    RECIPE, plus EXTRA: e.g. "--resume" to carry on the run's own checkpoint on a machine that is
+#    still warm), and a realism watcher per run
 #    (benchmarks/toonfaces_curve.py: export and measure the FD ratio every EVERY kimg);
 # 3. every minute prints progress and re-packs, so that a call cut short still brings back the best
 #    snapshot so far; STOP seconds before the end it stops the runs (they checkpoint on SIGTERM),
@@ -32,8 +33,10 @@
 # and 215 seconds resumed the run's own checkpoint there (the renders were still in $WORK) for 172
 # kimg more. (That session carried run 19's Adam state by hand; the shipped model now has adam/.)
 #
-# With the attribute term: LABELS=1 EXTRA="--attr-weight 30" (session 31: the smoke test below with
-# LABELS=1 EXTRA="--attr-weight 30 --attr-pretrain-kimg 0.064" ran through on this CPU).
+# RECIPE defaults to the shipped model's aids (MODEL_CARD.md): D_low at 16 px, the mapping at 20x G's
+# lr, the attribute terms (--attr-weight, --attr-pairs: the data is then rendered with its attribute
+# records, LABELS=1) and the component D started as a copy of D. --init-g restores each of them, with
+# its Adam, from the model's folder. RECIPE="" trains with the plain losses (LABELS=0 unless given).
 #
 # Local smoke test (CPU, a few minutes):
 #   PY=.venv/bin/python DEV=cpu NDATA=256 SNAP_KIMG=0.032 EVERY=0.032 TICK=0.016 RUNS="A:8 B:8" \
@@ -53,8 +56,10 @@ LR=${LR:-0.0005}
 D_LR=${D_LR:-0.0025}
 GAMMA=${GAMMA:-0.1}
 PL=${PL:-2}
+RECIPE=${RECIPE---lowres-d 16 --mapping-lr-scale 20 --attr-weight 30 --attr-pairs 1 --crop-d 32 --crop-d-at 21 16 --crop-d-from-d}
 EXTRA=${EXTRA:-}  # more training options
-LABELS=${LABELS:-0}  # 1: render a ToonFaces zip with attribute records (for EXTRA="--attr-weight ...")
+case " $RECIPE $EXTRA " in *" --attr-weight "*) labels=1 ;; *) labels=0 ;; esac
+LABELS=${LABELS:-$labels}  # 1: render a ToonFaces zip with attribute records (--attr-weight needs them)
 FOLD=${FOLD:-auto}  # auto (GPU only: time it first), on or off: train with --fold-resample
 SNAP_KIMG=${SNAP_KIMG:-16}
 EVERY=${EVERY:-32}
@@ -135,7 +140,7 @@ for spec in $RUNS; do
   setsid nohup $PY -m ganlens.cli.main train stylegan2 --data "$DATA" --res 64 --out "$W/runs/$r" \
     --kimg 100000 --batch "${spec#*:}" --device "$DEV" --bf16 --noise none --aug none \
     --init-g "$INIT" --ema-rampup 0 --lr "$LR" --d-lr "$D_LR" --r1-gamma "$GAMMA" --pl-weight "$PL" \
-    --snapshot-kimg "$SNAP_KIMG" --tick-kimg "$TICK" --keep 2 --no-progress $EXTRA \
+    --snapshot-kimg "$SNAP_KIMG" --tick-kimg "$TICK" --keep 2 --no-progress $RECIPE $EXTRA \
     > "$W/$r.out" 2>&1 < /dev/null &
   setsid nohup $PY benchmarks/toonfaces_curve.py --snapshots "$W/snap/$r" --run "$W/runs/$r" \
     --every "$EVERY" --watch --poll 5 --threads 4 --n "$MEASURE_N" > "$W/watch$r.out" 2>&1 < /dev/null &
