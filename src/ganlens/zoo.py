@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="7a7d92f1e2165aebebee36e1bbad59442f7426775d43e0732092a13915f25b52",
+            sha256="d458c20d2fde287f41ddfe6c686c2936269144d641fa5f31413b3cd8493b7eec",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 39 (1305.16 kimg in all), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 39 (1353.80 kimg in all), with its D (MODEL_CARD.md)",
         ),
     }
 )
