@@ -704,8 +704,20 @@ class StyleGAN2Trainer:
         self.aux_ds: list[AuxDiscriminator] = []
         crop_at = cfg.crop_d_at or ((cfg.resolution - cfg.crop_d) // 2,) * 2
         crop_view = mask_window if cfg.crop_d_from_d else crop_window
-        for name, on, res, weight, view, what in (
-            ("low", cfg.lowres_d, cfg.lowres_d, cfg.lowres_d_weight, self.lowres, f"{cfg.lowres_d} px"),
+        # per auxiliary D: its name, whether it is on, its resolution, G's weight, its view of an
+        # image, how the log names it, the option that sets its resolution, and whether it starts
+        # as a copy of D
+        for name, on, res, weight, view, what, flag, starts_as_d in (
+            (
+                "low",
+                cfg.lowres_d,
+                cfg.lowres_d,
+                cfg.lowres_d_weight,
+                self.lowres,
+                f"{cfg.lowres_d} px",
+                "--lowres-d",
+                False,
+            ),
             (
                 "crop",
                 cfg.crop_d,
@@ -713,6 +725,8 @@ class StyleGAN2Trainer:
                 cfg.crop_d_weight,
                 functools.partial(crop_view, size=cfg.crop_d, at=crop_at),
                 f"{cfg.crop_d}-px window at {crop_at}" + (" in place" if cfg.crop_d_from_d else ""),
+                "--crop-d-from-d" if cfg.crop_d_from_d else "--crop-d",
+                cfg.crop_d_from_d,
             ),
         ):
             if not on:
@@ -730,21 +744,13 @@ class StyleGAN2Trainer:
                 else dataclasses.replace(D.config, resolution=res)
             )
             if d_cfg.resolution != res:
-                flag = (
-                    "--lowres-d" if name == "low" else "--crop-d-from-d" if cfg.crop_d_from_d else "--crop-d"
-                )
                 raise GanlensError(
                     f"the checkpoint's {module} is a {d_cfg.resolution}-px network; with {flag} it is {res} px"
                 )
             aux = StyleGAN2Discriminator(d_cfg).to(self.device, memory_format=self.memory_format)
             self.aux_ds.append(
                 AuxDiscriminator(
-                    name,
-                    aux.train().requires_grad_(False),
-                    view,
-                    weight,
-                    what,
-                    starts_as_d=name == "crop" and cfg.crop_d_from_d,
+                    name, aux.train().requires_grad_(False), view, weight, what, starts_as_d=starts_as_d
                 )
             )
         self.attr = None  # every image's class per factor, for the attribute network A
