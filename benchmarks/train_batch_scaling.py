@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig
+from ganlens.training.config import TrainConfig
+from ganlens.training.stylegan2 import StyleGAN2Trainer
 from train_throughput import CONFIGS, measure
 
 SHIPPED = "G 4096/128 D 4096/128 (shipped)"

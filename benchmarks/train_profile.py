@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig
+from ganlens.training.config import TrainConfig
+from ganlens.training.stylegan2 import StyleGAN2Trainer
 from train_throughput import measure
 
 VARIANTS = ("bf16, channels-last", "bf16, NCHW", "fp32, NCHW", "bf16, NCHW, folded FIR")

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from ganlens.generators import fir
-from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig
+from ganlens.training.config import TrainConfig
+from ganlens.training.stylegan2 import StyleGAN2Trainer
 
 PRECISIONS = ("fp32", "bf16 before", "bf16")
 

@@ -13,8 +13,9 @@ from ganlens.cli.main import main as cli_main
 from ganlens.errors import GanlensError
 from ganlens.training.adam_state import LEVELS, dequantize, quantize, write_adam_state
 from ganlens.training.checkpoint import latest_checkpoint
+from ganlens.training.config import TrainConfig
 from ganlens.training.export import export_generator
-from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig
+from ganlens.training.stylegan2 import StyleGAN2Trainer
 
 
 def test_quantize_round_trip():

@@ -32,7 +32,8 @@ from ganlens.training.attributes import (
     toonfaces_attribute_targets,
 )
 from ganlens.training.checkpoint import latest_checkpoint
-from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, train_stylegan2
+from ganlens.training.config import TrainConfig
+from ganlens.training.stylegan2 import StyleGAN2Trainer, train_stylegan2
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, channel_max=32, progress=False)
 

@@ -16,7 +16,7 @@ from ganlens.training.augment import (
     _translate2d,
     augment,
 )
-from ganlens.training.stylegan2 import TrainConfig
+from ganlens.training.config import TrainConfig
 
 
 def gen(seed: int = 0) -> torch.Generator:

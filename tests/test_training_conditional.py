@@ -20,9 +20,10 @@ from ganlens.data.toonfaces import load_records, render_dataset
 from ganlens.errors import GanlensError
 from ganlens.generators.native import load_generator
 from ganlens.training.checkpoint import latest_checkpoint
+from ganlens.training.config import TrainConfig
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.labels import load_labels
-from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, train_stylegan2
+from ganlens.training.stylegan2 import StyleGAN2Trainer, train_stylegan2
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, channel_max=32, progress=False)
 RED, BLUE = (220, 30, 30), (30, 30, 220)

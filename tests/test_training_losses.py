@@ -18,7 +18,7 @@ from ganlens.training.losses import (
     path_length_lengths,
     r1_penalty,
 )
-from ganlens.training.stylegan2 import _lazy_adam
+from ganlens.training.optim import lazy_adam
 
 
 def test_logistic_losses_match_log_sigmoid():
@@ -70,11 +70,11 @@ def test_path_length_regularizer_tracks_mean():
 
 def test_lazy_adam_corrections():
     p = [torch.nn.Parameter(torch.zeros(2))]
-    opt = _lazy_adam(p, lr=0.0025, betas=(0.0, 0.99), eps=1e-8, interval=16)
+    opt = lazy_adam(p, lr=0.0025, betas=(0.0, 0.99), eps=1e-8, interval=16)
     group = opt.param_groups[0]
     assert group["lr"] == pytest.approx(0.0025 * 16 / 17)
     assert group["betas"][1] == pytest.approx(0.99 ** (16 / 17))
-    assert _lazy_adam(p, lr=0.002, betas=(0.0, 0.99), eps=1e-8, interval=0).param_groups[0]["lr"] == 0.002
+    assert lazy_adam(p, lr=0.002, betas=(0.0, 0.99), eps=1e-8, interval=0).param_groups[0]["lr"] == 0.002
 
 
 def test_ema_beta_half_life_and_rampup():

@@ -17,10 +17,11 @@ from ganlens.errors import GanlensError, GanlensWarning
 from ganlens.generators.base import z_from_seeds
 from ganlens.generators.native import load_generator
 from ganlens.training.checkpoint import latest_checkpoint, list_checkpoints
+from ganlens.training.config import TrainConfig
 from ganlens.training.data import EpochSampler, load_images
 from ganlens.training.export import export_generator
 from ganlens.training.losses import path_length_lengths
-from ganlens.training.stylegan2 import StyleGAN2Trainer, TrainConfig, fold_resample_for, train_stylegan2
+from ganlens.training.stylegan2 import StyleGAN2Trainer, fold_resample_for, train_stylegan2
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, channel_max=32, progress=False)
 COLOUR = (230, 40, 90)
@@ -563,7 +564,7 @@ def test_component_discriminator_sees_its_window_and_reaches_g(noise_data, tmp_p
     """D_crop judges the crop_d-px window at crop_d_at; its term (and only it) changes G's updates;
     it is checkpointed with its config and logged; a run without it starts it fresh; bad sizes and
     windows are one-line errors."""
-    from ganlens.training.stylegan2 import crop_window
+    from ganlens.training.aux_discriminators import crop_window
 
     x = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).reshape(2, 3, 16, 16)
     assert torch.equal(crop_window(x, 8, (3, 5)), x[:, :, 3:11, 5:13])
@@ -612,7 +613,7 @@ def test_component_discriminator_from_d_starts_as_a_copy_of_d(noise_data, tmp_pa
     """With crop_d_from_d, D_crop is D's architecture seeing the window in place, and a D_crop
     that starts fresh beside a trained D starts as its copy, weights and Adam's moments; its
     checkpoint then fits only a run with the same option."""
-    from ganlens.training.stylegan2 import mask_window
+    from ganlens.training.aux_discriminators import mask_window
 
     x = torch.rand(2, 3, 16, 16) + 1
     m = mask_window(x, 8, (3, 5))

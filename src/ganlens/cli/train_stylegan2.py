@@ -459,7 +459,7 @@ def register_train(sub) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from ganlens.training.stylegan2 import TrainConfig
+    from ganlens.training.config import TrainConfig
 
     return TrainConfig(
         data=args.data,

@@ -1,5 +1,6 @@
 """Training: StyleGAN2 (single process or ``torchrun``), its discriminator, losses and checkpoints."""
 
+from ganlens.training.config import TrainConfig, TrainResult
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.export import ExportResult, export_generator
 from ganlens.training.losses import (
@@ -9,7 +10,7 @@ from ganlens.training.losses import (
     path_length_lengths,
     r1_penalty,
 )
-from ganlens.training.stylegan2 import TrainConfig, TrainResult, train_stylegan2
+from ganlens.training.stylegan2 import train_stylegan2
 
 __all__ = [
     "DiscriminatorConfig",
