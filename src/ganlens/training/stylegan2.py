@@ -215,7 +215,65 @@ class StyleGAN2Trainer:
         self.D = D.to(self.device, memory_format=self.memory_format).train().requires_grad_(False)
         frozen = self.D.frozen_parameters(cfg.freeze_d) if cfg.freeze_d else []
         self.d_frozen = [self.D.get_parameter(name) for name in frozen]
-        self.aux_ds: list[AuxDiscriminator] = []
+        self.aux_ds = self._build_aux_ds(ckpt_state, init_aids)
+        self._build_attribute_net(ckpt_state, init_aids)
+        for module in self.modules(with_ema=False).values():
+            ddp.broadcast_module(module, info)
+        self.fold_resample = fold_resample_for(cfg.fold_resample, self.device)
+        if self.fold_resample:
+            for module in self.modules(with_ema=False).values():
+                set_fold_resample(module, True)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        self.map_updates_w_avg = "update_w_avg" in inspect.signature(self.G.mapping).parameters
+
+        self.r1_gamma = cfg.effective_r1_gamma
+        self.r1_every = cfg.r1_interval if self.r1_gamma > 0 and cfg.r1_interval > 0 else 0
+        self.pl_every = cfg.pl_interval if cfg.pl_weight > 0 and cfg.pl_interval > 0 else 0
+        self.opt_G = lazy_adam(
+            generator_param_groups(self.G, cfg.mapping_lr_scale),
+            lr=cfg.g_lr,
+            betas=cfg.betas,
+            eps=cfg.eps,
+            interval=self.pl_every,
+        )
+        self.opt_D = lazy_adam(
+            self.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
+        )
+        for aux in self.aux_ds:
+            aux.opt = lazy_adam(
+                aux.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
+            )
+        self.opt_A = (
+            torch.optim.Adam(self.A.parameters(), lr=cfg.attr_follow_lr) if self.A is not None else None
+        )
+        self.pl = PathLengthRegularizer(decay=cfg.pl_decay)
+        self.ada = AdaptiveP(
+            cfg.aug_p, target=cfg.ada_target, ada_kimg=cfg.ada_kimg, interval=cfg.ada_interval
+        )  # p stays at aug_p unless aug == "ada"
+        self.step = 0
+        self.nimg = 0
+        self.elapsed = 0.0
+        if self.ckpt_path is not None:
+            fresh_aux = self._restore(own)
+        elif cfg.init_generator is not None:
+            fresh_aux = self._start_from_init(init_d, init_aids)
+        else:  # a new run: an auxiliary D that starts as D starts alike
+            fresh_aux = [(aux, "") for aux in self.aux_ds if aux.starts_as_d]
+        self._start_fresh(fresh_aux)
+        slow = warn_if_bf16_slow(self.device, enabled=cfg.bf16 and info.is_main)
+        if slow and self.run_dir.is_dir():  # train_stylegan2 has made it; a bare trainer may not have
+            self.log("warning: " + slow)
+
+        self._load_data()
+
+    # ------------------------------------------------------------------ set-up
+    def _build_aux_ds(
+        self, ckpt_state: dict[str, Any] | None, init_aids: dict[str, torch.nn.Module]
+    ) -> list[AuxDiscriminator]:
+        """The auxiliary discriminators the options ask for, built with the checkpoint's config, the
+        init model's (``init_aids``; one of another size is dropped from it) or D's at their size."""
+        cfg = self.cfg
+        aux_ds: list[AuxDiscriminator] = []
         crop_at = cfg.crop_d_at or ((cfg.resolution - cfg.crop_d) // 2,) * 2
         crop_view = mask_window if cfg.crop_d_from_d else crop_window
         # per auxiliary D: its name, whether it is on, its resolution, G's weight, its view of an
@@ -255,18 +313,26 @@ class StyleGAN2Trainer:
                 if ckpt_state and config_key in ckpt_state
                 else init.config
                 if init is not None
-                else dataclasses.replace(D.config, resolution=res)
+                else dataclasses.replace(self.D.config, resolution=res)
             )
             if d_cfg.resolution != res:
                 raise GanlensError(
                     f"the checkpoint's {module} is a {d_cfg.resolution}-px network; with {flag} it is {res} px"
                 )
             aux = StyleGAN2Discriminator(d_cfg).to(self.device, memory_format=self.memory_format)
-            self.aux_ds.append(
+            aux_ds.append(
                 AuxDiscriminator(
                     name, aux.train().requires_grad_(False), view, weight, what, starts_as_d=starts_as_d
                 )
             )
+        return aux_ds
+
+    def _build_attribute_net(
+        self, ckpt_state: dict[str, Any] | None, init_aids: dict[str, torch.nn.Module]
+    ) -> None:
+        """The attribute network A and the data's targets for ``attr_weight`` (none without it); A
+        is built with the checkpoint's config, the init model's or a fresh one."""
+        cfg, info = self.cfg, self.info
         self.attr = None  # every image's class per factor, for the attribute network A
         self.A: AttributeNet | None = None
         self.a_fresh = False  # A has not learnt yet: run() pretrains it first
@@ -278,7 +344,7 @@ class StyleGAN2Trainer:
             )
             if cfg.attr_pairs > 0:  # of this process's shard: a close estimate of the whole set's
                 self.attr_joints = pair_joints(self.attr.targets, self.attr.num_classes)
-            fresh_a = AttributeNetConfig(cfg.resolution, G.img_channels, self.attr.num_classes)
+            fresh_a = AttributeNetConfig(cfg.resolution, self.G.img_channels, self.attr.num_classes)
             init_a = init_aids.get("A")
             if init_a is not None and (
                 init_a.config.num_classes != fresh_a.num_classes
@@ -301,133 +367,108 @@ class StyleGAN2Trainer:
             self.A = AttributeNet(a_cfg).to(self.device, memory_format=self.memory_format)
             self.A.train().requires_grad_(False)
             self.a_fresh = True
-        for module in self.modules(with_ema=False).values():
-            ddp.broadcast_module(module, info)
-        self.fold_resample = fold_resample_for(cfg.fold_resample, self.device)
-        if self.fold_resample:
-            for module in self.modules(with_ema=False).values():
-                set_fold_resample(module, True)
-        self.G_ema = copy.deepcopy(self.G).eval()
-        self.map_updates_w_avg = "update_w_avg" in inspect.signature(self.G.mapping).parameters
 
-        self.r1_gamma = cfg.effective_r1_gamma
-        self.r1_every = cfg.r1_interval if self.r1_gamma > 0 and cfg.r1_interval > 0 else 0
-        self.pl_every = cfg.pl_interval if cfg.pl_weight > 0 and cfg.pl_interval > 0 else 0
-        self.opt_G = lazy_adam(
-            generator_param_groups(self.G, cfg.mapping_lr_scale),
-            lr=cfg.g_lr,
-            betas=cfg.betas,
-            eps=cfg.eps,
-            interval=self.pl_every,
+    def _restore(self, own: Path | None) -> list[tuple[AuxDiscriminator, str]]:
+        """Load the checkpoint (the run's own, ``own``, else ``resume_from``): networks, Adams,
+        counters and the running means. Returns the auxiliary Ds it has none of, with why."""
+        cfg, info = self.cfg, self.info
+        fresh_aux: list[tuple[AuxDiscriminator, str]] = []
+        ck = load_checkpoint(
+            self.ckpt_path,
+            modules={"G": self.G, "D": self.D, "G_ema": self.G_ema},
+            optimizers={"opt_G": self.opt_G, "opt_D": self.opt_D},
+            missing_optimizers_ok=own is None,
         )
-        self.opt_D = lazy_adam(
-            self.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
-        )
+        if own is None:
+            self.log(f"starting from {self.ckpt_path} (another run's checkpoint)")
+        for name in ck.missing_optimizers:
+            self.log(f"note: {name} is not in {self.ckpt_path}; Adam starts afresh")
+        changed = dict(ck.changed_hyperparameters)
         for aux in self.aux_ds:
-            aux.opt = lazy_adam(
-                aux.D.parameters(), lr=cfg.d_lr, betas=cfg.betas, eps=cfg.eps, interval=self.r1_every
-            )
-        self.opt_A = (
-            torch.optim.Adam(self.A.parameters(), lr=cfg.attr_follow_lr) if self.A is not None else None
-        )
-        self.pl = PathLengthRegularizer(decay=cfg.pl_decay)
-        self.ada = AdaptiveP(
-            cfg.aug_p, target=cfg.ada_target, ada_kimg=cfg.ada_kimg, interval=cfg.ada_interval
-        )  # p stays at aug_p unless aug == "ada"
-        self.step = 0
-        self.nimg = 0
-        self.elapsed = 0.0
-        fresh_aux: list[tuple[AuxDiscriminator, str]] = []  # (aux D, why) once D and its Adam are set
-        if self.ckpt_path is not None:
-            ck = load_checkpoint(
-                self.ckpt_path,
-                modules={"G": self.G, "D": self.D, "G_ema": self.G_ema},
-                optimizers={"opt_G": self.opt_G, "opt_D": self.opt_D},
-                missing_optimizers_ok=own is None,
-            )
-            if own is None:
-                self.log(f"starting from {self.ckpt_path} (another run's checkpoint)")
-            for name in ck.missing_optimizers:
-                self.log(f"note: {name} is not in {self.ckpt_path}; Adam starts afresh")
-            changed = dict(ck.changed_hyperparameters)
-            for aux in self.aux_ds:
-                if has_module(self.ckpt_path, aux.module):
-                    got = load_checkpoint(
-                        self.ckpt_path,
-                        modules={aux.module: aux.D},
-                        optimizers={aux.optimizer: aux.opt},
-                        missing_optimizers_ok=own is None,
-                    )
-                    changed.update(got.changed_hyperparameters)
-                else:
-                    fresh_aux.append((aux, f": {self.ckpt_path.name} has none"))
-            if self.A is not None and has_module(self.ckpt_path, "A"):
-                a = load_checkpoint(self.ckpt_path, modules={"A": self.A}, optimizers={"opt_A": self.opt_A})
-                changed.update(a.changed_hyperparameters)
-                self.a_fresh = False
-            elif self.A is not None:
-                self.log(f"the attribute network starts fresh: {self.ckpt_path.name} has none")
-            for name, diff in changed.items():
-                moves = ", ".join(f"{k} {_short(old)} → {_short(new)}" for k, (old, new) in diff.items())
-                self.log(f"note: {name} {moves} (this run's options; Adam's moments are the checkpoint's)")
-            self.step, self.nimg = ck.step, ck.nimg
-            self.pl.mean = torch.tensor(float(ck.state.get("pl_mean", 0.0)), dtype=torch.float32)
-            if cfg.attr_pairs > 0 and ck.state.get("attr_pair_mean"):
-                self.attr_pair_mean = [
-                    torch.tensor(t, dtype=torch.float32) for t in ck.state["attr_pair_mean"]
-                ]
-            self.elapsed = float(ck.state.get("elapsed_s", 0.0))
-            if cfg.aug == "ada" and "augment" in ck.state:
-                self.ada.load_state_dict(ck.state["augment"])  # a run without it starts at aug_p
-            if (
-                int(ck.state.get("world_size", 1)) != info.world_size
-                or int(ck.state.get("batch", cfg.batch)) != cfg.batch
-            ):
-                self.log(
-                    f"note: checkpoint was trained with {ck.state.get('world_size')} processes, batch "
-                    f"{ck.state.get('batch')}; continuing with {info.world_size}, {cfg.batch} (not bit-exact)"
+            if has_module(self.ckpt_path, aux.module):
+                got = load_checkpoint(
+                    self.ckpt_path,
+                    modules={aux.module: aux.D},
+                    optimizers={aux.optimizer: aux.opt},
+                    missing_optimizers_ok=own is None,
                 )
+                changed.update(got.changed_hyperparameters)
+            else:
+                fresh_aux.append((aux, f": {self.ckpt_path.name} has none"))
+        if self.A is not None and has_module(self.ckpt_path, "A"):
+            a = load_checkpoint(self.ckpt_path, modules={"A": self.A}, optimizers={"opt_A": self.opt_A})
+            changed.update(a.changed_hyperparameters)
+            self.a_fresh = False
+        elif self.A is not None:
+            self.log(f"the attribute network starts fresh: {self.ckpt_path.name} has none")
+        for name, diff in changed.items():
+            moves = ", ".join(f"{k} {_short(old)} → {_short(new)}" for k, (old, new) in diff.items())
+            self.log(f"note: {name} {moves} (this run's options; Adam's moments are the checkpoint's)")
+        self.step, self.nimg = ck.step, ck.nimg
+        self.pl.mean = torch.tensor(float(ck.state.get("pl_mean", 0.0)), dtype=torch.float32)
+        if cfg.attr_pairs > 0 and ck.state.get("attr_pair_mean"):
+            self.attr_pair_mean = [torch.tensor(t, dtype=torch.float32) for t in ck.state["attr_pair_mean"]]
+        self.elapsed = float(ck.state.get("elapsed_s", 0.0))
+        if cfg.aug == "ada" and "augment" in ck.state:
+            self.ada.load_state_dict(ck.state["augment"])  # a run without it starts at aug_p
+        if (
+            int(ck.state.get("world_size", 1)) != info.world_size
+            or int(ck.state.get("batch", cfg.batch)) != cfg.batch
+        ):
+            self.log(
+                f"note: checkpoint was trained with {ck.state.get('world_size')} processes, batch "
+                f"{ck.state.get('batch')}; continuing with {info.world_size}, {cfg.batch} (not bit-exact)"
+            )
+        return fresh_aux
 
-        elif cfg.init_generator is not None:
-            where = "D starts fresh"
-            if init_d is not None:
-                dc = init_d.config
-                src = (
-                    "the pickle's D"
-                    if str(cfg.init_generator).lower().endswith(".pkl")
-                    else f"its {DISCRIMINATOR_DIR}/"
-                )
-                where = f"D from {src} (channel base {dc.channel_base}, max {dc.channel_max})"
-            self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
-            for aux in self.aux_ds:
-                if aux.module in init_aids:
-                    aux.D.load_state_dict(init_aids[aux.module].state_dict())
-                    self.log(f"{aux.module} ({aux.what}) from its {TRAINING_AID_DIRS[aux.module]}/")
-                else:
-                    fresh_aux.append((aux, ""))
-            if self.A is not None and "A" in init_aids:
-                self.A.load_state_dict(init_aids["A"].state_dict())
-                self.a_fresh = False
-                self.log(f"the attribute network from its {TRAINING_AID_DIRS['A']}/ (no pretraining)")
-            elif self.A is not None:
-                self.log("the attribute network starts fresh")
-            adam = model_adam_dir(cfg.init_generator) if cfg.init_adam and init_d is not None else None
-            if adam is not None:
-                opts = {"opt_G": self.opt_G, "opt_D": self.opt_D}
-                for aux in self.aux_ds:  # an aux D's moments only go with its weights
-                    if aux.module in init_aids and (adam / f"{aux.optimizer}.safetensors").is_file():
-                        opts[aux.optimizer] = aux.opt
-                info_adam = load_adam_state(adam, opts)
-                kimg = info_adam.get("checkpoint_kimg")
-                self.log(
-                    f"Adam's second moments from {ADAM_DIR}/"
-                    + (f" (its checkpoint at {kimg:.2f} kimg)" if isinstance(kimg, (int, float)) else "")
-                )
-            if self.pl_every:
-                self.pl.mean = torch.tensor(self.measure_path_length(), dtype=torch.float32)
-                self.log(f"path-length target starts at {float(self.pl.mean):.4g}, measured on the init G")
-        else:  # a new run: an auxiliary D that starts as D starts alike
-            fresh_aux = [(aux, "") for aux in self.aux_ds if aux.starts_as_d]
+    def _start_from_init(
+        self, init_d: StyleGAN2Discriminator | None, init_aids: dict[str, torch.nn.Module]
+    ) -> list[tuple[AuxDiscriminator, str]]:
+        """Start from ``init_generator``'s export: its D, training aids and Adam's moments where it
+        has them, and the path-length target measured on it. Returns the auxiliary Ds it has none of."""
+        cfg = self.cfg
+        fresh_aux: list[tuple[AuxDiscriminator, str]] = []
+        where = "D starts fresh"
+        if init_d is not None:
+            dc = init_d.config
+            src = (
+                "the pickle's D"
+                if str(cfg.init_generator).lower().endswith(".pkl")
+                else f"its {DISCRIMINATOR_DIR}/"
+            )
+            where = f"D from {src} (channel base {dc.channel_base}, max {dc.channel_max})"
+        self.log(f"starting G and G_ema from {cfg.init_generator}; {where}")
+        for aux in self.aux_ds:
+            if aux.module in init_aids:
+                aux.D.load_state_dict(init_aids[aux.module].state_dict())
+                self.log(f"{aux.module} ({aux.what}) from its {TRAINING_AID_DIRS[aux.module]}/")
+            else:
+                fresh_aux.append((aux, ""))
+        if self.A is not None and "A" in init_aids:
+            self.A.load_state_dict(init_aids["A"].state_dict())
+            self.a_fresh = False
+            self.log(f"the attribute network from its {TRAINING_AID_DIRS['A']}/ (no pretraining)")
+        elif self.A is not None:
+            self.log("the attribute network starts fresh")
+        adam = model_adam_dir(cfg.init_generator) if cfg.init_adam and init_d is not None else None
+        if adam is not None:
+            opts = {"opt_G": self.opt_G, "opt_D": self.opt_D}
+            for aux in self.aux_ds:  # an aux D's moments only go with its weights
+                if aux.module in init_aids and (adam / f"{aux.optimizer}.safetensors").is_file():
+                    opts[aux.optimizer] = aux.opt
+            info_adam = load_adam_state(adam, opts)
+            kimg = info_adam.get("checkpoint_kimg")
+            self.log(
+                f"Adam's second moments from {ADAM_DIR}/"
+                + (f" (its checkpoint at {kimg:.2f} kimg)" if isinstance(kimg, (int, float)) else "")
+            )
+        if self.pl_every:
+            self.pl.mean = torch.tensor(self.measure_path_length(), dtype=torch.float32)
+            self.log(f"path-length target starts at {float(self.pl.mean):.4g}, measured on the init G")
+        return fresh_aux
+
+    def _start_fresh(self, fresh_aux: list[tuple[AuxDiscriminator, str]]) -> None:
+        """Start each of ``fresh_aux`` (aux D, why) as a copy of D and its Adam, or from its random init."""
         for aux, why in fresh_aux:
             if aux.starts_as_d:
                 aux.D.load_state_dict(self.D.state_dict())
@@ -435,10 +476,10 @@ class StyleGAN2Trainer:
                 self.log(f"{aux.module} ({aux.what}) starts as a copy of D and its Adam{why}")
             else:
                 self.log(f"{aux.module} ({aux.what}) starts fresh{why}")
-        slow = warn_if_bf16_slow(self.device, enabled=cfg.bf16 and info.is_main)
-        if slow and self.run_dir.is_dir():  # train_stylegan2 has made it; a bare trainer may not have
-            self.log("warning: " + slow)
 
+    def _load_data(self) -> None:
+        """This process's shard of the training images (and labels), its sampler and the grid's codes."""
+        cfg, info = self.cfg, self.info
         self.images = load_images(
             cfg.data,
             resolution=cfg.resolution,
