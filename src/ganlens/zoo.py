@@ -94,9 +94,9 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="d458c20d2fde287f41ddfe6c686c2936269144d641fa5f31413b3cd8493b7eec",
+            sha256="f9e7231b8af96388215d91eafe58259532e0b3207bd6fb3c84828d977c370fed",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 39 (1353.80 kimg in all), with its D (MODEL_CARD.md)",
+            description="StyleGAN2 trained by us on ToonFaces: run 39 (1389.89 kimg in all), with its D (MODEL_CARD.md)",
         ),
     }
 )
