@@ -42,12 +42,6 @@ class AuxDiscriminator:
         """The checkpoint file (and export key) of the auxiliary D ``name``: ``D_low``, ``D_crop``."""
         return f"D_{name}"
 
-    @staticmethod
-    def config_key_of(name: str) -> str:
-        """The checkpoint state's key for the config of the auxiliary D ``name`` (the export's table
-        of training aids names it)."""
-        return TRAINING_AIDS[AuxDiscriminator.module_of(name)].config_key
-
     @property
     def module(self) -> str:
         return self.module_of(self.name)
@@ -58,7 +52,8 @@ class AuxDiscriminator:
 
     @property
     def config_key(self) -> str:
-        return self.config_key_of(self.name)
+        """The checkpoint state's key for its config (the export's table of training aids names it)."""
+        return TRAINING_AIDS[self.module].config_key
 
 
 def crop_window(images: Tensor, size: int, at: tuple[int, int]) -> Tensor:

@@ -88,6 +88,7 @@ from ganlens.training.ema import ema_beta, update_ema
 from ganlens.training.export import (
     DISCRIMINATOR_DIR,
     TRAINING_AID_DIRS,
+    TRAINING_AIDS,
     load_model_and_discriminator,
     model_adam_dir,
     model_training_aids,
@@ -303,17 +304,13 @@ class StyleGAN2Trainer:
         ):
             if not on:
                 continue
-            module, config_key = AuxDiscriminator.module_of(name), AuxDiscriminator.config_key_of(name)
-            init = init_aids.get(module)
-            if init is not None and init.config.resolution != res:
-                init_aids.pop(module)  # another size: a fresh one (logged below)
-                init = None
-            d_cfg = (
-                DiscriminatorConfig.from_dict(ckpt_state[config_key])
-                if ckpt_state and config_key in ckpt_state
-                else init.config
-                if init is not None
-                else dataclasses.replace(self.D.config, resolution=res)
+            module = AuxDiscriminator.module_of(name)
+            d_cfg = _starting_config(
+                module,
+                ckpt_state,
+                init_aids,
+                fresh=dataclasses.replace(self.D.config, resolution=res),
+                fits=lambda c, res=res: c.resolution == res,
             )
             if d_cfg.resolution != res:
                 raise GanlensError(
@@ -345,19 +342,12 @@ class StyleGAN2Trainer:
             if cfg.attr_pairs > 0:  # of this process's shard: a close estimate of the whole set's
                 self.attr_joints = pair_joints(self.attr.targets, self.attr.num_classes)
             fresh_a = AttributeNetConfig(cfg.resolution, self.G.img_channels, self.attr.num_classes)
-            init_a = init_aids.get("A")
-            if init_a is not None and (
-                init_a.config.num_classes != fresh_a.num_classes
-                or init_a.config.resolution != fresh_a.resolution
-            ):
-                init_aids.pop("A")  # it reads other classes: a fresh one (logged below)
-                init_a = None
-            a_cfg = (
-                AttributeNetConfig.from_dict(ckpt_state["a_config"])
-                if ckpt_state and "a_config" in ckpt_state
-                else init_a.config
-                if init_a is not None
-                else fresh_a
+            a_cfg = _starting_config(
+                "A",
+                ckpt_state,
+                init_aids,
+                fresh=fresh_a,
+                fits=lambda c: (c.num_classes, c.resolution) == (fresh_a.num_classes, fresh_a.resolution),
             )
             if a_cfg.num_classes != self.attr.num_classes:
                 raise GanlensError(
@@ -525,7 +515,7 @@ class StyleGAN2Trainer:
         out = {"g_config": self.G.config.to_dict(), "d_config": self.D.config.to_dict()}
         out.update({aux.config_key: aux.D.config.to_dict() for aux in self.aux_ds})
         if self.A is not None:
-            out["a_config"] = self.A.config.to_dict()
+            out[TRAINING_AIDS["A"].config_key] = self.A.config.to_dict()
         return out
 
     def lowres(self, images: Tensor) -> Tensor:
@@ -1127,6 +1117,27 @@ def _init_networks(name_or_path: str) -> tuple[Generator, StyleGAN2Discriminator
             f"{G.resolution} px"
         )
     return G, D
+
+
+def _starting_config(
+    module: str,
+    ckpt_state: dict[str, Any] | None,
+    init_aids: dict[str, torch.nn.Module],
+    *,
+    fresh: Any,
+    fits: Callable[[Any], bool],
+) -> Any:
+    """The config a training aid (``D_low``, ``D_crop``, ``A``) is built with: the checkpoint's where
+    it records one, else the init model's where that ``fits`` this run, else ``fresh``. An init aid
+    that does not fit is dropped from ``init_aids``, so it starts fresh (the loaders log that)."""
+    init = init_aids.get(module)
+    if init is not None and not fits(init.config):
+        del init_aids[module]
+        init = None
+    aid = TRAINING_AIDS[module]
+    if ckpt_state and aid.config_key in ckpt_state:
+        return aid.config.from_dict(ckpt_state[aid.config_key])
+    return init.config if init is not None else fresh
 
 
 def _label_summary(names: list[str], shown: int = 6) -> str:
