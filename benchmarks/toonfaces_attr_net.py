@@ -22,11 +22,14 @@ beside the shipped attribute classifier measured on the same images:
     .venv/bin/python benchmarks/toonfaces_attr_net.py RUN/checkpoints/step-00001513
     .venv/bin/python benchmarks/toonfaces_attr_net.py RUN/checkpoints/step-00001513 --n 2000 --samples 0
     .venv/bin/python benchmarks/toonfaces_attr_net.py RUN/checkpoints/step-00001946 --fresh-a 3000
+    .venv/bin/python benchmarks/toonfaces_attr_net.py RUN/checkpoints/step-00001946 --fresh-a 3000 \
+        --fresh-a-downsample stride   # A' halving with strided convolutions instead of pooling
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -73,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="STEPS",
         help="also train a fresh A' for STEPS steps on the run's training render and read with it (default 0: no)",
     )
+    p.add_argument(
+        "--fresh-a-downsample",
+        choices=("pool", "stride"),
+        help="A''s downsampling (default: A's own); 'stride' halves with strided convolutions",
+    )
     p.add_argument("--data", help="the training render for --fresh-a (default: the run's --data)")
     args = p.parse_args(argv)
 
@@ -102,8 +110,11 @@ def main(argv: list[str] | None = None) -> int:
             raise GanlensError(f"A has classes {A.config.num_classes}; {bins} bins give {num_classes}")
         readers = {"A": A}
         if args.fresh_a:
+            fresh_config = A.config
+            if args.fresh_a_downsample:
+                fresh_config = dataclasses.replace(A.config, downsample=args.fresh_a_downsample)
             readers["A'"] = fit_attribute_net(
-                A.config, *_training_render(args.data, ck, bins), steps=args.fresh_a, seed=12345
+                fresh_config, *_training_render(args.data, ck, bins), steps=args.fresh_a, seed=12345
             )
         C = load_classifier(None)
         c_scores = attribute_accuracy(C, real, records)
@@ -121,7 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     encoded = TOONFACES_SCHEMA.encode(records)
     print(
         f"checkpoint: {Path(args.checkpoint)} ({ck.nimg / 1000:.2f} kimg); A: {bins} bins per continuous factor"
-        + (f"; A': fresh, {args.fresh_a} steps on the training render" if args.fresh_a else "")
+        + (
+            f"; A': fresh, {args.fresh_a} steps on the training render, downsampling by "
+            + readers["A'"].config.downsample
+            if args.fresh_a
+            else ""
+        )
     )
     print(f"\n## Held-out renders (n = {args.n}, seeds {HELD_OUT_SEED:,}+)")
     cols = [

@@ -312,6 +312,7 @@ def test_a_learns_to_be_unsure_of_generated_images_with_attr_fake_entropy(toon, 
         ({"attr_pairs": 0.5}, r"attr_pairs 0.5 needs attr_weight > 0"),
         ({"attr_weight": 1.0, "cond": "hat"}, "attr_weight is for unconditional runs"),
         ({"attr_weight": 1.0, "xflip": True}, "attr_weight needs xflip off"),
+        ({"attr_weight": 1.0, "attr_downsample": "max"}, "attr_downsample 'max' is not one of pool, stride"),
     ],
 )
 def test_bad_attribute_options_are_one_line_errors(kw, message):
@@ -589,3 +590,64 @@ def test_export_carries_d_low_and_a_to_a_restart(toon, tmp_path, capsys):
     assert not (m / LOWRES_DISCRIMINATOR_DIR).exists() and not (m / ATTRIBUTE_NET_DIR).exists()
     assert not (m / "adam" / "opt_D_low.safetensors").exists() and not (m / "discriminator_crop").exists()
     assert model_training_aids(m) == {}
+
+
+def test_strided_attribute_net_halves_with_convolutions_and_learns(toon):
+    """``downsample="stride"`` replaces each block's average pool by a stride-2 second convolution:
+    no pooling layer, the same parameter count and output, and it learns the renders too."""
+    from ganlens.data.toonfaces import load_images_tensor
+
+    t = toonfaces_attribute_targets(toon, bins=4)
+    x = load_images_tensor(toon, progress=False).float() / 127.5 - 1
+    kw = {"channel_base": 16, "channel_max": 64}
+    pooled = AttributeNet(AttributeNetConfig(16, 3, t.num_classes, **kw))
+    torch.manual_seed(0)
+    A = AttributeNet(AttributeNetConfig(16, 3, t.num_classes, downsample="stride", **kw))
+    assert not any(isinstance(m, torch.nn.AvgPool2d) for m in A.modules())
+    assert any(isinstance(m, torch.nn.AvgPool2d) for m in pooled.modules())
+    assert sum(p.numel() for p in A.parameters()) == sum(p.numel() for p in pooled.parameters())
+    assert A(x).shape == pooled(x).shape == (len(x), sum(t.num_classes))
+    opt = torch.optim.Adam(A.parameters(), lr=0.002)
+    first = None
+    for _ in range(60):
+        opt.zero_grad()
+        loss, acc = attribute_loss(A(x), t.targets, t.num_classes)
+        loss.backward()
+        opt.step()
+        first = first if first is not None else float(loss.detach())
+    assert float(loss.detach()) < 0.3 * first and float(acc) > 0.9, (first, float(loss.detach()))
+    # a config saved before the option existed reads as pooling
+    old = {k: v for k, v in AttributeNetConfig(16, 3, t.num_classes).to_dict().items() if k != "downsample"}
+    assert AttributeNetConfig.from_dict(old).downsample == "pool"
+    with pytest.raises(GanlensError, match="downsample 'max' is not one of pool, stride"):
+        AttributeNetConfig(16, 3, t.num_classes, downsample="max")
+
+
+def test_attr_downsample_other_than_the_checkpoints_starts_a_fresh_a(toon, tmp_path):
+    """Resuming another run's checkpoint with a pooling A: the same kind (or no option) loads it;
+    ``attr_downsample="stride"`` starts a fresh strided A, pretrains it and says why, and the
+    run's own checkpoints then resume it as it is."""
+    base = _train(toon, tmp_path / "base", 0.016, **ATTR)
+    ck = latest_checkpoint(tmp_path / "base")
+    assert json.loads((ck / "state.json").read_text())["a_config"]["downsample"] == "pool"
+    assert base.step == 4
+
+    _train(toon, tmp_path / "same", 0.020, resume_from=str(ck), **ATTR)
+    log = (tmp_path / "same" / "log.txt").read_text()
+    assert "attribute network starts fresh" not in log and "attribute network pretrained" not in log
+
+    _train(toon, tmp_path / "new", 0.020, resume_from=str(ck), attr_downsample="stride", **ATTR)
+    log = (tmp_path / "new" / "log.txt").read_text()
+    assert (
+        "the attribute network starts fresh: the checkpoint's downsamples by pool, --attr-downsample stride"
+        in log
+    )
+    assert log.count("attribute network pretrained on") == 1
+    new_ck = latest_checkpoint(tmp_path / "new")
+    assert json.loads((new_ck / "state.json").read_text())["a_config"]["downsample"] == "stride"
+    A = load_attribute_net(new_ck)
+    assert A.config.downsample == "stride" and not any(isinstance(m, torch.nn.AvgPool2d) for m in A.modules())
+
+    _train(toon, tmp_path / "new", 0.024, resume_from=str(ck), attr_downsample="stride", **ATTR)
+    log = (tmp_path / "new" / "log.txt").read_text()
+    assert log.count("attribute network pretrained on") == 1  # its own checkpoint's A, not a fresh one

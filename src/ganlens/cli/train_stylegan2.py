@@ -381,6 +381,13 @@ def register_train(sub) -> None:
         help="classes of each continuous factor, for that network (default 8)",
     )
     o.add_argument(
+        "--attr-downsample",
+        choices=("pool", "stride"),
+        help="how the attribute network halves the resolution: 'pool' (average pooling) or 'stride' (strided "
+        "convolutions, which keep the thin strokes of mouths and brows); a value other than the checkpoint's "
+        "A starts a fresh one (default: the checkpoint's or init model's A; a fresh one pools)",
+    )
+    o.add_argument(
         "--attr-lr",
         type=float,
         default=0.001,
@@ -525,6 +532,7 @@ def config_from_args(args: argparse.Namespace):
         attr_pairs=args.attr_pairs,
         attr_fake_entropy=args.attr_fake_entropy,
         attr_bins=args.attr_bins,
+        attr_downsample=args.attr_downsample,
         attr_lr=args.attr_lr,
         attr_pretrain_kimg=args.attr_pretrain_kimg,
         overwrite=args.overwrite,

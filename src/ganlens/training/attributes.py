@@ -39,6 +39,9 @@ from ganlens.errors import GanlensError
 #: bin centre on 1,000 held-out renders; 1,750 more steps at 1e-4 took it to 0.93.
 ATTR_FOLLOW_LR_SCALE = 0.1
 
+#: How an attribute network's blocks halve the resolution (``AttributeNetConfig.downsample``).
+ATTR_DOWNSAMPLE = ("pool", "stride")
+
 #: Random unit directions a step that ``--attr-features`` projects A's hidden features onto.
 ATTR_FEATURE_DIRECTIONS = 128
 
@@ -150,6 +153,10 @@ class AttributeNetConfig:
         num_classes: classes per factor.
         channel_base: channels of the first (full-resolution) block; doubled per halving.
         channel_max: most channels of a block.
+        downsample: how a block halves the resolution: ``"pool"``, a 2× average pool after its
+            two convolutions; ``"stride"``, its second convolution at stride 2, as the attribute
+            classifier does. A pool averages away the 4-pixel mouth strokes that decide the smile
+            (README, "What A reads"); a strided convolution learns what to keep.
     """
 
     resolution: int
@@ -157,6 +164,7 @@ class AttributeNetConfig:
     num_classes: tuple[int, ...]
     channel_base: int = 32
     channel_max: int = 256
+    downsample: str = "pool"
 
     def __post_init__(self) -> None:
         r = self.resolution
@@ -164,6 +172,10 @@ class AttributeNetConfig:
             raise GanlensError(f"attribute network resolution {r} must be a power of two >= 8")
         if not self.num_classes or min(self.num_classes) < 2:
             raise GanlensError(f"every factor needs at least 2 classes; got {self.num_classes}")
+        if self.downsample not in ATTR_DOWNSAMPLE:
+            raise GanlensError(
+                f"attribute network downsample {self.downsample!r} is not one of {', '.join(ATTR_DOWNSAMPLE)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {"arch": "attribute-net", **dataclasses.asdict(self)}
@@ -177,7 +189,8 @@ class AttributeNetConfig:
 
 class AttributeNet(nn.Module):
     """The image plus two pixel-coordinate channels, then blocks of two 3×3 convolutions with
-    BatchNorm and a 2× average pool from ``resolution`` down to 4 px, then two linear layers to the
+    BatchNorm, each block halving the resolution (a 2× average pool after it, or its second
+    convolution at stride 2: ``downsample``) from ``resolution`` down to 4 px, then two linear layers to the
     concatenated logits of every factor. It learns in train mode on real images and reads generated
     ones in eval mode (BatchNorm's running statistics), so a generated batch's statistics never
     shape what it reads."""
@@ -187,10 +200,16 @@ class AttributeNet(nn.Module):
         self.config = config
         layers: list[nn.Module] = []
         c_in, c, r = config.img_channels + 2, config.channel_base, config.resolution
+        strided = config.downsample == "stride"
         while r > 4:
-            for a, b in ((c_in, c), (c, c)):
-                layers += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2)]
-            layers.append(nn.AvgPool2d(2))
+            for a, b, stride in ((c_in, c, 1), (c, c, 2 if strided else 1)):
+                layers += [
+                    nn.Conv2d(a, b, 3, stride=stride, padding=1, bias=False),
+                    nn.BatchNorm2d(b),
+                    nn.LeakyReLU(0.2),
+                ]
+            if not strided:
+                layers.append(nn.AvgPool2d(2))
             c_in, c, r = c, min(2 * c, config.channel_max), r // 2
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ganlens.errors import GanlensError
-from ganlens.training.attributes import ATTR_FOLLOW_LR_SCALE
+from ganlens.training.attributes import ATTR_DOWNSAMPLE, ATTR_FOLLOW_LR_SCALE
 from ganlens.training.augment import PIPELINES
 from ganlens.training.discriminator import DiscriminatorConfig
 
@@ -131,6 +131,10 @@ class TrainConfig:
             mean joint reading (:func:`pair_term`; 0, the default: off). The renderer draws most
             factors independently; this asks G to do the same.
         attr_bins: bins of each continuous factor's range, for A's classes.
+        attr_downsample: how A's blocks halve the resolution (``AttributeNetConfig.downsample``):
+            ``"pool"`` or ``"stride"``. None (the default) keeps the A of the checkpoint or init
+            model, and pools in a fresh one; a value that differs from theirs starts a fresh A of
+            that kind, pretrained first.
         attr_lr: Adam learning rate of the attribute network A (betas 0.9, 0.999) when its
             pretraining starts. The pretraining lowers it on a cosine to ``attr_lr ×``
             :data:`ATTR_FOLLOW_LR_SCALE`, and A follows the training at that rate.
@@ -209,6 +213,7 @@ class TrainConfig:
     attr_features: float = 0.0
     attr_pairs: float = 0.0
     attr_bins: int = 8
+    attr_downsample: str | None = None
     attr_lr: float = 0.001
     attr_pretrain_kimg: float = 192.0
     overwrite: bool = False
@@ -291,6 +296,10 @@ class TrainConfig:
                 )
             ),
             (self.attr_bins >= 2, f"attr_bins {self.attr_bins} must be at least 2"),
+            (
+                self.attr_downsample in (None, *ATTR_DOWNSAMPLE),
+                f"attr_downsample {self.attr_downsample!r} is not one of {', '.join(ATTR_DOWNSAMPLE)}",
+            ),
             (self.attr_lr > 0, f"attr_lr {self.attr_lr} must be positive"),
             (self.attr_pretrain_kimg >= 0, f"attr_pretrain_kimg {self.attr_pretrain_kimg} must be >= 0"),
             (

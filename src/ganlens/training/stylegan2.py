@@ -333,6 +333,7 @@ class StyleGAN2Trainer:
         self.attr = None  # every image's class per factor, for the attribute network A
         self.A: AttributeNet | None = None
         self.a_fresh = False  # A has not learnt yet: run() pretrains it first
+        self.a_replaced = ""  # why the checkpoint's A is not loaded, where it is of another kind
         self.attr_joints: list[Tensor] = []  # every pair of factors' joint class frequencies (attr_pairs)
         self.attr_pair_mean: list[Tensor] | None = None  # G's running mean joint readings (attr_pairs)
         if cfg.attr_weight > 0:
@@ -341,14 +342,28 @@ class StyleGAN2Trainer:
             )
             if cfg.attr_pairs > 0:  # of this process's shard: a close estimate of the whole set's
                 self.attr_joints = pair_joints(self.attr.targets, self.attr.num_classes)
-            fresh_a = AttributeNetConfig(cfg.resolution, self.G.img_channels, self.attr.num_classes)
+            fresh_a = AttributeNetConfig(
+                cfg.resolution,
+                self.G.img_channels,
+                self.attr.num_classes,
+                downsample=cfg.attr_downsample or "pool",
+            )
             a_cfg = _starting_config(
                 "A",
                 ckpt_state,
                 init_aids,
                 fresh=fresh_a,
-                fits=lambda c: (c.num_classes, c.resolution) == (fresh_a.num_classes, fresh_a.resolution),
+                fits=lambda c: (
+                    (c.num_classes, c.resolution) == (fresh_a.num_classes, fresh_a.resolution)
+                    and cfg.attr_downsample in (None, c.downsample)
+                ),
             )
+            if cfg.attr_downsample not in (None, a_cfg.downsample):  # the checkpoint's A is of another kind
+                self.a_replaced = (
+                    f"the attribute network starts fresh: the checkpoint's downsamples by {a_cfg.downsample}, "
+                    f"--attr-downsample {cfg.attr_downsample}"
+                )
+                a_cfg = dataclasses.replace(a_cfg, downsample=cfg.attr_downsample)
             if a_cfg.num_classes != self.attr.num_classes:
                 raise GanlensError(
                     f"the checkpoint's attribute network has classes {a_cfg.num_classes}; this run's "
@@ -385,7 +400,9 @@ class StyleGAN2Trainer:
                 changed.update(got.changed_hyperparameters)
             else:
                 fresh_aux.append((aux, f": {self.ckpt_path.name} has none"))
-        if self.A is not None and has_module(self.ckpt_path, "A"):
+        if self.A is not None and self.a_replaced:
+            self.log(self.a_replaced)
+        elif self.A is not None and has_module(self.ckpt_path, "A"):
             a = load_checkpoint(self.ckpt_path, modules={"A": self.A}, optimizers={"opt_A": self.opt_A})
             changed.update(a.changed_hyperparameters)
             self.a_fresh = False
