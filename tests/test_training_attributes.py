@@ -651,3 +651,72 @@ def test_attr_downsample_other_than_the_checkpoints_starts_a_fresh_a(toon, tmp_p
     _train(toon, tmp_path / "new", 0.024, resume_from=str(ck), attr_downsample="stride", **ATTR)
     log = (tmp_path / "new" / "log.txt").read_text()
     assert log.count("attribute network pretrained on") == 1  # its own checkpoint's A, not a fresh one
+
+
+def test_reader_term_by_hand():
+    """Zero for the same batch in another order; a categorical factor's term is the KL of the mean
+    class probabilities, a continuous one's the W2 of its values; only the generated side learns."""
+    from ganlens.data.toonfaces import TOONFACES_SCHEMA
+    from ganlens.training.attributes import reader_term
+
+    torch.manual_seed(0)
+
+    def batch(n):
+        return {
+            f.name: torch.randn(n, f.num_classes) if f.categorical else torch.rand(n) * 2 - 1
+            for f in TOONFACES_SCHEMA
+        }
+
+    real = batch(32)
+    perm = torch.randperm(32)
+    shuffled = {k: v[perm] for k, v in real.items()}
+    assert float(reader_term(shuffled, real, TOONFACES_SCHEMA)) < 1e-7  # float rounding of the means
+    fake = {k: v.clone().requires_grad_(True) for k, v in batch(32).items()}
+    term = reader_term(fake, real, TOONFACES_SCHEMA)
+    by_hand = []
+    for f in TOONFACES_SCHEMA:
+        a, b = fake[f.name].detach(), real[f.name]
+        if f.categorical:
+            p, q = b.softmax(1).mean(0), a.softmax(1).mean(0)
+            by_hand.append(float((p * (p / q).log()).sum()))
+        else:
+            by_hand.append(float(((a.sort().values - b.sort().values) ** 2).mean()))
+    assert abs(float(term.detach()) - sum(by_hand) / len(by_hand)) < 1e-5
+    term.backward()
+    assert all(v.grad is not None and v.grad.abs().sum() > 0 for v in fake.values())
+
+
+def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_path):
+    from ganlens.classifier import save_classifier
+    from ganlens.classifier.model import AttributeClassifier, ClassifierConfig
+    from ganlens.data.toonfaces import TOONFACES_SCHEMA
+
+    torch.manual_seed(0)
+    save_classifier(
+        AttributeClassifier(ClassifierConfig(resolution=16, channels=(8, 16), feature_dim=16)), tmp_path / "C"
+    )
+    result = _train(toon, tmp_path / "r", 0.016, reader=str(tmp_path / "C"), reader_weight=1.0)
+    rows = [json.loads(line) for line in (tmp_path / "r" / "stats.jsonl").read_text().splitlines()]
+    assert result.step == 4 and all(row["reader_term"] > 0 for row in rows if "reader_term" in row)
+    assert f"attribute reader {tmp_path / 'C'} (weight 1)" in (tmp_path / "r" / "log.txt").read_text()
+
+    # same init and draws: G's weights after a step differ with the term's weight
+    def g_after_one_step(weight):
+        trainer = _trainer(toon, tmp_path / f"w{weight}", reader=str(tmp_path / "C"), reader_weight=weight)
+        trainer.train_step()
+        return torch.cat([p.detach().flatten() for p in trainer.G.parameters()])
+
+    assert not torch.equal(g_after_one_step(1e-9), g_after_one_step(100.0))
+
+    other = TOONFACES_SCHEMA.to_dict()
+    other["factors"] = other["factors"][:5]
+    save_classifier(
+        AttributeClassifier(ClassifierConfig(resolution=16, channels=(8, 16), feature_dim=16, schema=other)),
+        tmp_path / "C5",
+    )
+    with pytest.raises(GanlensError, match="reads factors .* the data has"):
+        _trainer(toon, tmp_path / "bad", reader=str(tmp_path / "C5"), reader_weight=1.0)
+    with pytest.raises(GanlensError, match="needs config.json and model.safetensors"):
+        _trainer(toon, tmp_path / "missing", reader=str(tmp_path / "nope"), reader_weight=1.0)
+    with pytest.raises(GanlensError, match="go together"):
+        TrainConfig(data="x", out="y", reader=str(tmp_path / "C"), **TINY)

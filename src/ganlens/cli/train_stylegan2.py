@@ -401,6 +401,19 @@ def register_train(sub) -> None:
         help="a fresh attribute network first learns alone on this many kimg of real images, a few "
         "minutes on a CPU (default 192)",
     )
+    o.add_argument(
+        "--reader",
+        metavar="CLASSIFIER",
+        help="a trained attribute classifier's folder (ganlens train classifier; not the one the benchmarks "
+        "measure with) whose readings of each generated batch are matched to its readings of the real batch: "
+        "class frequencies for categorical factors, quantiles for continuous ones (ToonFaces data)",
+    )
+    o.add_argument(
+        "--reader-weight",
+        type=float,
+        default=0.0,
+        help="weight of that term in G's loss; needs --reader (default 0)",
+    )
     p.set_defaults(func=run)
 
     e = add_command(
@@ -535,6 +548,8 @@ def config_from_args(args: argparse.Namespace):
         attr_downsample=args.attr_downsample,
         attr_lr=args.attr_lr,
         attr_pretrain_kimg=args.attr_pretrain_kimg,
+        reader=args.reader,
+        reader_weight=args.reader_weight,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

@@ -486,6 +486,28 @@ def quantile_term(fake_values: Tensor, real_values: Tensor) -> Tensor:
     return ((fake_values.float().sort(dim=0).values - target) ** 2).mean()
 
 
+def reader_term(fake: dict[str, Tensor], real: dict[str, Tensor], schema: Any) -> Tensor:
+    """A frozen attribute reader's outputs (``AttributeClassifier.forward``) on a generated batch,
+    matched to its outputs on a real batch, factor by factor, averaged over factors: for a
+    categorical factor KL(p̄_real ‖ p̄_fake) between the two batches' mean class probabilities, for a
+    continuous one the squared 1-D Wasserstein-2 distance between their values
+    (:func:`quantile_term`). Only ``fake`` carries a gradient.
+
+    The reader is trained on its own, the way the attribute classifier is (regression for the
+    continuous factors), so unlike A it reads the thin strokes of mouths and brows (README, "What
+    A reads"); the W2 part cannot be met by unclear samples, which read near the middle.
+    """
+    terms = []
+    for f in schema:
+        a, b = fake[f.name].float(), real[f.name].detach().float()
+        if f.categorical:
+            p_fake, p_real = a.softmax(dim=1).mean(0), b.softmax(dim=1).mean(0)
+            terms.append((p_real * (p_real.clamp_min(1e-12).log() - p_fake.clamp_min(1e-12).log())).sum())
+        else:
+            terms.append(quantile_term(a[:, None], b[:, None]))
+    return torch.stack(terms).mean()
+
+
 def sliced_feature_term(
     fake: Tensor, real: Tensor, directions: int, generator: torch.Generator | None = None
 ) -> Tensor:

@@ -140,6 +140,11 @@ class TrainConfig:
             :data:`ATTR_FOLLOW_LR_SCALE`, and A follows the training at that rate.
         attr_pretrain_kimg: a fresh A first learns alone on this many kimg of real images (at the
             run's batch) before the first step; afterwards it takes one step per training step.
+        reader: a trained attribute classifier's folder (``ganlens train classifier``; never the
+            one the benchmarks measure with) whose readings of each generated batch are matched to
+            its readings of the real batch (:func:`~ganlens.training.attributes.reader_term`);
+            ToonFaces data and unconditional runs only. None: off.
+        reader_weight: that term's weight in Gmain (needs ``reader``).
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
         progress: show a tqdm bar on rank 0.
     """
@@ -216,6 +221,8 @@ class TrainConfig:
     attr_downsample: str | None = None
     attr_lr: float = 0.001
     attr_pretrain_kimg: float = 192.0
+    reader: str | None = None
+    reader_weight: float = 0.0
     overwrite: bool = False
     progress: bool = True
 
@@ -302,6 +309,16 @@ class TrainConfig:
             ),
             (self.attr_lr > 0, f"attr_lr {self.attr_lr} must be positive"),
             (self.attr_pretrain_kimg >= 0, f"attr_pretrain_kimg {self.attr_pretrain_kimg} must be >= 0"),
+            (self.reader_weight >= 0, f"reader_weight {self.reader_weight} must be >= 0"),
+            (
+                (self.reader is None) == (self.reader_weight == 0),
+                f"reader {self.reader!r} and reader_weight {self.reader_weight:g} go together: "
+                "give both, or neither",
+            ),
+            (
+                self.reader is None or self.cond is None,
+                "reader is for unconditional runs; leave it out with cond",
+            ),
             (
                 self.attr_weight == 0 or self.cond is None,
                 "attr_weight is for unconditional runs; leave it at 0 with cond",

@@ -51,6 +51,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ganlens.classifier.model import AttributeClassifier
 from ganlens.errors import GanlensError
 from ganlens.generators import build_generator
 from ganlens.generators.base import Generator, z_from_seeds
@@ -69,6 +70,7 @@ from ganlens.training.attributes import (
     pair_joints,
     pair_term,
     quantile_term,
+    reader_term,
     sliced_feature_term,
     toonfaces_attribute_targets,
 )
@@ -218,6 +220,7 @@ class StyleGAN2Trainer:
         self.d_frozen = [self.D.get_parameter(name) for name in frozen]
         self.aux_ds = self._build_aux_ds(ckpt_state, init_aids)
         self._build_attribute_net(ckpt_state, init_aids)
+        self.reader = self._load_reader()
         for module in self.modules(with_ema=False).values():
             ddp.broadcast_module(module, info)
         self.fold_resample = fold_resample_for(cfg.fold_resample, self.device)
@@ -372,6 +375,26 @@ class StyleGAN2Trainer:
             self.A = AttributeNet(a_cfg).to(self.device, memory_format=self.memory_format)
             self.A.train().requires_grad_(False)
             self.a_fresh = True
+
+    def _load_reader(self) -> AttributeClassifier | None:
+        """The frozen attribute reader of ``reader`` (none without it), checked against the data."""
+        cfg = self.cfg
+        if cfg.reader is None:
+            return None
+        from ganlens.classifier import load_classifier
+        from ganlens.data.toonfaces.dataset import load_records
+        from ganlens.training.data import is_toonfaces
+
+        if not is_toonfaces(Path(cfg.data)):
+            raise GanlensError(f"reader matches ToonFaces attributes; {cfg.data!r} is not a ToonFaces render")
+        reader = load_classifier(cfg.reader, device=self.device)
+        schema, _ = load_records(cfg.data)
+        if reader.schema.names != schema.names:
+            raise GanlensError(
+                f"reader {cfg.reader!r} reads factors {list(reader.schema.names)}; the data has "
+                f"{list(schema.names)}"
+            )
+        return reader.eval().requires_grad_(False)
 
     def _restore(self, own: Path | None) -> list[tuple[AuxDiscriminator, str]]:
         """Load the checkpoint (the run's own, ``own``, else ``resume_from``): networks, Adams,
@@ -747,6 +770,14 @@ class StyleGAN2Trainer:
                 stats["attr_pair_kl"] = float(pairs.detach())
                 term = term + cfg.attr_pairs * pairs
             loss = loss + cfg.attr_weight * term
+        if self.reader is not None:
+            with self.autocast():
+                fake_read = self.reader(img)
+                with torch.no_grad():
+                    real_read = self.reader(real)
+            matched = reader_term(fake_read, real_read, self.reader.schema)
+            stats["reader_term"] = float(matched.detach())
+            loss = loss + cfg.reader_weight * matched
         loss.backward()
         self.optimizer_step(self.G, self.opt_G)
 
@@ -1034,6 +1065,11 @@ class StyleGAN2Trainer:
                         else ")"
                     )
                     if self.A is not None
+                    else ""
+                )
+                + (
+                    f", attribute reader {cfg.reader} (weight {cfg.reader_weight:g})"
+                    if self.reader is not None
                     else ""
                 )
                 + (
