@@ -24,19 +24,6 @@ import torch
 REAL_SEED = 50_000_000
 
 
-def load_g(path: str):
-    """The generator of a zoo name, export, training checkpoint or run folder (its G_ema), and a
-    label for it."""
-    from ganlens.training.checkpoint import checkpoint_of, read_checkpoint_state
-    from ganlens.zoo import load_model
-
-    G = load_model(path)
-    ck = checkpoint_of(path) if Path(path).is_dir() else None
-    if ck is None:
-        return G, path
-    return G, f"{ck.name} ({read_checkpoint_state(ck).nimg / 1000:.2f} kimg, G_ema)"
-
-
 @torch.no_grad()
 def draw(G, seeds: list[int], cls: int, batch: int = 64) -> torch.Tensor:
     """Images (N, 3, R, R) in [-1, 1] of ``seeds`` with class ``cls``."""
@@ -65,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     from ganlens.analysis.realism import render_real_records
     from ganlens.classifier import load_classifier
     from ganlens.errors import GanlensError, one_line
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from common import load_g
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.time()

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganlens.errors import GanlensError, one_line
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from toonfaces_conditional import load_g
+    from common import load_g
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
