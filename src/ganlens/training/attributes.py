@@ -374,14 +374,23 @@ def marginal_terms(logits: Tensor, marginals: Tensor, num_classes: tuple[int, ..
     """G's terms on a generated batch, each a mean over factors: KL(π_f ‖ p̄_f), where p̄_f is the
     batch's mean predicted distribution, and the mean entropy of each sample's prediction
     (:func:`mean_entropy`)."""
-    kls = []
-    for part, pi in zip(logits.float().split(num_classes, dim=1), marginals.split(num_classes), strict=True):
-        logp = part.log_softmax(dim=1)  # (B, K)
-        # log of the batch mean, stably: logsumexp over the batch minus log B
-        log_pbar = torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(len(part))))
-        pi = pi.to(part.device)
-        kls.append((pi * (torch.log(pi.clamp_min(1e-12)) - log_pbar)).sum())
+    kls = [
+        batch_kl(part, pi)
+        for part, pi in zip(
+            logits.float().split(num_classes, dim=1), marginals.split(num_classes), strict=True
+        )
+    ]
     return torch.stack(kls).mean(), mean_entropy(logits, num_classes)
+
+
+def batch_kl(logits: Tensor, pi: Tensor) -> Tensor:
+    """KL(π ‖ p̄) of a class distribution ``pi`` (K,) against the batch's mean predicted
+    distribution p̄ of ``logits`` (B, K), with p̄'s log taken stably."""
+    logp = logits.float().log_softmax(dim=1)
+    # log of the batch mean, stably: logsumexp over the batch minus log B
+    log_pbar = torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(len(logits))))
+    pi = pi.to(logits.device)
+    return (pi * (torch.log(pi.clamp_min(1e-12)) - log_pbar)).sum()
 
 
 def mean_entropy(logits: Tensor, num_classes: tuple[int, ...]) -> Tensor:
@@ -501,8 +510,7 @@ def reader_term(fake: dict[str, Tensor], real: dict[str, Tensor], schema: Any) -
     for f in schema:
         a, b = fake[f.name].float(), real[f.name].detach().float()
         if f.categorical:
-            p_fake, p_real = a.softmax(dim=1).mean(0), b.softmax(dim=1).mean(0)
-            terms.append((p_real * (p_real.clamp_min(1e-12).log() - p_fake.clamp_min(1e-12).log())).sum())
+            terms.append(batch_kl(a, b.softmax(dim=1).mean(0)))
         else:
             terms.append(quantile_term(a[:, None], b[:, None]))
     return torch.stack(terms).mean()

@@ -382,13 +382,13 @@ class StyleGAN2Trainer:
         if cfg.reader is None:
             return None
         from ganlens.classifier import load_classifier
-        from ganlens.data.toonfaces.dataset import load_records
+        from ganlens.data.toonfaces.dataset import load_dataset_schema
         from ganlens.training.data import is_toonfaces
 
         if not is_toonfaces(Path(cfg.data)):
             raise GanlensError(f"reader matches ToonFaces attributes; {cfg.data!r} is not a ToonFaces render")
         reader = load_classifier(cfg.reader, device=self.device)
-        schema, _ = load_records(cfg.data)
+        schema = load_dataset_schema(cfg.data)
         if reader.schema.names != schema.names:
             raise GanlensError(
                 f"reader {cfg.reader!r} reads factors {list(reader.schema.names)}; the data has "

@@ -120,8 +120,12 @@ def collate_toonfaces(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def load_records(path: str | os.PathLike[str]) -> tuple[Schema, list[dict[str, Any]]]:
     """The schema and every attribute record of a dataset."""
-    store = ToonStore(path)
-    return load_schema(store.read_json(SCHEMA_FILE)), store.read_jsonl(ATTRIBUTES_FILE)
+    return load_dataset_schema(path), ToonStore(path).read_jsonl(ATTRIBUTES_FILE)
+
+
+def load_dataset_schema(path: str | os.PathLike[str]) -> Schema:
+    """A dataset's factor schema, without reading its records."""
+    return load_schema(ToonStore(path).read_json(SCHEMA_FILE))
 
 
 def load_attributes_tensor(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
