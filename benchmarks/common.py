@@ -16,3 +16,17 @@ def load_g(path: str):
     if ck is None:
         return G, path
     return G, f"{ck.name} ({read_checkpoint_state(ck).nimg / 1000:.2f} kimg, G_ema)"
+
+
+def bin_ids(factor, values, bins: int = 5):
+    """Per image, the bin of a classifier's reading of ``factor`` (its class; for a continuous
+    factor one of ``bins`` equal bins over its range), and the bins' labels."""
+    import numpy as np
+
+    v = values.detach().cpu()
+    if factor.categorical:
+        return (v.argmax(-1) if v.ndim == 2 else v).long().numpy(), list(factor.classes)
+    lo, hi = factor.range
+    edges = np.linspace(lo, hi, bins + 1)
+    ids = np.clip(np.digitize(v.double().numpy(), edges[1:-1]), 0, bins - 1)
+    return ids, [f"{edges[i]:+.2f}..{edges[i + 1]:+.2f}" for i in range(bins)]

@@ -81,19 +81,10 @@ def load_pair(path: str, which: str = "D"):
     return G, D.eval(), path
 
 
-def bin_ids(factor, values: torch.Tensor, bins: int = 5) -> tuple[np.ndarray, list[str]]:
-    """Per image, the bin of its predicted value, and the bins' labels."""
-    v = values.detach().cpu()
-    if factor.categorical:
-        return (v.argmax(-1) if v.ndim == 2 else v).long().numpy(), list(factor.classes)
-    lo, hi = factor.range
-    edges = np.linspace(lo, hi, bins + 1)
-    ids = np.clip(np.digitize(v.double().numpy(), edges[1:-1]), 0, bins - 1)
-    return ids, [f"{edges[i]:+.2f}..{edges[i + 1]:+.2f}" for i in range(bins)]
-
-
 def factor_table(factor, pred_real, pred_fake, d_real: np.ndarray, d_fake: np.ndarray, min_count: int = 10):
     """Per bin (label, p_real, p_fake, log ratio, mean D real, mean D fake) and the two slopes."""
+    from common import bin_ids  # beside this script, on sys.path once main has run
+
     br, labels = bin_ids(factor, pred_real)
     bf, _ = bin_ids(factor, pred_fake)
     rows = []
@@ -118,6 +109,23 @@ def factor_table(factor, pred_real, pred_fake, d_real: np.ndarray, d_fake: np.nd
         return float(np.average((x - xm) * (y - ym), weights=w) / var) if var > 1e-9 else float("nan")
 
     return rows, slope(4), slope(5)
+
+
+def half_tvs(factor, pred_real, pred_fake, d_fake: np.ndarray) -> tuple[float, float]:
+    """The factor's TV (5 bins or classes) between the real renders and the half of the samples D
+    scores highest, and the half it scores lowest: whether a wrong marginal lives in the samples D
+    finds least real (a rendering failure the classifier reads as one value) or in all of them."""
+    from common import bin_ids
+
+    br, labels = bin_ids(factor, pred_real)
+    bf, _ = bin_ids(factor, pred_fake)
+    p_real = np.bincount(br, minlength=len(labels)) / len(br)
+    order = np.argsort(-d_fake)
+    tvs = []
+    for half in (order[: len(order) // 2], order[len(order) // 2 :]):
+        p_half = np.bincount(bf[half], minlength=len(labels)) / len(half)
+        tvs.append(float(0.5 * np.abs(p_real - p_half).sum()))
+    return tvs[0], tvs[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,16 +185,20 @@ def main(argv: list[str] | None = None) -> int:
         f = C.schema[name]
         rows, s_real, s_fake = factor_table(f, pred_real[name], pred_fake[name], d_real, d_fake)
         tv = 0.5 * sum(abs(r[1] - r[2]) for r in rows)
-        summary.append((name, tv, s_real, s_fake, max(r[4] for r in rows) - min(r[4] for r in rows)))
+        halves = half_tvs(f, pred_real[name], pred_fake[name], d_fake)
+        summary.append((name, tv, s_real, s_fake, max(r[4] for r in rows) - min(r[4] for r in rows), *halves))
         print(f"{name}: slope of D on log(p_real/p_fake): real {s_real:+.2f}, samples {s_fake:+.2f}")
         print(f"  {'bin':>14} {'p_real':>7} {'p_fake':>7} {'log ratio':>9} {'D(real)':>8} {'D(fake)':>8}")
         for b, pr, pf, lr, sr, sf in rows:
             print(f"  {b:>14} {pr:7.3f} {pf:7.3f} {lr:+9.2f} {sr:+8.2f} {sf:+8.2f}")
         print()
-    print("| factor | TV (5 bins or classes) | slope, real | slope, samples | range of D(real) over bins |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for name, tv, sr, sf, rng in summary:
-        print(f"| {name} | {tv:.3f} | {sr:+.2f} | {sf:+.2f} | {rng:.2f} |")
+    print(
+        "| factor | TV (5 bins or classes) | slope, real | slope, samples | range of D(real) over bins "
+        "| TV, samples D scores in its top half | TV, bottom half |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, tv, sr, sf, rng, top, bottom in summary:
+        print(f"| {name} | {tv:.3f} | {sr:+.2f} | {sf:+.2f} | {rng:.2f} | {top:.3f} | {bottom:.3f} |")
     print(f"\nfor scale: D's mean real-minus-sample gap is {gap:.2f}; an ideal D's slope is 1")
 
     if out is not None:
