@@ -683,6 +683,19 @@ def test_reader_term_by_hand():
     term.backward()
     assert all(v.grad is not None and v.grad.abs().sum() > 0 for v in fake.values())
 
+    # named factors: the mean over those alone, and no gradient to the others
+    names = [f.name for f in TOONFACES_SCHEMA]
+    chosen = ("smile", "brow_shape")
+    fake = {k: v.detach().clone().requires_grad_(True) for k, v in fake.items()}
+    part = reader_term(fake, real, TOONFACES_SCHEMA, chosen)
+    want = sum(by_hand[names.index(n)] for n in chosen) / len(chosen)
+    assert abs(float(part.detach()) - want) < 1e-5
+    part.backward()
+    assert all((fake[n].grad is not None and fake[n].grad.abs().sum() > 0) == (n in chosen) for n in names)
+    # a larger real side (a bank of several batches): its quantiles and class frequencies
+    bank = {k: torch.cat([v, v]) for k, v in real.items()}
+    assert abs(float(reader_term(fake, bank, TOONFACES_SCHEMA).detach()) - sum(by_hand) / len(by_hand)) < 1e-4
+
 
 def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_path):
     from ganlens.classifier import save_classifier
@@ -706,6 +719,28 @@ def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_pat
 
     assert not torch.equal(g_after_one_step(1e-9), g_after_one_step(100.0))
 
+    # named factors and a bank of real readings: the log says so, and the bank keeps K batches
+    trainer = _trainer(
+        toon,
+        tmp_path / "fb",
+        reader=str(tmp_path / "C"),
+        reader_weight=1.0,
+        reader_factors=("smile", "brow_shape"),
+        reader_bank=3,
+    )
+    for _ in range(4):
+        trainer.train_step()
+    assert len(trainer.reader_bank) == 3
+    assert all(b["smile"].shape[0] == trainer.local_batch for b in trainer.reader_bank)
+    kw = {"reader_factors": ("smile", "brow_shape"), "reader_bank": 3}
+    _train(toon, tmp_path / "fb-log", 0.008, reader=str(tmp_path / "C"), reader_weight=1.0, **kw)
+    log = (tmp_path / "fb-log" / "log.txt").read_text()
+    assert "(weight 1, factors smile, brow_shape, real readings of the last 3 steps)" in log
+    with pytest.raises(GanlensError, match=r"reader_factors \['grin'\] are not factors of the data"):
+        _trainer(
+            toon, tmp_path / "grin", reader=str(tmp_path / "C"), reader_weight=1.0, reader_factors=("grin",)
+        )
+
     other = TOONFACES_SCHEMA.to_dict()
     other["factors"] = other["factors"][:5]
     save_classifier(
@@ -718,3 +753,16 @@ def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_pat
         _trainer(toon, tmp_path / "missing", reader=str(tmp_path / "nope"), reader_weight=1.0)
     with pytest.raises(GanlensError, match="go together"):
         TrainConfig(data="x", out="y", reader=str(tmp_path / "C"), **TINY)
+    with pytest.raises(GanlensError, match="needs reader"):
+        TrainConfig(data="x", out="y", reader_factors=("smile",), **TINY)
+    with pytest.raises(GanlensError, match="must be at least 1"):
+        TrainConfig(data="x", out="y", reader=str(tmp_path / "C"), reader_weight=1.0, reader_bank=0, **TINY)
+    with pytest.raises(GanlensError, match="names a factor twice"):
+        TrainConfig(
+            data="x",
+            out="y",
+            reader=str(tmp_path / "C"),
+            reader_weight=1.0,
+            reader_factors=("smile", "smile"),
+            **TINY,
+        )

@@ -414,6 +414,19 @@ def register_train(sub) -> None:
         default=0.0,
         help="weight of that term in G's loss; needs --reader (default 0)",
     )
+    o.add_argument(
+        "--reader-factors",
+        metavar="F1,F2",
+        help="match only these factors (comma-separated; default all): the term is a mean over factors, so "
+        "the few a model gets wrong each get the whole weight",
+    )
+    o.add_argument(
+        "--reader-bank",
+        type=int,
+        default=1,
+        metavar="K",
+        help="match each generated batch to the real readings of the last K steps, for less noise (default 1)",
+    )
     p.set_defaults(func=run)
 
     e = add_command(
@@ -550,6 +563,10 @@ def config_from_args(args: argparse.Namespace):
         attr_pretrain_kimg=args.attr_pretrain_kimg,
         reader=args.reader,
         reader_weight=args.reader_weight,
+        reader_factors=tuple(f.strip() for f in args.reader_factors.split(",") if f.strip())
+        if args.reader_factors
+        else (),
+        reader_bank=args.reader_bank,
         overwrite=args.overwrite,
         progress=not args.no_progress,
     )

@@ -495,9 +495,12 @@ def quantile_term(fake_values: Tensor, real_values: Tensor) -> Tensor:
     return ((fake_values.float().sort(dim=0).values - target) ** 2).mean()
 
 
-def reader_term(fake: dict[str, Tensor], real: dict[str, Tensor], schema: Any) -> Tensor:
+def reader_term(
+    fake: dict[str, Tensor], real: dict[str, Tensor], schema: Any, factors: tuple[str, ...] = ()
+) -> Tensor:
     """A frozen attribute reader's outputs (``AttributeClassifier.forward``) on a generated batch,
-    matched to its outputs on a real batch, factor by factor, averaged over factors: for a
+    matched to its outputs on a real batch (or several: the real side may be larger), factor by
+    factor, averaged over ``factors`` (empty: every factor of ``schema``): for a
     categorical factor KL(p̄_real ‖ p̄_fake) between the two batches' mean class probabilities, for a
     continuous one the squared 1-D Wasserstein-2 distance between their values
     (:func:`quantile_term`). Only ``fake`` carries a gradient.
@@ -508,6 +511,8 @@ def reader_term(fake: dict[str, Tensor], real: dict[str, Tensor], schema: Any) -
     """
     terms = []
     for f in schema:
+        if factors and f.name not in factors:
+            continue
         a, b = fake[f.name].float(), real[f.name].detach().float()
         if f.categorical:
             terms.append(batch_kl(a, b.softmax(dim=1).mean(0)))

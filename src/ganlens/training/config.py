@@ -145,6 +145,12 @@ class TrainConfig:
             its readings of the real batch (:func:`~ganlens.training.attributes.reader_term`);
             ToonFaces data and unconditional runs only. None: off.
         reader_weight: that term's weight in Gmain (needs ``reader``).
+        reader_factors: the factors the term matches, averaged over them; empty (the default): all.
+            The term is a mean over factors, so naming the few a model gets wrong gives each of
+            them the whole weight instead of a share of it.
+        reader_bank: the real readings that each step's generated batch is matched to are the real
+            batches of the last this many steps (1, the default: this step's only). A larger
+            bank lowers the noise of the real side's class frequencies and quantiles.
         overwrite: start afresh in a non-empty run folder (deletes its checkpoints/samples/stats).
         progress: show a tqdm bar on rank 0.
     """
@@ -223,6 +229,8 @@ class TrainConfig:
     attr_pretrain_kimg: float = 192.0
     reader: str | None = None
     reader_weight: float = 0.0
+    reader_factors: tuple[str, ...] = ()
+    reader_bank: int = 1
     overwrite: bool = False
     progress: bool = True
 
@@ -318,6 +326,19 @@ class TrainConfig:
             (
                 self.reader is None or self.cond is None,
                 "reader is for unconditional runs; leave it out with cond",
+            ),
+            (
+                not self.reader_factors or self.reader is not None,
+                f"reader_factors {list(self.reader_factors)} needs reader (the classifier that reads them)",
+            ),
+            (
+                len(set(self.reader_factors)) == len(self.reader_factors),
+                f"reader_factors {list(self.reader_factors)} names a factor twice",
+            ),
+            (self.reader_bank >= 1, f"reader_bank {self.reader_bank} must be at least 1"),
+            (
+                self.reader_bank == 1 or self.reader is not None,
+                f"reader_bank {self.reader_bank} needs reader",
             ),
             (
                 self.attr_weight == 0 or self.cond is None,

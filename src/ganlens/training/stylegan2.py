@@ -33,6 +33,7 @@ histogram over the generated batch, as A reads it, towards the training set's
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import dataclasses
@@ -221,6 +222,7 @@ class StyleGAN2Trainer:
         self.aux_ds = self._build_aux_ds(ckpt_state, init_aids)
         self._build_attribute_net(ckpt_state, init_aids)
         self.reader = self._load_reader()
+        self.reader_bank: collections.deque[dict[str, Tensor]] = collections.deque(maxlen=cfg.reader_bank)
         for module in self.modules(with_ema=False).values():
             ddp.broadcast_module(module, info)
         self.fold_resample = fold_resample_for(cfg.fold_resample, self.device)
@@ -393,6 +395,11 @@ class StyleGAN2Trainer:
             raise GanlensError(
                 f"reader {cfg.reader!r} reads factors {list(reader.schema.names)}; the data has "
                 f"{list(schema.names)}"
+            )
+        unknown = [name for name in cfg.reader_factors if name not in schema.names]
+        if unknown:
+            raise GanlensError(
+                f"reader_factors {unknown} are not factors of the data; choose from {list(schema.names)}"
             )
         return reader.eval().requires_grad_(False)
 
@@ -774,8 +781,9 @@ class StyleGAN2Trainer:
             with self.autocast():
                 fake_read = self.reader(img)
                 with torch.no_grad():
-                    real_read = self.reader(real)
-            matched = reader_term(fake_read, real_read, self.reader.schema)
+                    self.reader_bank.append({k: v.float() for k, v in self.reader(real).items()})
+            real_read = {k: torch.cat([b[k] for b in self.reader_bank]) for k in fake_read}
+            matched = reader_term(fake_read, real_read, self.reader.schema, cfg.reader_factors)
             stats["reader_term"] = float(matched.detach())
             loss = loss + cfg.reader_weight * matched
         loss.backward()
@@ -1068,7 +1076,10 @@ class StyleGAN2Trainer:
                     else ""
                 )
                 + (
-                    f", attribute reader {cfg.reader} (weight {cfg.reader_weight:g})"
+                    f", attribute reader {cfg.reader} (weight {cfg.reader_weight:g}"
+                    + (f", factors {', '.join(cfg.reader_factors)}" if cfg.reader_factors else "")
+                    + (f", real readings of the last {cfg.reader_bank} steps" if cfg.reader_bank > 1 else "")
+                    + ")"
                     if self.reader is not None
                     else ""
                 )
