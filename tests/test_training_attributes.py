@@ -736,6 +736,16 @@ def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_pat
     _train(toon, tmp_path / "fb-log", 0.008, reader=str(tmp_path / "C"), reader_weight=1.0, **kw)
     log = (tmp_path / "fb-log" / "log.txt").read_text()
     assert "(weight 1, factors smile, brow_shape, real readings of the last 3 steps)" in log
+    # the bank is saved with the checkpoint, so a resumed run is the run that was not interrupted
+    straight = _train(toon, tmp_path / "bank-a", 0.032, reader=str(tmp_path / "C"), reader_weight=1.0, **kw)
+    _train(toon, tmp_path / "bank-b", 0.016, reader=str(tmp_path / "C"), reader_weight=1.0, **kw)
+    resumed = _train(toon, tmp_path / "bank-b", 0.032, reader=str(tmp_path / "C"), reader_weight=1.0, **kw)
+    assert straight.step == resumed.step == 8
+    ca, cb = latest_checkpoint(tmp_path / "bank-a"), latest_checkpoint(tmp_path / "bank-b")
+    assert len(json.loads((cb / "state.json").read_text())["reader_bank"]) == 3
+    for name in ("G", "G_ema", "opt_G"):
+        ta, tb = load_file(str(ca / f"{name}.safetensors")), load_file(str(cb / f"{name}.safetensors"))
+        assert all(torch.equal(ta[key], tb[key]) for key in ta), f"{name} differs after resume"
     with pytest.raises(GanlensError, match=r"reader_factors \['grin'\] are not factors of the data"):
         _trainer(
             toon, tmp_path / "grin", reader=str(tmp_path / "C"), reader_weight=1.0, reader_factors=("grin",)

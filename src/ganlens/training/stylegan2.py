@@ -445,6 +445,14 @@ class StyleGAN2Trainer:
         self.pl.mean = torch.tensor(float(ck.state.get("pl_mean", 0.0)), dtype=torch.float32)
         if cfg.attr_pairs > 0 and ck.state.get("attr_pair_mean"):
             self.attr_pair_mean = [torch.tensor(t, dtype=torch.float32) for t in ck.state["attr_pair_mean"]]
+        # the pooled real readings (--reader-bank), where the checkpoint's run read with this reader
+        bank = ck.state.get("reader_bank") or []
+        if (ck.state.get("train_config") or {}).get("reader") != cfg.reader:
+            bank = []
+        for batch in bank:
+            self.reader_bank.append(
+                {k: torch.tensor(v, dtype=torch.float32, device=self.device) for k, v in batch.items()}
+            )
         self.elapsed = float(ck.state.get("elapsed_s", 0.0))
         if cfg.aug == "ada" and "augment" in ck.state:
             self.ada.load_state_dict(ck.state["augment"])  # a run without it starts at aug_p
@@ -984,6 +992,10 @@ class StyleGAN2Trainer:
                     "pl_mean": float(self.pl.mean),
                     "attr_pair_mean": [t.tolist() for t in self.attr_pair_mean]
                     if self.attr_pair_mean
+                    else None,
+                    # the real readings the reader term pools (--reader-bank; rank 0's under DDP)
+                    "reader_bank": [{k: v.tolist() for k, v in b.items()} for b in self.reader_bank]
+                    if self.cfg.reader_bank > 1
                     else None,
                     "augment": self.ada.state_dict(),
                     "elapsed_s": self.elapsed,
