@@ -776,3 +776,40 @@ def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_pat
             reader_factors=("smile", "smile"),
             **TINY,
         )
+
+
+def test_export_carries_the_reader_and_reader_names_a_model(toon, tmp_path, capsys):
+    """export --with-d copies the run's reader into attribute_reader/; --reader MODEL reads with
+    that copy; a run whose reader is gone cannot be exported with D; a re-export without a reader
+    over the folder removes the stale copy."""
+    import shutil
+
+    from ganlens.classifier import save_classifier
+    from ganlens.classifier.model import AttributeClassifier, ClassifierConfig
+    from ganlens.cli.main import main as cli_main
+    from ganlens.training.export import READER_DIR, resolve_reader
+
+    torch.manual_seed(0)
+    save_classifier(
+        AttributeClassifier(ClassifierConfig(resolution=16, channels=(8, 16), feature_dim=16)), tmp_path / "C"
+    )
+    _train(toon, tmp_path / "a", 0.008, reader=str(tmp_path / "C"), reader_weight=1.0)
+    m = tmp_path / "m"
+    args = ["train", "stylegan2-export", "--run", str(tmp_path / "a"), "--out", str(m), "--with-d"]
+    assert cli_main(args) == 0
+    assert f", {READER_DIR}/" in capsys.readouterr().out
+    for name in ("config.json", "model.safetensors"):
+        assert (m / READER_DIR / name).read_bytes() == (tmp_path / "C" / name).read_bytes()
+    assert resolve_reader(m) == m / READER_DIR and resolve_reader(tmp_path / "C") == tmp_path / "C"
+
+    t = _trainer(toon, tmp_path / "b", init_generator=str(m), reader=str(m), reader_weight=1.0)
+    ref = load_file(str(tmp_path / "C" / "model.safetensors"))
+    assert all(torch.equal(v, ref[k]) for k, v in t.reader.state_dict().items())
+
+    shutil.move(tmp_path / "C", tmp_path / "C-moved")
+    assert cli_main([*args, "--overwrite"]) == 2
+    assert "trained with the attribute reader" in capsys.readouterr().err
+    _train(toon, tmp_path / "plain", 0.008)
+    args[3] = str(tmp_path / "plain")
+    assert cli_main([*args, "--overwrite"]) == 0
+    assert not (m / READER_DIR).exists()

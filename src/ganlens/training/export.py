@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ganlens.classifier.io import CONFIG_NAME as CLASSIFIER_CONFIG
 from ganlens.errors import GanlensError
 from ganlens.generators.native import WEIGHTS_NAME
 from ganlens.training.adam_state import ADAM_DIR, write_adam_state
@@ -28,10 +29,13 @@ from ganlens.training.checkpoint import (
     read_checkpoint_state,
 )
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
+from ganlens.utils.io import write_bytes
 from ganlens.zoo import native_folder, sha256_file
 
 #: the sub-folder of an exported model that holds its discriminator
 DISCRIMINATOR_DIR = "discriminator"
+#: the sub-folder that holds a copy of the frozen attribute classifier its run read with (--reader)
+READER_DIR = "attribute_reader"
 
 
 @dataclass(frozen=True)
@@ -87,14 +91,16 @@ def export_generator(
     """Write the ``generator`` (``"G_ema"``, the default, or the raw ``"G"``) of a run's latest
     (or the given) checkpoint with ``save_pretrained`` (and, with ``with_discriminator``, its D in
     ``out_dir/discriminator/``, and where the run has them its ``D_low``, ``D_crop`` and ``A`` in
-    the folders of ``TRAINING_AID_DIRS``; with ``with_adam`` too, the second moments of the Adams of
+    the folders of ``TRAINING_AID_DIRS``, and a copy of the attribute reader it trained with
+    (``--reader``) in ``out_dir/attribute_reader/``; with ``with_adam`` too, the second moments of the Adams of
     G and of every D in ``out_dir/adam/``, 1 byte a parameter, so that a run started from the export
     resumes with them). With ``overwrite``, an aid folder the checkpoint has no network for is
     removed, so the export never mixes two checkpoints.
 
     Raises:
         GanlensError: no checkpoint in ``run_dir``, ``with_adam`` without ``with_discriminator``
-            or with a checkpoint whose Adam has betas[0] != 0, ``generator`` not one of ``GENERATORS``, the
+            or with a checkpoint whose Adam has betas[0] != 0, ``with_discriminator`` for a run whose
+            attribute reader folder is gone, ``generator`` not one of ``GENERATORS``, the
             model would exceed ``max_mb`` (MB, 10^6 bytes, fp32), or ``out_dir`` already holds a
             model and ``overwrite`` is False.
     """
@@ -114,10 +120,12 @@ def export_generator(
         load_module(ck.path, "D", D)
         check_size("D", D, max_mb)
     aids: dict[str, torch.nn.Module] = {}
+    reader: Path | None = None
     if with_discriminator:
         aids = _checkpoint_training_aids(ck.path, ck.state)
         for folder, module in aids.items():
             check_size(folder, module, max_mb)
+        reader = _run_reader(ck.state)
     G.save_pretrained(str(out_dir), overwrite=overwrite)
     if D is not None:
         D.save_pretrained(Path(out_dir) / DISCRIMINATOR_DIR, overwrite=overwrite)
@@ -126,6 +134,11 @@ def export_generator(
                 aids[name].save_pretrained(Path(out_dir) / folder, overwrite=overwrite)
             elif (Path(out_dir) / folder).is_dir():  # overwrite is set: G's save would have refused
                 shutil.rmtree(Path(out_dir) / folder)
+        if reader is not None:
+            for name in (CLASSIFIER_CONFIG, WEIGHTS_NAME):
+                write_bytes(Path(out_dir) / READER_DIR / name, (reader / name).read_bytes())
+        elif (Path(out_dir) / READER_DIR).is_dir():
+            shutil.rmtree(Path(out_dir) / READER_DIR)
     if with_adam:
         write_adam_state(ck.path, out_dir)
     weights = Path(out_dir) / WEIGHTS_NAME
@@ -138,8 +151,32 @@ def export_generator(
         sha256=sha256_file(weights),
         discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None,
         generator=generator,
-        training_aids=tuple(TRAINING_AID_DIRS[name] for name in aids),
+        training_aids=tuple(TRAINING_AID_DIRS[name] for name in aids) + ((READER_DIR,) if reader else ()),
     )
+
+
+def _run_reader(state: dict) -> Path | None:
+    """The attribute reader folder a checkpoint's run trained with (``--reader``), None without one.
+
+    Raises:
+        GanlensError: the run had a reader and its folder no longer holds one.
+    """
+    reader = (state.get("train_config") or {}).get("reader")
+    if reader is None:
+        return None
+    folder = resolve_reader(reader)
+    if not all((folder / name).is_file() for name in (CLASSIFIER_CONFIG, WEIGHTS_NAME)):
+        raise GanlensError(
+            f"the run trained with the attribute reader {reader!r}, which no longer holds {CLASSIFIER_CONFIG} and "
+            f"{WEIGHTS_NAME}; put it back, or export without the discriminator"
+        )
+    return folder
+
+
+def resolve_reader(reader: str | Path) -> Path:
+    """The classifier folder that ``--reader`` names: a model's (zoo name or export)
+    ``attribute_reader/`` where it has one, else the path itself."""
+    return _model_subdir(reader, READER_DIR) or Path(reader)
 
 
 def _checkpoint_training_aids(path: Path, state: dict) -> dict[str, torch.nn.Module]:

@@ -95,6 +95,7 @@ from ganlens.training.export import (
     load_model_and_discriminator,
     model_adam_dir,
     model_training_aids,
+    resolve_reader,
 )
 from ganlens.training.labels import load_labels
 from ganlens.training.losses import (
@@ -389,7 +390,7 @@ class StyleGAN2Trainer:
 
         if not is_toonfaces(Path(cfg.data)):
             raise GanlensError(f"reader matches ToonFaces attributes; {cfg.data!r} is not a ToonFaces render")
-        reader = load_classifier(cfg.reader, device=self.device)
+        reader = load_classifier(resolve_reader(cfg.reader), device=self.device)
         schema = load_dataset_schema(cfg.data)
         if reader.schema.names != schema.names:
             raise GanlensError(
