@@ -446,7 +446,7 @@ def register_train(sub) -> None:
         action="store_true",
         help="write the run's discriminator too, in OUT/discriminator/ (for --init-g later), and its "
         "auxiliary Ds and attribute network where it has them (discriminator_low/, discriminator_crop/, "
-        "attribute_net/)",
+        "attribute_net/) and a copy of its --reader (attribute_reader/)",
     )
     e.add_argument(
         "--with-adam",
