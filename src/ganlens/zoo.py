@@ -94,7 +94,7 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="f9e7231b8af96388215d91eafe58259532e0b3207bd6fb3c84828d977c370fed",
+            sha256="a731fd4f778a2bc811a7249a00c5aa85c1b49d3f76375ae723e9e97ab712ce16",
             loader="ganlens.generators.native:load_generator",
             description="StyleGAN2 trained by us on ToonFaces: run 39 (1389.89 kimg in all), with its D (MODEL_CARD.md)",
         ),
