@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ganlens.classifier.io import CONFIG_NAME as CLASSIFIER_CONFIG
+from ganlens.classifier.io import WEIGHTS_NAME as CLASSIFIER_WEIGHTS
 from ganlens.errors import GanlensError
 from ganlens.generators.native import WEIGHTS_NAME
 from ganlens.training.adam_state import ADAM_DIR, write_adam_state
@@ -135,7 +136,7 @@ def export_generator(
             elif (Path(out_dir) / folder).is_dir():  # overwrite is set: G's save would have refused
                 shutil.rmtree(Path(out_dir) / folder)
         if reader is not None:
-            for name in (CLASSIFIER_CONFIG, WEIGHTS_NAME):
+            for name in (CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS):
                 write_bytes(Path(out_dir) / READER_DIR / name, (reader / name).read_bytes())
         elif (Path(out_dir) / READER_DIR).is_dir():
             shutil.rmtree(Path(out_dir) / READER_DIR)
@@ -165,10 +166,10 @@ def _run_reader(state: dict) -> Path | None:
     if reader is None:
         return None
     folder = resolve_reader(reader)
-    if not all((folder / name).is_file() for name in (CLASSIFIER_CONFIG, WEIGHTS_NAME)):
+    if not all((folder / name).is_file() for name in (CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS)):
         raise GanlensError(
             f"the run trained with the attribute reader {reader!r}, which no longer holds {CLASSIFIER_CONFIG} and "
-            f"{WEIGHTS_NAME}; put it back, or export without the discriminator"
+            f"{CLASSIFIER_WEIGHTS}; put it back, or export without the discriminator"
         )
     return folder
 
