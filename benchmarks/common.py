@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
+
+
+def add_bench_args(
+    p: argparse.ArgumentParser, *, seed: int | None = 0, seed_help: str = "seed of the samples"
+) -> None:
+    """The options every benchmark takes: ``--threads`` and, unless ``seed`` is None, ``--seed``."""
+    if seed is not None:
+        p.add_argument("--seed", type=int, default=seed, help=f"{seed_help} (default {seed})")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+
+
+def fail(name: str, e: Exception) -> int:
+    """Print a benchmark's one-line error (``NAME: error: ...``) and give its exit status, 2."""
+    from ganlens.errors import one_line
+
+    print(f"{name}: error: {one_line(e)}", file=sys.stderr)
+    return 2
 
 
 def load_g(path: str):

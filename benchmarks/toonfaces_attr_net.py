@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import add_bench_args, fail
+
 #: base seed of the held-out renders (a training render uses seeds from 0)
 HELD_OUT_SEED = 10_000_000
 
@@ -67,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoint", help="a training checkpoint folder of a run with --attr-weight")
     p.add_argument("--n", type=int, default=1000, help="held-out renders (default 1000)")
     p.add_argument("--samples", type=int, default=1000, help="G_ema samples; 0: none (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p)
     p.add_argument(
         "--fresh-a",
         type=int,
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganlens.analysis.realism import generate, render_real_records
     from ganlens.classifier import attribute_accuracy, load_classifier
     from ganlens.data.toonfaces import TOONFACES_SCHEMA
-    from ganlens.errors import GanlensError, one_line
+    from ganlens.errors import GanlensError
     from ganlens.generators import build_generator
     from ganlens.training.attributes import attribute_classes, fit_attribute_net, load_attribute_net
     from ganlens.training.checkpoint import load_module, read_checkpoint_state
@@ -126,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             with torch.no_grad():
                 fake = generate(G, args.samples, seed=args.seed, batch_size=50, progress=False)
     except GanlensError as e:
-        print(f"toonfaces attr-net: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces attr-net", e)
 
     encoded = TOONFACES_SCHEMA.encode(records)
     print(

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from common import add_bench_args, fail, load_g
+
 #: base seed of the real renders (disjoint from the training set and the other benchmarks' renders)
 REAL_SEED = 50_000_000
 
@@ -43,18 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--n", type=int, default=200, help="samples per class, and real renders in all (default 200)"
     )
-    p.add_argument("--seed", type=int, default=0, help="first seed of the samples (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p, seed_help="first seed of the samples")
     p.add_argument("--out", help="folder for classes.png")
     p.add_argument("--overwrite", action="store_true", help="replace an existing classes.png")
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import render_real_records
     from ganlens.classifier import load_classifier
-    from ganlens.errors import GanlensError, one_line
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import load_g
+    from ganlens.errors import GanlensError
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.time()
@@ -83,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         read_real = C.predict(real)[f.name]
         reads = [C.predict(x)[f.name] for x in samples]
     except GanlensError as e:
-        print(f"toonfaces conditional: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces conditional", e)
 
     print(f"model: {label}; factor {f.name}; n = {args.n} samples per class (seeds {seeds[0]}-{seeds[-1]})\n")
     print(

@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
+
+from common import add_bench_args, fail, load_g
 
 #: Real renders of the covered set and of the floor's second set start at these seeds, away from
 #: the training data (seeds 0–49999) and from the realism benchmark's sets.
@@ -38,16 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--k", type=int, default=3, help="nearest neighbour that sets each ball's radius (default 3)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p)
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import generate, quantize, render_real_records
     from ganlens.classifier import load_classifier, recall_by_factor
-    from ganlens.errors import GanlensError, one_line
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import load_g
+    from ganlens.errors import GanlensError
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
@@ -69,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         model = recall_by_factor(feats["real"], feats["fake"], records, clf.schema, k=args.k)
         base = recall_by_factor(feats["real"], feats["floor"], records, clf.schema, k=args.k)
     except GanlensError as e:
-        print(f"toonfaces coverage: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces coverage", e)
 
     def overall(table: dict[str, tuple[float, int]]) -> float:
         return sum(v * n for v, n in table.values()) / sum(n for _, n in table.values())

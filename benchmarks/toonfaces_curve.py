@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import add_bench_args, fail
+
 GOAL_RATIO = 3.0
 GOAL_TV = 0.1
 #: the factors whose spread the plot's third panel follows (the shipped model collapsed them)
@@ -227,9 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         help="re-measure snapshots scored before spread ratios were recorded (about 30 s each)",
     )
     p.add_argument("--n", type=int, default=500, help="images per set (default 500)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p)
     args = p.parse_args(argv)
 
     from ganlens.errors import GanlensError, one_line
@@ -272,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             time.sleep(args.poll)
     except GanlensError as e:
-        print(f"toonfaces curve: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces curve", e)
     except KeyboardInterrupt:
         return 0
 

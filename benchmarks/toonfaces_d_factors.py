@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import add_bench_args, bin_ids, fail
+
 #: base seed of the real renders (disjoint from the training set, the realism sets and the probe's)
 REAL_SEED = 40_000_000
 FACTORS = "smile,brow_shape,facial_hair,eye_size,glasses,scale,yaw,face_width,mouth_open,hat"
@@ -83,7 +85,6 @@ def load_pair(path: str, which: str = "D"):
 
 def factor_table(factor, pred_real, pred_fake, d_real: np.ndarray, d_fake: np.ndarray, min_count: int = 10):
     """Per bin (label, p_real, p_fake, log ratio, mean D real, mean D fake) and the two slopes."""
-    from common import bin_ids  # beside this script, on sys.path once main has run
 
     br, labels = bin_ids(factor, pred_real)
     bf, _ = bin_ids(factor, pred_fake)
@@ -115,8 +116,6 @@ def half_tvs(factor, pred_real, pred_fake, d_fake: np.ndarray) -> tuple[float, f
     """The factor's TV (5 bins or classes) between the real renders and the half of the samples D
     scores highest, and the half it scores lowest: whether a wrong marginal lives in the samples D
     finds least real (a rendering failure the classifier reads as one value) or in all of them."""
-    from common import bin_ids
-
     br, labels = bin_ids(factor, pred_real)
     bf, _ = bin_ids(factor, pred_fake)
     p_real = np.bincount(br, minlength=len(labels)) / len(br)
@@ -136,18 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--n", type=int, default=1024, help="real renders and samples each (default 1024)")
     p.add_argument("--factors", default=FACTORS, help=f"comma-separated factors (default {FACTORS})")
-    p.add_argument("--seed", type=int, default=11, help="seed of the samples (default 11)")
+    add_bench_args(p, seed=11)
     p.add_argument("--batch-size", type=int, default=64, help="a multiple of D's mbstd group (default 64)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--out", help="folder for d_ranked.png (the samples D likes most and least)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing d_ranked.png")
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import generate, render_real
     from ganlens.classifier import load_classifier
-    from ganlens.errors import GanlensError, one_line
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ganlens.errors import GanlensError
     from toonfaces_probe import scores
 
     torch.set_num_threads(max(1, args.threads))
@@ -170,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         d_real, d_fake = (scores(D, x, args.batch_size).numpy() for x in (real, fake))
         pred_real, pred_fake = C.predict(real), C.predict(fake)
     except GanlensError as e:
-        print(f"toonfaces d-factors: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces d-factors", e)
 
     gap = d_real.mean() - d_fake.mean()
     print(f"model: {label}; n = {args.n} real renders and {args.n} samples")

@@ -16,11 +16,12 @@ brows for brow shape). It prints how often each set falls in each bin.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
+
+from common import add_bench_args, bin_ids, fail, load_g
 
 #: The real renders start at this seed, away from the training data.
 SEED_REAL = 4_000_000
@@ -43,17 +44,13 @@ def main(argv: list[str] | None = None) -> int:
         help="crop every image to this window (pixels at the model's resolution); default the whole image",
     )
     p.add_argument("--zoom", type=int, default=3, help="nearest-neighbour enlargement (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p)
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import generate, quantize, render_real
     from ganlens.classifier import load_classifier
-    from ganlens.errors import GanlensError, one_line
+    from ganlens.errors import GanlensError
     from ganlens.utils.io import make_grid, save_image
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import bin_ids, load_g
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
@@ -87,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             idx_fake, _ = bin_ids(factor, clf.predict(fake)[args.factor], args.bins)
             idx = {"renders": torch.from_numpy(idx_real), "samples": torch.from_numpy(idx_fake)}
     except GanlensError as e:
-        print(f"toonfaces factor grid: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces factor grid", e)
 
     images = {"renders": real, "samples": fake}
     if args.window is not None:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
+
+from common import add_bench_args, fail, load_g
 
 #: Real renders and the floor's second set start at these seeds, away from the training data
 #: (seeds 0–49999).
@@ -38,16 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--n", type=int, default=1500, help="samples per model and renders per set (default 1500)")
     p.add_argument("--top", type=int, default=8, help="pairs listed per model (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p)
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import generate, quantize, render_real
     from ganlens.classifier import load_classifier, pair_dependence, summed_excess
-    from ganlens.errors import GanlensError, one_line
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import load_g
+    from ganlens.errors import GanlensError
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
@@ -68,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         base = pair_dependence(floor, real, schema=clf.schema)
         tables = [pair_dependence(f, real, schema=clf.schema) for f in fakes]
     except GanlensError as e:
-        print(f"toonfaces pairs: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces pairs", e)
 
     print(f"{args.n} samples per model (seed {args.seed}) and {args.n} renders per set; {len(base)} pairs")
     print("summed excess mutual information (nats) over the renders' own:\n")

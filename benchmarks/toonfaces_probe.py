@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import add_bench_args, fail
+
 #: base seed of the unseen renders (the training sets use seeds from 0, the realism sets 10^7 and 2·10^7)
 FRESH_SEED = 30_000_000
 
@@ -88,14 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="the run's training images (.npy, .npz, .zip or folder)")
     p.add_argument("--n", type=int, default=500, help="images per set (default 500)")
     p.add_argument("--batch-size", type=int, default=64, help="a multiple of D's mbstd group (default 64)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p, seed=None)
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import render_real
-    from ganlens.errors import GanlensError, one_line
+    from ganlens.errors import GanlensError
     from ganlens.training.data import load_images
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from toonfaces_curve import Meter
 
     torch.set_num_threads(max(1, args.threads))
@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     except GanlensError as e:
-        print(f"toonfaces probe: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces probe", e)
     return 0
 
 

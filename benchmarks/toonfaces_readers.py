@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from common import add_bench_args, fail, load_g
 
 #: Real set A and real set B (the floor) start at these seeds, away from the training data.
 SEED_A, SEED_B = 4_000_000, 5_000_000
@@ -31,16 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("readers", nargs="+", help="classifier folders (config.json + model.safetensors)")
     p.add_argument("--model", default="toonfaces-stylegan2-64", help="checkpoint folder, export or zoo name")
     p.add_argument("--n", type=int, default=1000, help="samples and renders per set (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p)
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import RealReference, generate, quantize, render_real
     from ganlens.classifier import load_classifier
-    from ganlens.errors import GanlensError, one_line
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import load_g
+    from ganlens.errors import GanlensError
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
@@ -60,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                 ref = RealReference(clf.eval(), real_a)
                 scores[name] = (ref.score(fake, pairs=False), ref.score(real_b, pairs=False))
     except GanlensError as e:
-        print(f"toonfaces readers: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces readers", e)
 
     print(f"model: {label}; {args.n} samples (seed {args.seed}) and two sets of {args.n} real renders\n")
     print("| reader | toon-FD ratio on its features | mean TV | mean TV, floor |")

@@ -29,6 +29,8 @@ import time
 import numpy as np
 import torch
 
+from common import add_bench_args, fail
+
 #: base seeds of the redrawn records' nuisance details and of the prior draws (disjoint from the rest)
 RERENDER_SEED = 30_000_000
 PRIOR_SEED = 50_000_000
@@ -67,9 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default="toonfaces-stylegan2-64", help="zoo name or model folder (default: shipped)"
     )
     p.add_argument("--n", type=int, default=500, help="images per set (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated set (default 0)")
     p.add_argument("--factors", action="store_true", help="also correct each factor in turn (~25 s each)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p, seed_help="seed of the generated set")
     args = p.parse_args(argv)
 
     from ganlens.analysis.realism import (
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from ganlens.classifier import load_classifier
     from ganlens.data.toonfaces.schema import sample_attributes
-    from ganlens.errors import GanlensError, one_line
+    from ganlens.errors import GanlensError
     from ganlens.zoo import load_model
 
     torch.set_num_threads(max(1, args.threads))
@@ -93,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         G = load_model(args.model)
         C = load_classifier(None)
     except GanlensError as e:
-        print(f"toonfaces rerender: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces rerender", e)
     size = G.resolution
     real_a = render_real(args.n, size=size, base_seed=REAL_SEED_A, progress=False)
     real_b = render_real(args.n, size=size, base_seed=REAL_SEED_B, progress=False)

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common import add_bench_args, fail
+
 #: luma weights (ITU-R BT.601)
 LUMA = (0.299, 0.587, 0.114)
 
@@ -64,10 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default="toonfaces-stylegan2-64", help="zoo name or export (default: the shipped one)"
     )
     p.add_argument("--n", type=int, default=500, help="images per set (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated set (default 0)")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation ψ of the samples (default 1)")
     p.add_argument("--plot", type=Path, default=None, help="also draw the spectra (PNG)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p, seed_help="seed of the generated set")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -85,8 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         G = load_model(args.model)
     except GanlensError as e:
-        print(f"toonfaces_spectrum: error: {e}", file=sys.stderr)
-        return 2
+        return fail("toonfaces_spectrum", e)
     R = G.resolution
     t0 = time.perf_counter()
     real_a = render_real(args.n, size=R, base_seed=REAL_SEED_A, progress=False)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
+
+from common import add_bench_args, fail, load_g
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,18 +31,14 @@ def main(argv: list[str] | None = None) -> int:
         "--psi", type=float, nargs="+", default=[1.0, 1.2, 1.5, 2.0], help="ψ values (default 1 1.2 1.5 2)"
     )
     p.add_argument("--n", type=int, default=1000, help="samples per ψ and real renders (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_bench_args(p)
     args = p.parse_args(argv)
 
     import numpy as np
 
     from ganlens.analysis.realism import RealReference, generate, quantize, render_real
     from ganlens.classifier import load_classifier
-    from ganlens.errors import GanlensError, one_line
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import load_g
+    from ganlens.errors import GanlensError
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
@@ -62,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 for psi in args.psi
             }
     except GanlensError as e:
-        print(f"toonfaces truncation-spread: error: {one_line(e)}", file=sys.stderr)
-        return 2
+        return fail("toonfaces truncation-spread", e)
 
     print(f"model: {label}; {args.n} samples per ψ (seed {args.seed}) against {args.n} real renders (set A)")
     print("spread ÷ real (1 = as varied) / marginal TV, per ψ\n")
