@@ -86,6 +86,8 @@ EXPORT_EXAMPLES = """\
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64-da --with-d --with-adam
   # the raw trained G instead of its moving average (compare both with 'ganlens realism')
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64-raw --generator G
+  # G re-averaged after training with a 5-kimg half-life, over the run's kept checkpoints (post-hoc EMA)
+  ganlens train stylegan2-export --run runs/toon64 --out models/toon64-ema5 --ema-kimg 5
   ganlens generate --model models/toon64 --seeds 0-7 --out samples/
 """
 
@@ -460,6 +462,14 @@ def register_train(sub) -> None:
         default="G_ema",
         help="which generator to write: the moving average (default) or the raw trained weights",
     )
+    e.add_argument(
+        "--ema-kimg",
+        type=float,
+        default=None,
+        metavar="H",
+        help="write G re-averaged with a half-life of H kimg instead of the run's G_ema: from the oldest kept "
+        "checkpoint's G_ema, folding in the raw G of every later checkpoint up to the exported one",
+    )
     e.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
     e.set_defaults(func=run_export)
 
@@ -599,7 +609,15 @@ def run_export(args: argparse.Namespace) -> int:
         with_discriminator=args.with_d,
         with_adam=args.with_adam,
         generator=args.generator,
+        ema_kimg=args.ema_kimg,
     )
+    if r.posthoc is not None:
+        ph = r.posthoc
+        print(
+            f"re-averaged G over {len(ph.checkpoints)} checkpoints ({ph.kimg[0]:.2f}–{ph.kimg[-1]:.2f} kimg) with a "
+            f"half-life of {ph.half_life_kimg:g} kimg; {ph.checkpoints[0].name}'s G_ema weighs "
+            f"{100 * ph.start_share:.0f} %"
+        )
     print(
         f"exported {r.generator} of {r.checkpoint.name} ({r.kimg:.2f} kimg) to {r.directory}: "
         f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"

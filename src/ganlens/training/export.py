@@ -26,10 +26,12 @@ from ganlens.training.checkpoint import (
     checkpoint_generator,
     has_module,
     latest_checkpoint,
+    list_checkpoints,
     load_module,
     read_checkpoint_state,
 )
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
+from ganlens.training.ema import PosthocEMA, posthoc_ema
 from ganlens.utils.io import write_bytes
 from ganlens.zoo import native_folder, sha256_file
 
@@ -76,6 +78,7 @@ class ExportResult:
     discriminator: Path | None = None
     generator: str = "G_ema"
     training_aids: tuple[str, ...] = ()  # the folders written beside discriminator/
+    posthoc: PosthocEMA | None = None  # with ema_kimg: the checkpoints G was re-averaged over
 
 
 def export_generator(
@@ -88,6 +91,7 @@ def export_generator(
     with_discriminator: bool = False,
     with_adam: bool = False,
     generator: str = "G_ema",
+    ema_kimg: float | None = None,
 ) -> ExportResult:
     """Write the ``generator`` (``"G_ema"``, the default, or the raw ``"G"``) of a run's latest
     (or the given) checkpoint with ``save_pretrained`` (and, with ``with_discriminator``, its D in
@@ -98,10 +102,15 @@ def export_generator(
     resumes with them). With ``overwrite``, an aid folder the checkpoint has no network for is
     removed, so the export never mixes two checkpoints.
 
+    With ``ema_kimg``, the generator written is G re-averaged with that half-life (in kimg) over the
+    run's checkpoints up to the chosen one (:func:`~ganlens.training.ema.posthoc_ema`);
+    ``ExportResult.posthoc`` says over which.
+
     Raises:
         GanlensError: no checkpoint in ``run_dir``, ``with_adam`` without ``with_discriminator``
             or with a checkpoint whose Adam has betas[0] != 0, ``with_discriminator`` for a run whose
-            attribute reader folder is gone, ``generator`` not one of ``GENERATORS``, the
+            attribute reader folder is gone, ``generator`` not one of ``GENERATORS``, ``ema_kimg``
+            with the raw G or a checkpoint outside ``run_dir`` (or what :func:`posthoc_ema` refuses), the
             model would exceed ``max_mb`` (MB, 10^6 bytes, fp32), or ``out_dir`` already holds a
             model and ``overwrite`` is False.
     """
@@ -113,7 +122,12 @@ def export_generator(
     if ckpt_path is None:
         raise GanlensError(f"run folder {str(run_dir)!r} has no checkpoint yet; train first")
     ck = read_checkpoint_state(ckpt_path)
-    G = checkpoint_generator(ck.path, generator)
+    posthoc = None
+    if ema_kimg is not None:
+        posthoc = _posthoc(run_dir, ck.path, generator, ema_kimg)
+        G = posthoc.generator
+    else:
+        G = checkpoint_generator(ck.path, generator)
     check_size(generator, G, max_mb)
     D = None
     if with_discriminator:
@@ -153,7 +167,20 @@ def export_generator(
         discriminator=Path(out_dir) / DISCRIMINATOR_DIR if D is not None else None,
         generator=generator,
         training_aids=tuple(TRAINING_AID_DIRS[name] for name in aids) + ((READER_DIR,) if reader else ()),
+        posthoc=posthoc,
     )
+
+
+def _posthoc(run_dir: str | Path, last: Path, generator: str, ema_kimg: float) -> PosthocEMA:
+    """The post-hoc EMA over ``run_dir``'s checkpoints up to ``last``."""
+    if generator != "G_ema":
+        raise GanlensError(
+            f"ema_kimg re-averages G into a new G_ema; it cannot go with generator {generator!r}"
+        )
+    kept = list_checkpoints(run_dir)
+    if last.resolve() not in [c.resolve() for c in kept]:
+        raise GanlensError(f"checkpoint {str(last)!r} is not one of run {str(run_dir)!r}'s checkpoints")
+    return posthoc_ema([c for c in kept if c.name <= last.name], ema_kimg)
 
 
 def _run_reader(state: dict) -> Path | None:
