@@ -70,7 +70,9 @@ def test_posthoc_ema_weighs_the_oldest_g_ema_by_its_half_lives(run, tmp_path):
         s = 0.5 ** (0.020 / h)
         assert res.kimg == pytest.approx((0.004, 0.008, 0.012, 0.016, 0.020, 0.024))
         assert res.start_share == pytest.approx(s)
-        want = s * _flat(checkpoint_generator(cks[0], "G_ema")) + (1 - s) * _flat(checkpoint_generator(cks[-1], "G"))
+        want = s * _flat(checkpoint_generator(cks[0], "G_ema")) + (1 - s) * _flat(
+            checkpoint_generator(cks[-1], "G")
+        )
         assert torch.allclose(_flat(res.generator), want, atol=1e-6)
 
 
@@ -113,7 +115,7 @@ def test_posthoc_ema_refuses_bad_input(run, tmp_path):
         posthoc_ema([cks[0], other], 1.0)
     with pytest.raises(GanlensError, match="cannot go with generator 'G'"):
         export_generator(run, tmp_path / "m", generator="G", ema_kimg=1.0)
-    with pytest.raises(GanlensError, match="is not one of run"):
+    with pytest.raises(GanlensError, match="is not one of the checkpoints of run"):
         export_generator(run, tmp_path / "m", checkpoint=other, ema_kimg=1.0)
 
 

@@ -179,7 +179,7 @@ def _posthoc(run_dir: str | Path, last: Path, generator: str, ema_kimg: float) -
         )
     kept = list_checkpoints(run_dir)
     if last.resolve() not in [c.resolve() for c in kept]:
-        raise GanlensError(f"checkpoint {str(last)!r} is not one of run {str(run_dir)!r}'s checkpoints")
+        raise GanlensError(f"checkpoint {str(last)!r} is not one of the checkpoints of run {str(run_dir)!r}")
     return posthoc_ema([c for c in kept if c.name <= last.name], ema_kimg)
 
 
