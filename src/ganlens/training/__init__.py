@@ -2,6 +2,7 @@
 
 from ganlens.training.config import TrainConfig, TrainResult
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
+from ganlens.training.ema import PosthocEMA, posthoc_ema
 from ganlens.training.export import ExportResult, export_generator
 from ganlens.training.losses import (
     PathLengthRegularizer,
@@ -16,6 +17,7 @@ __all__ = [
     "DiscriminatorConfig",
     "ExportResult",
     "PathLengthRegularizer",
+    "PosthocEMA",
     "StyleGAN2Discriminator",
     "TrainConfig",
     "TrainResult",
@@ -23,6 +25,7 @@ __all__ = [
     "export_generator",
     "g_nonsaturating_loss",
     "path_length_lengths",
+    "posthoc_ema",
     "r1_penalty",
     "train_stylegan2",
 ]

@@ -60,8 +60,8 @@ def posthoc_ema(checkpoints: Sequence[str | Path], half_life_kimg: float) -> Pos
     with ``β = 0.5^(Δkimg / half_life_kimg)``. Buffers (``w_avg``) are the last raw G's, as in
     :func:`update_ema`.
 
-    Training updates G_ema every step; this sees G only at the checkpoints, so it is exact for a G
-    that moves linearly between them and close when the spacing is small against the half-life.
+    Training updates G_ema every step; this sees G only at the checkpoints and weighs each interval
+    evenly, so it is close when the spacing is small against the half-life.
     With the run's own half-life it reproduces the run's G_ema: on a ToonFaces run with checkpoints
     4 kimg apart and a 20-kimg half-life, to within 6 % of how far G_ema moved over them. A longer
     half-life than the run's is not a true EMA (the oldest G_ema already holds its history at the
