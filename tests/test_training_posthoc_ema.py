@@ -13,9 +13,9 @@ from safetensors.torch import load_file, save_file
 from ganlens.cli.main import main as cli_main
 from ganlens.errors import GanlensError
 from ganlens.generators.native import load_generator
+from ganlens.training import posthoc_ema
 from ganlens.training.checkpoint import checkpoint_generator, list_checkpoints, read_checkpoint_state
 from ganlens.training.config import TrainConfig
-from ganlens.training import posthoc_ema
 from ganlens.training.export import export_generator
 from ganlens.training.stylegan2 import train_stylegan2
 
