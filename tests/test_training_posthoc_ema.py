@@ -126,6 +126,7 @@ def test_export_with_ema_kimg_writes_the_reaveraged_g(run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "re-averaged G over 6 checkpoints (0.00–0.02 kimg) with a half-life of 0.004 kimg" in out
     assert "step-00000001's G_ema weighs 3 %" in out
+    assert "exported G re-averaged with a 0.004-kimg half-life up to step-00000006 (0.02 kimg)" in out
     want = posthoc_ema(cks, 0.004).generator.state_dict()
     got = load_generator(tmp_path / "m").state_dict()
     assert all(torch.equal(v, want[k]) for k, v in got.items())

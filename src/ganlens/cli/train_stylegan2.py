@@ -611,15 +611,17 @@ def run_export(args: argparse.Namespace) -> int:
         generator=args.generator,
         ema_kimg=args.ema_kimg,
     )
+    what = f"{r.generator} of"
     if r.posthoc is not None:
         ph = r.posthoc
+        what = f"G re-averaged with a {ph.half_life_kimg:g}-kimg half-life up to"
         print(
             f"re-averaged G over {len(ph.checkpoints)} checkpoints ({ph.kimg[0]:.2f}–{ph.kimg[-1]:.2f} kimg) with a "
             f"half-life of {ph.half_life_kimg:g} kimg; {ph.checkpoints[0].name}'s G_ema weighs "
             f"{100 * ph.start_share:.0f} %"
         )
     print(
-        f"exported {r.generator} of {r.checkpoint.name} ({r.kimg:.2f} kimg) to {r.directory}: "
+        f"exported {what} {r.checkpoint.name} ({r.kimg:.2f} kimg) to {r.directory}: "
         f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
         + (f"; its discriminator to {r.discriminator}" if r.discriminator else "")
         + "".join(f", {folder}/" for folder in r.training_aids)
