@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganlens.analysis.realism import REAL_SEED_A, REAL_SEED_B, realism_report, render_real
     from ganlens.classifier import load_classifier
     from ganlens.errors import GanlensError
-    from ganlens.training.checkpoint import checkpoint_generator, latest_checkpoint, list_checkpoints
+    from ganlens.training.checkpoint import checkpoint_generator, checkpoints_up_to, latest_checkpoint
     from ganlens.training.ema import posthoc_ema
 
     torch.set_num_threads(max(1, args.threads))
@@ -52,10 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         last = latest_checkpoint(args.run) if args.checkpoint is None else args.checkpoint
         if last is None:
             raise GanlensError(f"run folder {args.run!r} has no checkpoint")
-        last = Path(last)
-        kept = [c for c in list_checkpoints(args.run) if c.name <= last.name]
-        if not kept or kept[-1].resolve() != last.resolve():
-            raise GanlensError(f"checkpoint {str(last)!r} is not one of the checkpoints of run {args.run!r}")
+        kept = checkpoints_up_to(args.run, last)
         C = load_classifier(None).eval()
         factors = [f for f in args.factors.split(",") if f]
         unknown = [f for f in factors if f not in C.schema.names]

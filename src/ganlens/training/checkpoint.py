@@ -164,6 +164,21 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     return sorted(p for p in ckpt_root.glob("step-*") if (p / STATE_NAME).is_file())
 
 
+def checkpoints_up_to(run_dir: str | Path, last: str | Path) -> list[Path]:
+    """The run's checkpoint folders from the oldest kept to ``last``, oldest first.
+
+    Raises:
+        CheckpointError: ``last`` is not one of the run's checkpoints.
+    """
+    kept = list_checkpoints(run_dir)
+    last = Path(last)
+    if last.resolve() not in [c.resolve() for c in kept]:
+        raise CheckpointError(
+            f"checkpoint {str(last)!r} is not one of the checkpoints of run {str(run_dir)!r}"
+        )
+    return [c for c in kept if c.name <= last.name]
+
+
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The folder ``latest.json`` points at, or None when the run has no checkpoint yet."""
     ckpt_root = Path(run_dir) / "checkpoints"

@@ -24,9 +24,9 @@ from ganlens.training.adam_state import ADAM_DIR, write_adam_state
 from ganlens.training.attributes import AttributeNet, AttributeNetConfig
 from ganlens.training.checkpoint import (
     checkpoint_generator,
+    checkpoints_up_to,
     has_module,
     latest_checkpoint,
-    list_checkpoints,
     load_module,
     read_checkpoint_state,
 )
@@ -177,10 +177,7 @@ def _posthoc(run_dir: str | Path, last: Path, generator: str, ema_kimg: float) -
         raise GanlensError(
             f"ema_kimg re-averages G into a new G_ema; it cannot go with generator {generator!r}"
         )
-    kept = list_checkpoints(run_dir)
-    if last.resolve() not in [c.resolve() for c in kept]:
-        raise GanlensError(f"checkpoint {str(last)!r} is not one of the checkpoints of run {str(run_dir)!r}")
-    return posthoc_ema([c for c in kept if c.name <= last.name], ema_kimg)
+    return posthoc_ema(checkpoints_up_to(run_dir, last), ema_kimg)
 
 
 def _run_reader(state: dict) -> Path | None:
