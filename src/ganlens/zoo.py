@@ -94,7 +94,7 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="6c1c65c3fb1dcff8121f2cf3da4b417b12a1390e8c7b791cb9bfa42e6d613fa9",
+            sha256="15319c016cea7cf6478611c462f3638a35ef566476596f447aec7c2b7f08c750",
             loader="ganlens.generators.native:load_generator",
             description="StyleGAN2 trained by us on ToonFaces: run 39 (1389.89 kimg in all), with its D (MODEL_CARD.md)",
         ),
