@@ -96,7 +96,10 @@ _MODELS = MappingProxyType(
             source="shipped",
             sha256="15319c016cea7cf6478611c462f3638a35ef566476596f447aec7c2b7f08c750",
             loader="ganlens.generators.native:load_generator",
-            description="StyleGAN2 trained by us on ToonFaces: run 39 (1389.89 kimg in all), with its D (MODEL_CARD.md)",
+            description=(
+                "StyleGAN2 trained by us on ToonFaces: run 43 (1494.92 kimg in all), re-averaged with a "
+                "5-kimg half-life, with its D (MODEL_CARD.md)"
+            ),
         ),
     }
 )
