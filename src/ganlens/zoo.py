@@ -94,10 +94,10 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="fab2e6f5adfca5f524fcac82237367dd70f06ac39f98e2509e367e0b6c3546a9",
+            sha256="ae9d55f9296568f6ec037d159aa0ddec6d2b90656b40106d2160ea5b75171c11",
             loader="ganlens.generators.native:load_generator",
             description=(
-                "StyleGAN2 trained by us on ToonFaces: run 42 (1518.92 kimg in all), re-averaged with a "
+                "StyleGAN2 trained by us on ToonFaces: run 45 (1539.40 kimg in all), re-averaged with a "
                 "5-kimg half-life, with its D (MODEL_CARD.md)"
             ),
         ),
