@@ -138,3 +138,57 @@ def test_export_with_ema_kimg_writes_the_reaveraged_g(run, tmp_path, capsys):
     assert cli_main([*export[:-1], str(tmp_path / "m2"), "--ema-kimg", "-1"]) != 0
     err = capsys.readouterr().err
     assert "half-life -1.0 kimg must be positive" in err and "Traceback" not in err
+
+
+def test_average_generators_is_the_mean_of_every_tensor(run):
+    """Each parameter and buffer (w_avg too) of the average is the mean of the inputs'."""
+    from ganlens.training import average_generators
+
+    cks = list_checkpoints(run)
+    gens = [checkpoint_generator(cks[i], "G") for i in (0, 2, 5)]
+    avg = average_generators(gens)
+    for name, t in avg.state_dict().items():
+        want = sum(g.state_dict()[name] for g in gens) / 3
+        assert torch.allclose(t, want, atol=1e-6), name
+    assert not torch.equal(_flat(avg), _flat(gens[0]))
+
+
+def test_average_generators_refuses_one_generator_and_other_configs(run):
+    from ganlens.generators import build_generator
+    from ganlens.training import average_generators
+
+    G = checkpoint_generator(list_checkpoints(run)[0], "G")
+    with pytest.raises(GanlensError, match="at least 2 generators; got 1"):
+        average_generators([G])
+    other = build_generator({**G.config.to_dict(), "arch": G.arch, "w_dim": 16})
+    with pytest.raises(GanlensError, match="different config"):
+        average_generators([G, other])
+
+
+def test_cli_average_writes_the_mean_with_the_aids(run, tmp_path, capsys):
+    """``ganlens train stylegan2-average`` writes the mean G, copies --aids-from's D and Adam, and
+    refuses to overwrite without --overwrite (one line, exit 2)."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    cks = list_checkpoints(run)
+    export_generator(run, a, checkpoint=cks[1], with_discriminator=True, with_adam=True)
+    export_generator(run, b, checkpoint=cks[4])
+    out = tmp_path / "soup"
+    assert (
+        cli_main(["train", "stylegan2-average", str(a), str(b), "--aids-from", str(a), "--out", str(out)])
+        == 0
+    )
+    assert "averaged 2 generators" in capsys.readouterr().out
+    got, wa, wb = (load_file(str(p / "model.safetensors")) for p in (out, a, b))
+    for k in got:
+        assert torch.allclose(got[k], (wa[k] + wb[k]) / 2, atol=1e-6), k
+    assert (out / "discriminator" / "model.safetensors").read_bytes() == (
+        a / "discriminator" / "model.safetensors"
+    ).read_bytes()
+    assert (out / "adam").is_dir()
+    assert cli_main(["train", "stylegan2-average", str(a), str(b), "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    # replacing it without --aids-from leaves no stale D behind
+    assert cli_main(["train", "stylegan2-average", str(a), str(b), "--out", str(out), "--overwrite"]) == 0
+    assert not (out / "discriminator").exists() and not (out / "adam").exists()
+    assert cli_main(["train", "stylegan2-average", str(a), "--out", str(tmp_path / "one")]) == 2
+    assert "at least 2 models; got 1" in capsys.readouterr().err

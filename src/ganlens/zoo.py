@@ -94,7 +94,7 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="ae9d55f9296568f6ec037d159aa0ddec6d2b90656b40106d2160ea5b75171c11",
+            sha256="73fd09c4541a238242077834520fe17622f851e7036f94979ce1b2dc38233b23",
             loader="ganlens.generators.native:load_generator",
             description=(
                 "StyleGAN2 trained by us on ToonFaces: run 45 (1539.40 kimg in all), re-averaged with a "

@@ -1,4 +1,5 @@
-"""``ganlens train stylegan2`` (train, resume, torchrun), ``stylegan2-export`` and ``stylegan2-widen``."""
+"""``ganlens train stylegan2`` (train, resume, torchrun), ``stylegan2-export``, ``stylegan2-average`` and
+``stylegan2-widen``."""
 
 from __future__ import annotations
 
@@ -89,6 +90,15 @@ EXPORT_EXAMPLES = """\
   # G re-averaged after training with a 5-kimg half-life, over the run's kept checkpoints (post-hoc EMA)
   ganlens train stylegan2-export --run runs/toon64 --out models/toon64-ema5 --ema-kimg 5
   ganlens generate --model models/toon64 --seeds 0-7 --out samples/
+"""
+
+AVERAGE_EXAMPLES = """\
+  # the uniform weight average of two runs restarted from the same export (a "model soup")
+  ganlens train stylegan2-average models/run-a models/run-b --out models/soup
+  # ... with run-a's D, training aids and Adam beside it, so that --init-g models/soup trains on
+  ganlens train stylegan2-average toonfaces-stylegan2-64 models/run-a models/run-b \\
+      --aids-from models/run-a --out models/soup-d
+  ganlens realism models/soup --n 500 --repeats 5
 """
 
 WIDEN_EXAMPLES = """\
@@ -473,6 +483,29 @@ def register_train(sub) -> None:
     e.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
     e.set_defaults(func=run_export)
 
+    a = add_command(
+        sub,
+        "stylegan2-average",
+        help="write the uniform weight average of StyleGAN2 models of one config (a model soup)",
+        examples=AVERAGE_EXAMPLES,
+    )
+    a.add_argument(
+        "models", nargs="+", metavar="MODEL", help="zoo names or exported model folders (2 or more)"
+    )
+    a.add_argument("--out", required=True, help="model folder to write")
+    a.add_argument(
+        "--aids-from",
+        default=None,
+        metavar="MODEL",
+        help="copy this model's discriminator/, other training aids, attribute_reader/ and adam/ beside the "
+        "average (for --init-g)",
+    )
+    a.add_argument(
+        "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
+    )
+    a.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    a.set_defaults(func=run_average)
+
     w = add_command(
         sub,
         "stylegan2-widen",
@@ -626,6 +659,20 @@ def run_export(args: argparse.Namespace) -> int:
         + (f"; its discriminator to {r.discriminator}" if r.discriminator else "")
         + "".join(f", {folder}/" for folder in r.training_aids)
         + ("; Adam's second moments to adam/" if args.with_adam else "")
+    )
+    return 0
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from ganlens.training.export import write_average
+
+    r = write_average(
+        args.models, args.out, aids_from=args.aids_from, overwrite=args.overwrite, max_mb=args.max_mb
+    )
+    print(
+        f"averaged {len(r.models)} generators ({', '.join(r.models)}) to {r.directory}: "
+        f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
+        + (f"; from {r.aids_from}: {', '.join(f'{f}/' for f in r.training_aids)}" if r.training_aids else "")
     )
     return 0
 

@@ -2,8 +2,8 @@
 
 from ganlens.training.config import TrainConfig, TrainResult
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
-from ganlens.training.ema import PosthocEMA, posthoc_ema
-from ganlens.training.export import ExportResult, export_generator
+from ganlens.training.ema import PosthocEMA, average_generators, posthoc_ema
+from ganlens.training.export import AverageResult, ExportResult, export_generator, write_average
 from ganlens.training.losses import (
     PathLengthRegularizer,
     d_logistic_loss,
@@ -14,6 +14,7 @@ from ganlens.training.losses import (
 from ganlens.training.stylegan2 import train_stylegan2
 
 __all__ = [
+    "AverageResult",
     "DiscriminatorConfig",
     "ExportResult",
     "PathLengthRegularizer",
@@ -21,6 +22,7 @@ __all__ = [
     "StyleGAN2Discriminator",
     "TrainConfig",
     "TrainResult",
+    "average_generators",
     "d_logistic_loss",
     "export_generator",
     "g_nonsaturating_loss",
@@ -28,4 +30,5 @@ __all__ = [
     "posthoc_ema",
     "r1_penalty",
     "train_stylegan2",
+    "write_average",
 ]

@@ -1,8 +1,10 @@
-"""Exponential moving average of generator weights, with ADA's half-life and ramp-up, and its
-post-hoc form: a run's generator re-averaged from its checkpoints with another half-life."""
+"""Exponential moving average of generator weights, with ADA's half-life and ramp-up, its
+post-hoc form (a run's generator re-averaged from its checkpoints with another half-life), and the
+uniform average of several generators of one config (a "model soup")."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,3 +102,32 @@ def posthoc_ema(checkpoints: Sequence[str | Path], half_life_kimg: float) -> Pos
     for b_avg, b in zip(avg.buffers(), prev.buffers(), strict=True):
         b_avg.copy_(b)
     return PosthocEMA(avg.eval(), float(half_life_kimg), tuple(ck.path for ck in states), tuple(kimg))
+
+
+@torch.no_grad()
+def average_generators(generators: Sequence[Generator]) -> Generator:
+    """The uniform weight average of generators of one config (a "model soup", Wortsman et al.
+    2022): every parameter and buffer (``w_avg`` too) is the mean of theirs, summed in float64 and
+    cast back to its dtype. It only makes sense for generators that share a recent ancestor, e.g.
+    exports of runs restarted from the same weights; unrelated generators average to noise.
+
+    Raises:
+        GanlensError: fewer than 2 generators, or generators of different architectures or configs.
+    """
+    from ganlens.errors import GanlensError
+
+    if len(generators) < 2:
+        raise GanlensError(f"an average needs at least 2 generators; got {len(generators)}")
+    first = generators[0]
+    for i, g in enumerate(generators[1:], start=1):
+        if g.arch != first.arch or g.config != first.config:
+            raise GanlensError(
+                f"generator {i + 1} ({g.arch}) has a different config from generator 1 ({first.arch}); "
+                "only generators of one config can be averaged"
+            )
+    avg = copy.deepcopy(first).eval()
+    states = [g.state_dict() for g in generators]
+    for name, t in avg.state_dict().items():
+        if t.is_floating_point():
+            t.copy_((sum(s[name].double() for s in states) / len(states)).to(t.dtype))
+    return avg

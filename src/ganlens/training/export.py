@@ -271,3 +271,81 @@ def load_model_and_discriminator(name_or_path: str | Path):
     from ganlens.zoo import load_model
 
     return load_model(name_or_path), model_discriminator(name_or_path)
+
+
+#: what :func:`write_average` copies from ``aids_from``: D, the other training aids, the reader, Adam
+AVERAGE_AID_DIRS = (DISCRIMINATOR_DIR, *TRAINING_AID_DIRS.values(), READER_DIR, ADAM_DIR)
+
+
+@dataclass(frozen=True)
+class AverageResult:
+    """Where the averaged model went, its size and digest, and which folders came beside it."""
+
+    directory: Path
+    models: tuple[str, ...]
+    size_bytes: int
+    sha256: str
+    aids_from: str | None = None
+    training_aids: tuple[str, ...] = ()  # the folders copied from aids_from
+
+
+def write_average(
+    models: list[str | Path],
+    out_dir: str | Path,
+    *,
+    aids_from: str | Path | None = None,
+    overwrite: bool = False,
+    max_mb: float = 25.0,
+) -> AverageResult:
+    """Write the uniform weight average of zoo models or exports of one config
+    (:func:`~ganlens.training.ema.average_generators`) with ``save_pretrained``, and, with
+    ``aids_from`` (a zoo model or export), copies of its ``discriminator/``, other training aids,
+    ``attribute_reader/`` and ``adam/`` folders, so that ``--init-g out_dir`` trains on from the
+    average with that model's D and optimiser state.
+
+    Raises:
+        GanlensError: fewer than 2 models, a model that does not load, different configs, an
+            ``aids_from`` that is not a native model folder or is ``out_dir`` itself, a result over
+            ``max_mb``, or ``out_dir`` holding a model while ``overwrite`` is False.
+    """
+    from ganlens.training.ema import average_generators
+    from ganlens.zoo import load_model
+
+    out = Path(out_dir)
+    aid_src = None
+    if aids_from is not None:
+        aid_src = native_folder(aids_from)
+        if aid_src is None:
+            raise GanlensError(
+                f"--aids-from {str(aids_from)!r} is not a zoo model or an exported model folder"
+            )
+        if out.exists() and aid_src.resolve() == out.resolve():
+            raise GanlensError(
+                f"--aids-from {str(aids_from)!r} is the output folder; copy its aids elsewhere first"
+            )
+    if len(models) < 2:
+        raise GanlensError(f"an average needs at least 2 models; got {len(models)}")
+    G = average_generators([load_model(m) for m in models])
+    check_size("the averaged G", G, max_mb)
+    G.save_pretrained(str(out), overwrite=overwrite)
+    copied = []
+    for folder in AVERAGE_AID_DIRS:  # copied where aids_from has it; a replaced model's old one goes
+        src = aid_src / folder if aid_src is not None else None
+        if src is None or not src.is_dir():
+            shutil.rmtree(out / folder, ignore_errors=True)
+            continue
+        tmp = out / f".{folder}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        shutil.rmtree(out / folder, ignore_errors=True)
+        tmp.rename(out / folder)
+        copied.append(folder)
+    weights = out / WEIGHTS_NAME
+    return AverageResult(
+        out,
+        tuple(str(m) for m in models),
+        weights.stat().st_size,
+        sha256_file(weights),
+        str(aids_from) if aids_from is not None else None,
+        tuple(copied),
+    )
