@@ -97,8 +97,8 @@ _MODELS = MappingProxyType(
             sha256="73fd09c4541a238242077834520fe17622f851e7036f94979ce1b2dc38233b23",
             loader="ganlens.generators.native:load_generator",
             description=(
-                "StyleGAN2 trained by us on ToonFaces: run 45 (1539.40 kimg in all), re-averaged with a "
-                "5-kimg half-life, with its D (MODEL_CARD.md)"
+                "StyleGAN2 trained by us on ToonFaces: the weight average of run 45's re-averaged export and "
+                "runs 47-49 restarted from it (1572.17 kimg on the longest path), with run 48's D (MODEL_CARD.md)"
             ),
         ),
     }
