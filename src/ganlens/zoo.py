@@ -94,11 +94,12 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="73fd09c4541a238242077834520fe17622f851e7036f94979ce1b2dc38233b23",
+            sha256="82bf9d72c429a795868ab478f850074fb9974a8344895a8337b780c85b3a5f35",
             loader="ganlens.generators.native:load_generator",
             description=(
                 "StyleGAN2 trained by us on ToonFaces: the weight average of run 45's re-averaged export and "
-                "runs 47-49 restarted from it (1572.17 kimg on the longest path), with run 48's D (MODEL_CARD.md)"
+                "runs 47-49 restarted from it (1572.17 kimg on the longest path), z inputs permuted, with "
+                "run 48's D (MODEL_CARD.md)"
             ),
         ),
     }

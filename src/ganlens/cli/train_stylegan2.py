@@ -1,5 +1,5 @@
-"""``ganlens train stylegan2`` (train, resume, torchrun), ``stylegan2-export``, ``stylegan2-average`` and
-``stylegan2-widen``."""
+"""``ganlens train stylegan2`` (train, resume, torchrun), ``stylegan2-export``, ``stylegan2-average``,
+``stylegan2-permute-z`` and ``stylegan2-widen``."""
 
 from __future__ import annotations
 
@@ -99,6 +99,14 @@ AVERAGE_EXAMPLES = """\
   ganlens train stylegan2-average toonfaces-stylegan2-64 models/run-a models/run-b \\
       --aids-from models/run-a --out models/soup-d
   ganlens realism models/soup --n 500 --repeats 5
+"""
+
+PERMUTE_EXAMPLES = """\
+  # the shipped model with its z inputs permuted: the same images in distribution, other images per seed
+  ganlens train stylegan2-permute-z toonfaces-stylegan2-64 --out models/toon64-pz
+  # another permutation; D, training aids and Adam come along, so --init-g trains on from it
+  ganlens train stylegan2-permute-z runs/toon64-export --seed 7 --out models/toon64-pz7
+  ganlens realism models/toon64-pz --n 500 --repeats 5
 """
 
 WIDEN_EXAMPLES = """\
@@ -506,6 +514,32 @@ def register_train(sub) -> None:
     a.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
     a.set_defaults(func=run_average)
 
+    pz = add_command(
+        sub,
+        "stylegan2-permute-z",
+        help="permute a StyleGAN's z inputs: the same image distribution, without latents its init left behind",
+        examples=PERMUTE_EXAMPLES,
+        description=(
+            "Write a copy of a StyleGAN or StyleGAN2 whose mapping network reads z in a fixed random "
+            "order (a fixed-point-free permutation from --seed). z ~ N(0, I) is unchanged by a "
+            "permutation, so the copy draws exactly the same distribution of images; only the image "
+            "of each latent changes. Models trained here before session 48 started the mapping's "
+            "first layer as the first latents of torch's stream for the training seed, and map those "
+            "latents far out in W (the first 256 of seed 0 for the shipped ToonFaces model); the "
+            "copy has none. Prints which streams the first layer matched before and after. D, the "
+            "other training aids, the reader and adam/ are copied, Adam's moments of that layer "
+            "permuted alike."
+        ),
+    )
+    pz.add_argument("model", metavar="MODEL", help="zoo name or exported model folder")
+    pz.add_argument("--out", required=True, help="model folder to write")
+    pz.add_argument("--seed", type=int, default=1, help="seed of the permutation (default 1)")
+    pz.add_argument(
+        "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
+    )
+    pz.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    pz.set_defaults(func=run_permute)
+
     w = add_command(
         sub,
         "stylegan2-widen",
@@ -673,6 +707,23 @@ def run_average(args: argparse.Namespace) -> int:
         f"averaged {len(r.models)} generators ({', '.join(r.models)}) to {r.directory}: "
         f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
         + (f"; from {r.aids_from}: {', '.join(f'{f}/' for f in r.training_aids)}" if r.training_aids else "")
+    )
+    return 0
+
+
+def run_permute(args: argparse.Namespace) -> int:
+    from ganlens.training.export import write_permuted
+
+    r = write_permuted(args.model, args.out, seed=args.seed, overwrite=args.overwrite, max_mb=args.max_mb)
+    streams = lambda d: ", ".join(f"seed {s}: {k}" for s, k in d.items()) or "none"  # noqa: E731
+    print(
+        f"permuted the z inputs of {args.model} (seed {r.seed}) to {r.directory}: "
+        f"{r.size_bytes / 1e6:.2f} MB, sha256 {r.sha256}"
+        + (f"; copied {', '.join(f'{f}/' for f in r.training_aids)}" if r.training_aids else "")
+    )
+    print(
+        f"first mapping layer rows that are latents of a torch stream, before: {streams(r.matched_before)}; "
+        f"after: {streams(r.matched_after)}"
     )
     return 0
 

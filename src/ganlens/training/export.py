@@ -32,7 +32,7 @@ from ganlens.training.checkpoint import (
 )
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.ema import PosthocEMA, posthoc_ema
-from ganlens.utils.io import write_bytes
+from ganlens.utils.io import write_bytes, write_safetensors
 from ganlens.zoo import native_folder, sha256_file
 
 #: the sub-folder of an exported model that holds its discriminator
@@ -328,8 +328,24 @@ def write_average(
     G = average_generators([load_model(m) for m in models])
     check_size("the averaged G", G, max_mb)
     G.save_pretrained(str(out), overwrite=overwrite)
+    copied = copy_aid_folders(aid_src, out)
+    weights = out / WEIGHTS_NAME
+    return AverageResult(
+        out,
+        tuple(str(m) for m in models),
+        weights.stat().st_size,
+        sha256_file(weights),
+        str(aids_from) if aids_from is not None else None,
+        copied,
+    )
+
+
+def copy_aid_folders(aid_src: Path | None, out: Path) -> tuple[str, ...]:
+    """Copy ``aid_src``'s D, other training aids, reader and ``adam/`` folders into ``out`` (each
+    through a temporary folder); a folder that ``aid_src`` lacks (or all, when it is None) is
+    removed from ``out``, so a replaced model leaves no stale aids. Returns the copied names."""
     copied = []
-    for folder in AVERAGE_AID_DIRS:  # copied where aids_from has it; a replaced model's old one goes
+    for folder in AVERAGE_AID_DIRS:
         src = aid_src / folder if aid_src is not None else None
         if src is None or not src.is_dir():
             shutil.rmtree(out / folder, ignore_errors=True)
@@ -340,12 +356,67 @@ def write_average(
         shutil.rmtree(out / folder, ignore_errors=True)
         tmp.rename(out / folder)
         copied.append(folder)
+    return tuple(copied)
+
+
+@dataclass(frozen=True)
+class PermuteWriteResult:
+    """Where the z-permuted model went, its size and digest, the permutation's seed, the torch
+    streams whose first latents the mapping's first layer matched before and after, and the aids."""
+
+    directory: Path
+    size_bytes: int
+    sha256: str
+    seed: int
+    matched_before: dict[int, int]
+    matched_after: dict[int, int]
+    training_aids: tuple[str, ...] = ()
+
+
+def write_permuted(
+    model: str | Path,
+    out_dir: str | Path,
+    *,
+    seed: int = 1,
+    overwrite: bool = False,
+    max_mb: float = 25.0,
+) -> PermuteWriteResult:
+    """Write ``model`` (a zoo name or export) with its z inputs permuted
+    (:func:`ganlens.training.latents.permute_latents`: the same image distribution, other images
+    per latent) and, where it has them, copies of its D, training aids, reader and ``adam/``, with
+    Adam's second moments of the mapping's first layer permuted alike, so ``--init-g`` trains on.
+
+    Raises:
+        GanlensError: a model that does not load or has no z-normalising mapping network,
+            ``out_dir`` being the model's own folder, or holding a model while ``overwrite`` is
+            False, or a result over ``max_mb``.
+    """
+    from safetensors import safe_open
+
+    from ganlens.training.latents import fc0_weight_index, permute_latents
+    from ganlens.zoo import load_model
+
+    out = Path(out_dir)
+    src = native_folder(model)
+    if src is not None and out.exists() and src.resolve() == out.resolve():
+        raise GanlensError(f"--out {str(out_dir)!r} is the model's own folder; write the copy elsewhere")
+    G = load_model(model)
+    r = permute_latents(G, seed=seed)
+    check_size("the permuted G", r.G, max_mb)
+    r.G.save_pretrained(str(out), overwrite=overwrite)
+    copied = copy_aid_folders(src, out)
+    adam_g = out / ADAM_DIR / "opt_G.safetensors"
+    if adam_g.is_file():
+        key = f"{fc0_weight_index(G)}.exp_avg_sq"
+        with safe_open(str(adam_g), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items)
+        if key in tensors:
+            codes = tensors[key].clone()
+            codes[:, : G.z_dim] = codes[:, : G.z_dim][:, r.permutation]
+            tensors[key] = codes
+            write_safetensors(adam_g, tensors, meta)
     weights = out / WEIGHTS_NAME
-    return AverageResult(
-        out,
-        tuple(str(m) for m in models),
-        weights.stat().st_size,
-        sha256_file(weights),
-        str(aids_from) if aids_from is not None else None,
-        tuple(copied),
+    return PermuteWriteResult(
+        out, weights.stat().st_size, sha256_file(weights), seed, r.matched_before, r.matched_after, copied
     )

@@ -116,9 +116,23 @@ LOG_NAME = "log.txt"
 OPTIONS_NAME = "training_options.json"
 
 
+#: the ``rank`` argument of :func:`step_seed` for the initial weights (no real rank has it)
+INIT_RANK = -1
+
+
 def step_seed(seed: int, rank: int, step: int) -> int:
-    """The seed of every random draw of ``step`` on ``rank``."""
-    return ((seed * 1_000_003 + rank) * 1_000_000_007 + step) % (2**63 - 1)
+    """The seed of every random draw of ``step`` on ``rank``: ``(seed, rank, step)`` through
+    SplitMix64's finaliser, so it is never a small number like the seeds people sample with.
+
+    Until session 48 this was ``(seed·1000003 + rank)·1000000007 + step``, which for seed 0 on
+    rank 0 is the step itself, so step s drew its z from the stream that the benchmarks' set of
+    seed s samples; and the initial weights came from ``torch.manual_seed(seed)``, so the mapping's
+    first layer began as that stream's first latents (:mod:`ganlens.training.latents`).
+    """
+    x = ((seed * 1_000_003 + rank) * 1_000_000_007 + step + 0x9E3779B97F4A7C15) % 2**64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) % 2**64
+    return (x ^ (x >> 31)) % (2**63 - 1)
 
 
 class _StopFlag:
@@ -179,7 +193,9 @@ class StyleGAN2Trainer:
             )
         c_dim = 0 if self.labels is None else self.labels.shape[1]
 
-        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        # identical initial weights on every rank, from a seed that nobody samples z with: seeded
+        # with cfg.seed itself, the mapping's first layer began as torch's first latents for it
+        torch.manual_seed(step_seed(cfg.seed, INIT_RANK, 0))
         ckpt_state = read_checkpoint_state(self.ckpt_path).state if self.ckpt_path else None
         init_d = None
         init_aids: dict[str, torch.nn.Module] = {}  # D_low, D_crop, A of the init model's export
