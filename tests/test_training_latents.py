@@ -58,6 +58,20 @@ def test_a_g_seeded_like_before_holds_its_streams_first_latents_and_the_permutat
     assert float(far.mean()) > 1.5 * float(near.mean())
 
 
+def test_a_stylegan_v1_is_permuted_the_same_way():
+    from ganlens.generators.stylegan import StyleGANConfig, StyleGANGenerator
+
+    torch.manual_seed(0)
+    G = StyleGANGenerator(
+        StyleGANConfig(resolution=16, z_dim=16, w_dim=16, mapping_fmaps=16, fmaps_base=128, fmaps_max=16)
+    ).eval()
+    assert stream_rows(G) == {0: 16}
+    r = permute_latents(G, seed=2)
+    assert r.matched_after == {}
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(8))
+    assert torch.allclose(images(r.G, z), images(G, z[:, torch.argsort(r.permutation)]), atol=1e-5)
+
+
 def test_the_trainer_no_longer_starts_the_mapping_on_a_sampled_stream(tmp_path):
     np.save(tmp_path / "d.npy", np.random.RandomState(0).randint(0, 256, (8, 16, 16, 3)).astype(np.uint8))
     for seed in (0, 3):

@@ -102,11 +102,12 @@ AVERAGE_EXAMPLES = """\
 """
 
 PERMUTE_EXAMPLES = """\
-  # the shipped model with its z inputs permuted: the same images in distribution, other images per seed
-  ganlens train stylegan2-permute-z toonfaces-stylegan2-64 --out models/toon64-pz
-  # another permutation; D, training aids and Adam come along, so --init-g trains on from it
-  ganlens train stylegan2-permute-z runs/toon64-export --seed 7 --out models/toon64-pz7
+  # an export of a run trained before session 48: the same images in distribution, other images per
+  # seed, no latents left on its initial seed's stream; D, aids and Adam come along for --init-g
+  ganlens train stylegan2-permute-z runs/toon64-export --out models/toon64-pz
   ganlens realism models/toon64-pz --n 500 --repeats 5
+  # another permutation of the shipped model (already permuted once, with seed 1)
+  ganlens train stylegan2-permute-z toonfaces-stylegan2-64 --seed 7 --out models/toon64-pz7
 """
 
 WIDEN_EXAMPLES = """\
@@ -117,6 +118,15 @@ WIDEN_EXAMPLES = """\
   # grow your own export's G from 4096/128 to 8192/256 (same images; its discriminator/ is copied)
   ganlens train stylegan2-widen runs/toon64-export --channel-base 8192 --channel-max 256 --out models/toon64-b
 """
+
+
+def add_model_output(p: argparse.ArgumentParser) -> None:
+    """``--out``, ``--max-mb`` and ``--overwrite``: the options of every command that writes a model."""
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument(
+        "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
 
 
 def register_train(sub) -> None:
@@ -456,11 +466,7 @@ def register_train(sub) -> None:
         examples=EXPORT_EXAMPLES,
     )
     e.add_argument("--run", required=True, help="run folder written by 'ganlens train stylegan2'")
-    e.add_argument("--out", required=True, help="model folder to write")
     e.add_argument("--checkpoint", default=None, help="a checkpoint folder (default: the run's latest)")
-    e.add_argument(
-        "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
-    )
     e.add_argument(
         "--with-d",
         action="store_true",
@@ -488,7 +494,7 @@ def register_train(sub) -> None:
         help="write G re-averaged with a half-life of H kimg instead of the run's G_ema: from the oldest kept "
         "checkpoint's G_ema, folding in the raw G of every later checkpoint up to the exported one",
     )
-    e.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    add_model_output(e)
     e.set_defaults(func=run_export)
 
     a = add_command(
@@ -500,7 +506,6 @@ def register_train(sub) -> None:
     a.add_argument(
         "models", nargs="+", metavar="MODEL", help="zoo names or exported model folders (2 or more)"
     )
-    a.add_argument("--out", required=True, help="model folder to write")
     a.add_argument(
         "--aids-from",
         default=None,
@@ -508,10 +513,7 @@ def register_train(sub) -> None:
         help="copy this model's discriminator/, other training aids, attribute_reader/ and adam/ beside the "
         "average (for --init-g)",
     )
-    a.add_argument(
-        "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
-    )
-    a.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    add_model_output(a)
     a.set_defaults(func=run_average)
 
     pz = add_command(
@@ -532,12 +534,8 @@ def register_train(sub) -> None:
         ),
     )
     pz.add_argument("model", metavar="MODEL", help="zoo name or exported model folder")
-    pz.add_argument("--out", required=True, help="model folder to write")
     pz.add_argument("--seed", type=int, default=1, help="seed of the permutation (default 1)")
-    pz.add_argument(
-        "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
-    )
-    pz.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    add_model_output(pz)
     pz.set_defaults(func=run_permute)
 
     w = add_command(
@@ -559,12 +557,8 @@ def register_train(sub) -> None:
     w.add_argument("--channel-max", type=int, help="G's new channel cap; default: kept")
     w.add_argument("--d-channel-base", type=int, help="widen the model's discriminator/ to this channel base")
     w.add_argument("--d-channel-max", type=int, help="... and this channel cap (default: D's own)")
-    w.add_argument("--out", required=True, help="model folder to write")
     w.add_argument("--seed", type=int, default=0, help="seed of the new channels' fresh weights (default 0)")
-    w.add_argument(
-        "--max-mb", type=float, default=25.0, help="refuse models larger than this (default 25 MB)"
-    )
-    w.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    add_model_output(w)
     w.set_defaults(func=run_widen)
 
 

@@ -3,7 +3,15 @@
 from ganlens.training.config import TrainConfig, TrainResult
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.ema import PosthocEMA, average_generators, posthoc_ema
-from ganlens.training.export import AverageResult, ExportResult, export_generator, write_average
+from ganlens.training.export import (
+    AverageResult,
+    ExportResult,
+    PermuteWriteResult,
+    export_generator,
+    write_average,
+    write_permuted,
+)
+from ganlens.training.latents import PermuteResult, permute_latents, stream_rows
 from ganlens.training.losses import (
     PathLengthRegularizer,
     d_logistic_loss,
@@ -18,6 +26,8 @@ __all__ = [
     "DiscriminatorConfig",
     "ExportResult",
     "PathLengthRegularizer",
+    "PermuteResult",
+    "PermuteWriteResult",
     "PosthocEMA",
     "StyleGAN2Discriminator",
     "TrainConfig",
@@ -27,8 +37,11 @@ __all__ = [
     "export_generator",
     "g_nonsaturating_loss",
     "path_length_lengths",
+    "permute_latents",
     "posthoc_ema",
     "r1_penalty",
+    "stream_rows",
     "train_stylegan2",
     "write_average",
+    "write_permuted",
 ]

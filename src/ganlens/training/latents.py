@@ -18,6 +18,7 @@ up with ``fc0``'s rows any more. Adam's second moments of ``fc0`` are permuted t
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -28,8 +29,13 @@ from ganlens.errors import GanlensError
 MATCH_COSINE = 0.99
 
 
+def _mapping(G) -> torch.nn.Module | None:
+    """StyleGAN2's ``mapping_network`` or StyleGAN v1's ``mapping_net``."""
+    return getattr(G, "mapping_network", None) or getattr(G, "mapping_net", None)
+
+
 def _fc0(G) -> torch.nn.Module:
-    net = getattr(G, "mapping_network", None)
+    net = _mapping(G)
     fc0 = getattr(net, "fc0", None)
     if fc0 is None or not getattr(net, "normalize_z", False) or not getattr(G, "z_dim", 0):
         raise GanlensError(
@@ -79,8 +85,6 @@ def permute_latents(G, *, seed: int = 1) -> PermuteResult:
     Raises:
         GanlensError: ``G`` has no mapping network that normalises z.
     """
-    import copy
-
     _fc0(G)
     before = stream_rows(G)
     q = latent_permutation(G.z_dim, seed)
@@ -92,9 +96,7 @@ def permute_latents(G, *, seed: int = 1) -> PermuteResult:
 
 
 def fc0_weight_index(G) -> int:
-    """Position of ``mapping_network.fc0.weight`` among ``G.named_parameters()``: its index in the
+    """Position of the mapping's first weight among ``G.parameters()``: its index in the
     optimiser's state (:func:`ganlens.training.optim.generator_param_groups` keeps that order)."""
-    for i, (name, _) in enumerate(G.named_parameters()):
-        if name == "mapping_network.fc0.weight":
-            return i
-    raise GanlensError(f"{type(G).__name__} has no mapping_network.fc0.weight")
+    weight = _fc0(G).weight
+    return next(i for i, p in enumerate(G.parameters()) if p is weight)
