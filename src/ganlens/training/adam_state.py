@@ -121,6 +121,29 @@ def read_adam_moments(
     return state
 
 
+def permute_moment_columns(folder: str | Path, name: str, index: int, perm: torch.Tensor) -> bool:
+    """Reorder the first ``len(perm)`` columns of parameter ``index``'s stored second moment in
+    ``folder/{name}.safetensors`` as ``[:, perm]`` (the codes move, each tensor's scale stays), for a
+    parameter whose input columns were permuted alike. Returns False when there is no such file or
+    the parameter has no stored moment.
+    """
+    file = Path(folder) / f"{name}.safetensors"
+    key = f"{index}.exp_avg_sq"
+    if not file.is_file():
+        return False
+    with safe_open(str(file), framework="pt") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items)
+    if key not in tensors:
+        return False
+    codes = tensors[key].clone()
+    n = len(perm)
+    codes[:, :n] = codes[:, :n][:, perm]
+    tensors[key] = codes
+    write_safetensors(file, tensors, meta)
+    return True
+
+
 def load_adam_state(folder: str | Path, optimizers: dict[str, torch.optim.Optimizer]) -> dict:
     """Put the second moments in ``folder`` (an ``adam/`` folder) into ``optimizers`` (``opt_G``,
     ``opt_D``), keeping each optimiser's own hyperparameters; returns the folder's ``state.json``."""

@@ -20,7 +20,7 @@ from ganlens.classifier.io import CONFIG_NAME as CLASSIFIER_CONFIG
 from ganlens.classifier.io import WEIGHTS_NAME as CLASSIFIER_WEIGHTS
 from ganlens.errors import GanlensError
 from ganlens.generators.native import WEIGHTS_NAME
-from ganlens.training.adam_state import ADAM_DIR, write_adam_state
+from ganlens.training.adam_state import ADAM_DIR, permute_moment_columns, write_adam_state
 from ganlens.training.attributes import AttributeNet, AttributeNetConfig
 from ganlens.training.checkpoint import (
     checkpoint_generator,
@@ -32,7 +32,7 @@ from ganlens.training.checkpoint import (
 )
 from ganlens.training.discriminator import DiscriminatorConfig, StyleGAN2Discriminator
 from ganlens.training.ema import PosthocEMA, posthoc_ema
-from ganlens.utils.io import write_bytes, write_safetensors
+from ganlens.utils.io import write_bytes
 from ganlens.zoo import native_folder, sha256_file
 
 #: the sub-folder of an exported model that holds its discriminator
@@ -391,8 +391,6 @@ def write_permuted(
             ``out_dir`` being the model's own folder, or holding a model while ``overwrite`` is
             False, or a result over ``max_mb``.
     """
-    from safetensors import safe_open
-
     from ganlens.training.latents import fc0_weight_index, permute_latents
     from ganlens.zoo import load_model
 
@@ -405,17 +403,7 @@ def write_permuted(
     check_size("the permuted G", r.G, max_mb)
     r.G.save_pretrained(str(out), overwrite=overwrite)
     copied = copy_aid_folders(src, out)
-    adam_g = out / ADAM_DIR / "opt_G.safetensors"
-    if adam_g.is_file():
-        key = f"{fc0_weight_index(G)}.exp_avg_sq"
-        with safe_open(str(adam_g), framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items)
-        if key in tensors:
-            codes = tensors[key].clone()
-            codes[:, : G.z_dim] = codes[:, : G.z_dim][:, r.permutation]
-            tensors[key] = codes
-            write_safetensors(adam_g, tensors, meta)
+    permute_moment_columns(out / ADAM_DIR, "opt_G", fc0_weight_index(G), r.permutation)
     weights = out / WEIGHTS_NAME
     return PermuteWriteResult(
         out, weights.stat().st_size, sha256_file(weights), seed, r.matched_before, r.matched_after, copied

@@ -85,8 +85,7 @@ def permute_latents(G, *, seed: int = 1) -> PermuteResult:
     Raises:
         GanlensError: ``G`` has no mapping network that normalises z.
     """
-    _fc0(G)
-    before = stream_rows(G)
+    before = stream_rows(G)  # refuses a G without a z-normalising mapping network
     q = latent_permutation(G.z_dim, seed)
     out = copy.deepcopy(G)
     fc0 = _fc0(out)
