@@ -14,7 +14,13 @@ from ganlens.errors import GanlensError
 from ganlens.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from ganlens.training.config import TrainConfig
 from ganlens.training.export import export_generator
-from ganlens.training.latents import fc0_weight_index, latent_permutation, permute_latents, stream_rows
+from ganlens.training.latents import (
+    fc0_weight_index,
+    fold_w_affine,
+    latent_permutation,
+    permute_latents,
+    stream_rows,
+)
 from ganlens.training.stylegan2 import StyleGAN2Trainer, train_stylegan2
 
 TINY = dict(resolution=16, z_dim=32, w_dim=32, map_layers=2, channel_base=256, channel_max=32, progress=False)
@@ -125,3 +131,22 @@ def test_permute_refuses_a_generator_without_a_mapping_network():
 
     with pytest.raises(GanlensError, match="no mapping network that normalises z"):
         permute_latents(load_model("digiface-dcgan64"))
+
+
+def test_an_affine_map_of_w_folds_exactly_into_the_style_affines():
+    torch.manual_seed(2)
+    G = StyleGAN2Generator(G_CONFIG).eval().requires_grad_(False)
+    L, c = 0.3 * torch.randn(32, 32), 0.5 * torch.randn(32)
+    folded = fold_w_affine(G, L, c)
+    ws = G.mapping(torch.randn(5, 32))
+    with torch.no_grad():
+        want = G.synthesis(ws + (ws - G.w_avg) @ L.T + c, noise_mode="const")
+        got = folded.synthesis(ws, noise_mode="const")
+        assert torch.allclose(got, want, atol=1e-4)
+        assert not torch.allclose(got, G.synthesis(ws, noise_mode="const"), atol=1e-2)
+        # the mapping and w_avg stay; the identity map changes nothing; G itself is left alone
+        assert torch.equal(folded.mapping(torch.ones(1, 32)), G.mapping(torch.ones(1, 32)))
+        same = fold_w_affine(G, torch.zeros(32, 32), torch.zeros(32)).synthesis(ws, noise_mode="const")
+        assert torch.allclose(same, G.synthesis(ws, noise_mode="const"), atol=1e-6)
+    with pytest.raises(GanlensError, match=r"L \(32, 31\) and c \(32,\) must be \(32, 32\) and \(32,\)"):
+        fold_w_affine(G, torch.zeros(32, 31), torch.zeros(32))

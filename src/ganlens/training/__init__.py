@@ -11,7 +11,7 @@ from ganlens.training.export import (
     write_average,
     write_permuted,
 )
-from ganlens.training.latents import PermuteResult, permute_latents, stream_rows
+from ganlens.training.latents import PermuteResult, fold_w_affine, permute_latents, stream_rows
 from ganlens.training.losses import (
     PathLengthRegularizer,
     d_logistic_loss,
@@ -35,6 +35,7 @@ __all__ = [
     "average_generators",
     "d_logistic_loss",
     "export_generator",
+    "fold_w_affine",
     "g_nonsaturating_loss",
     "path_length_lengths",
     "permute_latents",

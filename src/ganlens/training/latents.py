@@ -1,4 +1,5 @@
-"""Permuting a style-based generator's z inputs: the same distribution of images, other latents.
+"""Reparametrising a style-based generator's latents: permuting its z inputs (the same
+distribution of images, other latents), and folding an affine map of W into its style affines.
 
 Every StyleGAN2 that ``ganlens train stylegan2`` built before session 48 initialised its weights
 right after ``torch.manual_seed(seed)``, and the first weights drawn are the mapping network's
@@ -14,6 +15,11 @@ Permuting the columns of ``fc0`` that read z by a fixed random permutation q giv
 G'(z) = G(Pz) with P a permutation matrix; Pz has the same N(0, I) law as z and pixel norm does not
 see the order, so G' draws exactly G's distribution of images, while no stream's first latents line
 up with ``fc0``'s rows any more. Adam's second moments of ``fc0`` are permuted the same way.
+
+StyleGAN2's synthesis network reads w only through the affines of its layers (style = A w + b),
+so an affine map of W, w' = w + L (w − w_avg) + c, folds exactly into them: A ← A (I + L),
+b ← b + A (c − L w_avg) (:func:`fold_w_affine`). ``benchmarks/toonfaces_w_affine.py`` uses it to
+ask whether a factor's marginal can be fixed in W alone.
 """
 
 from __future__ import annotations
@@ -99,3 +105,37 @@ def fc0_weight_index(G) -> int:
     optimiser's state (:func:`ganlens.training.optim.generator_param_groups` keeps that order)."""
     weight = _fc0(G).weight
     return next(i for i, p in enumerate(G.parameters()) if p is weight)
+
+
+def fold_w_affine(G, L: torch.Tensor, c: torch.Tensor) -> torch.nn.Module:
+    """A copy of StyleGAN2 ``G`` whose synthesis network draws for w what ``G``'s draws for
+    w + L (w − w_avg) + c: the map folded into every layer's style affine (module docstring).
+    ``G`` itself is left as it is; its mapping network and ``w_avg`` are unchanged.
+
+    Raises:
+        GanlensError: ``G`` is not a StyleGAN2, or ``L`` is not (w_dim, w_dim) or ``c`` not (w_dim,).
+    """
+    from ganlens.generators.stylegan2 import StyleGAN2Generator, SynthesisLayer, ToRGBLayer
+
+    if not isinstance(G, StyleGAN2Generator):
+        raise GanlensError(
+            f"{getattr(G, 'arch', type(G).__name__)} is not a StyleGAN2; W maps fold into StyleGAN2 only"
+        )
+    n = G.w_dim
+    if tuple(L.shape) != (n, n) or tuple(c.shape) != (n,):
+        raise GanlensError(
+            f"L {tuple(L.shape)} and c {tuple(c.shape)} must be ({n}, {n}) and ({n},) for w_dim {n}"
+        )
+    out = copy.deepcopy(G)
+    dev = G.w_avg.device
+    L, c = L.detach().to(dev, torch.float64), c.detach().to(dev, torch.float64)
+    m = torch.eye(n, dtype=torch.float64, device=dev) + L
+    shift = c - L @ G.w_avg.detach().double()
+    with torch.no_grad():
+        for layer in out.synthesis_network.modules():
+            if isinstance(layer, (SynthesisLayer, ToRGBLayer)):
+                aff = layer.affine
+                weight = aff.weight.double() * aff.weight_gain  # the weight the forward pass applies
+                aff.bias.copy_((aff.bias.double() * aff.lr_mul + weight @ shift) / aff.lr_mul)
+                aff.weight.copy_(weight @ m / aff.weight_gain)
+    return out
