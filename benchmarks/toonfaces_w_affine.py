@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -74,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     from ganlens.classifier import load_classifier
     from ganlens.errors import GanlensError
     from ganlens.training.attributes import reader_term
+    from ganlens.training.export import resolve_reader
     from ganlens.training.latents import fold_w_affine
-    from ganlens.zoo import native_folder
 
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
@@ -93,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(G, "arch", "") != "stylegan2" or G.c_dim:
             raise GanlensError(f"{label!r} is a {G.arch} model; this needs an unconditional StyleGAN2")
         G = G.eval().requires_grad_(False)
-        folder = native_folder(args.model)
-        reader_dir = args.reader or (folder / "attribute_reader" if folder is not None else None)
-        if reader_dir is None:
+        reader_dir = resolve_reader(args.reader or args.model)
+        if args.reader is None and reader_dir == Path(args.model):
             raise GanlensError(f"{label!r} has no attribute_reader/ folder; give --reader")
         R = load_classifier(reader_dir).eval().requires_grad_(False)
         fit_factors = tuple(f for f in args.fit_factors.split(",") if f)
@@ -119,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         gen = torch.Generator().manual_seed(4242)
         z = G.sample_z(args.dir_n, generator=gen)
         with torch.no_grad():
-            w = G.mapping(z)[:, 0].float()
+            ws = G.mapping(z)
+            w = ws[:, 0].float()
             images = torch.cat(
-                [G.synthesis(G.mapping(z[i : i + 100]), noise_mode="const") for i in range(0, len(z), 100)]
+                [G.synthesis(ws[i : i + 100], noise_mode="const") for i in range(0, len(ws), 100)]
             )
         reading = R.predict(images)[args.factor].float()
         x = w - w.mean(0)
