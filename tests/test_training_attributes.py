@@ -338,6 +338,26 @@ def test_cli_refuses_attribute_matching_on_unlabelled_data(tmp_path, capsys):
     assert code == 2 and "is not one" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+def test_reader_factors_take_per_factor_weights(tmp_path, capsys):
+    from ganlens.cli.main import main as cli_main
+    from ganlens.cli.train_stylegan2 import parse_reader_factors
+
+    assert parse_reader_factors("smile=4, brow_shape,scale=0.5") == (
+        ("smile", "brow_shape", "scale"),
+        (4.0, 1.0, 0.5),
+    )
+    assert parse_reader_factors("smile,scale") == (("smile", "scale"), ())  # all 1: the plain mean
+    assert parse_reader_factors(None) == ((), ())
+    code = cli_main(
+        ["train", "stylegan2", "--data", "x", "--res", "16", "--out", str(tmp_path / "run"),
+         "--reader-factors", "smile=lots"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert (
+        code == 2 and "'smile=lots'" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    )
+
+
 def test_cosine_lr_runs_from_start_to_end():
     assert cosine_lr(0, 10, 1e-3, 1e-4) == pytest.approx(1e-3)
     assert cosine_lr(5, 10, 1e-3, 1e-4) == pytest.approx(5.5e-4)
@@ -692,6 +712,12 @@ def test_reader_term_by_hand():
     assert abs(float(part.detach()) - want) < 1e-5
     part.backward()
     assert all((fake[n].grad is not None and fake[n].grad.abs().sum() > 0) == (n in chosen) for n in names)
+    # per-factor weights multiply each named factor's term before the mean
+    weighted = reader_term(fake, real, TOONFACES_SCHEMA, chosen, (4.0, 1.0))
+    want = (4 * by_hand[names.index("smile")] + by_hand[names.index("brow_shape")]) / 2
+    assert abs(float(weighted.detach()) - want) < 1e-5
+    with pytest.raises(GanlensError, match="one entry per factor"):
+        reader_term(fake, real, TOONFACES_SCHEMA, chosen, (4.0,))
     # a larger real side (a bank of several batches): its quantiles and class frequencies
     bank = {k: torch.cat([v, v]) for k, v in real.items()}
     assert abs(float(reader_term(fake, bank, TOONFACES_SCHEMA).detach()) - sum(by_hand) / len(by_hand)) < 1e-4
@@ -736,6 +762,38 @@ def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_pat
     _train(toon, tmp_path / "fb-log", 0.008, reader=str(tmp_path / "C"), reader_weight=1.0, **kw)
     log = (tmp_path / "fb-log" / "log.txt").read_text()
     assert "(weight 1, factors smile, brow_shape, real readings of the last 3 steps)" in log
+    # a weighted factor: the log shows its multiplier, and G's step differs from the unweighted one
+    trainer = _trainer(
+        toon,
+        tmp_path / "fw",
+        reader=str(tmp_path / "C"),
+        reader_weight=1.0,
+        reader_factors=("smile", "brow_shape"),
+        reader_factor_weights=(50.0, 1.0),
+    )
+    trainer.train_step()
+    unweighted = _trainer(
+        toon,
+        tmp_path / "fu",
+        reader=str(tmp_path / "C"),
+        reader_weight=1.0,
+        reader_factors=("smile", "brow_shape"),
+    )
+    unweighted.train_step()
+    assert not torch.equal(
+        torch.cat([p.detach().flatten() for p in trainer.G.parameters()]),
+        torch.cat([p.detach().flatten() for p in unweighted.G.parameters()]),
+    )
+    _train(
+        toon,
+        tmp_path / "fw-log",
+        0.008,
+        reader=str(tmp_path / "C"),
+        reader_weight=1.0,
+        reader_factors=("smile", "brow_shape"),
+        reader_factor_weights=(4.0, 1.0),
+    )
+    assert "(weight 1, factors smile×4, brow_shape)" in (tmp_path / "fw-log" / "log.txt").read_text()
     # the bank is saved with the checkpoint, so a resumed run is the run that was not interrupted
     straight = _train(toon, tmp_path / "bank-a", 0.032, reader=str(tmp_path / "C"), reader_weight=1.0, **kw)
     _train(toon, tmp_path / "bank-b", 0.016, reader=str(tmp_path / "C"), reader_weight=1.0, **kw)
@@ -767,6 +825,17 @@ def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_pat
         TrainConfig(data="x", out="y", reader_factors=("smile",), **TINY)
     with pytest.raises(GanlensError, match="must be at least 1"):
         TrainConfig(data="x", out="y", reader=str(tmp_path / "C"), reader_weight=1.0, reader_bank=0, **TINY)
+    for weights, error in (((4.0,), "one entry per factor"), ((4.0, 0.0), "must all be > 0")):
+        with pytest.raises(GanlensError, match=error):
+            TrainConfig(
+                data="x",
+                out="y",
+                reader=str(tmp_path / "C"),
+                reader_weight=1.0,
+                reader_factors=("smile", "scale"),
+                reader_factor_weights=weights,
+                **TINY,
+            )
     with pytest.raises(GanlensError, match="names a factor twice"):
         TrainConfig(
             data="x",

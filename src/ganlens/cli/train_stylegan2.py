@@ -446,9 +446,10 @@ def register_train(sub) -> None:
     )
     o.add_argument(
         "--reader-factors",
-        metavar="F1,F2",
+        metavar="F1,F2=W",
         help="match only these factors (comma-separated; default all): the term is a mean over factors, so "
-        "the few a model gets wrong each get the whole weight",
+        "the few a model gets wrong each get the whole weight; NAME=W multiplies one factor's term by W "
+        "(e.g. smile=4,brow_shape,scale)",
     )
     o.add_argument(
         "--reader-bank",
@@ -562,9 +563,30 @@ def register_train(sub) -> None:
     w.set_defaults(func=run_widen)
 
 
+def parse_reader_factors(text: str | None) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """``--reader-factors``: ``smile=4,brow_shape`` → (("smile", "brow_shape"), (4.0, 1.0)); the
+    weights are () when none is given, so the term is the plain mean."""
+    names: list[str] = []
+    weights: list[float] = []
+    for item in (text or "").split(","):
+        name, sep, value = item.strip().partition("=")
+        if not name.strip():
+            continue
+        try:
+            weight = float(value) if sep else 1.0
+        except ValueError:
+            raise GanlensError(
+                f"--reader-factors {item.strip()!r}: the weight after '=' must be a number"
+            ) from None
+        names.append(name.strip())
+        weights.append(weight)
+    return tuple(names), tuple(weights) if any(w != 1.0 for w in weights) else ()
+
+
 def config_from_args(args: argparse.Namespace):
     from ganlens.training.config import TrainConfig
 
+    reader_factors, reader_weights = parse_reader_factors(args.reader_factors)
     return TrainConfig(
         data=args.data,
         out=args.out,
@@ -634,9 +656,8 @@ def config_from_args(args: argparse.Namespace):
         attr_pretrain_kimg=args.attr_pretrain_kimg,
         reader=args.reader,
         reader_weight=args.reader_weight,
-        reader_factors=tuple(f.strip() for f in args.reader_factors.split(",") if f.strip())
-        if args.reader_factors
-        else (),
+        reader_factors=reader_factors,
+        reader_factor_weights=reader_weights,
         reader_bank=args.reader_bank,
         overwrite=args.overwrite,
         progress=not args.no_progress,

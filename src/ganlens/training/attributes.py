@@ -496,11 +496,16 @@ def quantile_term(fake_values: Tensor, real_values: Tensor) -> Tensor:
 
 
 def reader_term(
-    fake: dict[str, Tensor], real: dict[str, Tensor], schema: Any, factors: tuple[str, ...] = ()
+    fake: dict[str, Tensor],
+    real: dict[str, Tensor],
+    schema: Any,
+    factors: tuple[str, ...] = (),
+    weights: tuple[float, ...] = (),
 ) -> Tensor:
     """A frozen attribute reader's outputs (``AttributeClassifier.forward``) on a generated batch,
     matched to its outputs on a real batch (or several: the real side may be larger), factor by
-    factor, averaged over ``factors`` (empty: every factor of ``schema``): for a
+    factor, averaged over ``factors`` (empty: every factor of ``schema``), each factor's term
+    times its entry of ``weights`` (one per name in ``factors``; empty: all 1): for a
     categorical factor KL(p̄_real ‖ p̄_fake) between the two batches' mean class probabilities, for a
     continuous one the squared 1-D Wasserstein-2 distance between their values
     (:func:`quantile_term`). Only ``fake`` carries a gradient.
@@ -509,15 +514,19 @@ def reader_term(
     continuous factors), so unlike A it reads the thin strokes of mouths and brows (README, "What
     A reads"); the W2 part cannot be met by unclear samples, which read near the middle.
     """
+    if weights and len(weights) != len(factors):
+        raise GanlensError(f"weights {list(weights)} need one entry per factor of {list(factors)}")
+    weight_of = dict(zip(factors, weights)) if weights else {}
     terms = []
     for f in schema:
         if factors and f.name not in factors:
             continue
         a, b = fake[f.name].float(), real[f.name].detach().float()
         if f.categorical:
-            terms.append(batch_kl(a, b.softmax(dim=1).mean(0)))
+            term = batch_kl(a, b.softmax(dim=1).mean(0))
         else:
-            terms.append(quantile_term(a[:, None], b[:, None]))
+            term = quantile_term(a[:, None], b[:, None])
+        terms.append(weight_of.get(f.name, 1.0) * term)
     return torch.stack(terms).mean()
 
 

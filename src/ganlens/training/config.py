@@ -148,6 +148,8 @@ class TrainConfig:
         reader_factors: the factors the term matches, averaged over them; empty (the default): all.
             The term is a mean over factors, so naming the few a model gets wrong gives each of
             them the whole weight instead of a share of it.
+        reader_factor_weights: one multiplier per name in ``reader_factors`` (empty, the default:
+            all 1), so one factor the model keeps missing can pull harder than the rest.
         reader_bank: the real readings that each step's generated batch is matched to are the real
             batches of the last this many steps (1, the default: this step's only). A larger
             bank lowers the noise of the real side's class frequencies and quantiles.
@@ -230,6 +232,7 @@ class TrainConfig:
     reader: str | None = None
     reader_weight: float = 0.0
     reader_factors: tuple[str, ...] = ()
+    reader_factor_weights: tuple[float, ...] = ()
     reader_bank: int = 1
     overwrite: bool = False
     progress: bool = True
@@ -334,6 +337,15 @@ class TrainConfig:
             (
                 len(set(self.reader_factors)) == len(self.reader_factors),
                 f"reader_factors {list(self.reader_factors)} names a factor twice",
+            ),
+            (
+                not self.reader_factor_weights or len(self.reader_factor_weights) == len(self.reader_factors),
+                f"reader_factor_weights {list(self.reader_factor_weights)} need one entry per factor of "
+                f"reader_factors {list(self.reader_factors)}",
+            ),
+            (
+                all(w > 0 for w in self.reader_factor_weights),
+                f"reader_factor_weights {list(self.reader_factor_weights)} must all be > 0",
             ),
             (self.reader_bank >= 1, f"reader_bank {self.reader_bank} must be at least 1"),
             (

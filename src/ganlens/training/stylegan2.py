@@ -808,7 +808,9 @@ class StyleGAN2Trainer:
                 with torch.no_grad():
                     self.reader_bank.append({k: v.float() for k, v in self.reader(real).items()})
             real_read = {k: torch.cat([b[k] for b in self.reader_bank]) for k in fake_read}
-            matched = reader_term(fake_read, real_read, self.reader.schema, cfg.reader_factors)
+            matched = reader_term(
+                fake_read, real_read, self.reader.schema, cfg.reader_factors, cfg.reader_factor_weights
+            )
             stats["reader_term"] = float(matched.detach())
             loss = loss + cfg.reader_weight * matched
         loss.backward()
@@ -1106,7 +1108,7 @@ class StyleGAN2Trainer:
                 )
                 + (
                     f", attribute reader {cfg.reader} (weight {cfg.reader_weight:g}"
-                    + (f", factors {', '.join(cfg.reader_factors)}" if cfg.reader_factors else "")
+                    + (f", factors {', '.join(_weighted_names(cfg))}" if cfg.reader_factors else "")
                     + (f", real readings of the last {cfg.reader_bank} steps" if cfg.reader_bank > 1 else "")
                     + ")"
                     if self.reader is not None
@@ -1231,6 +1233,12 @@ def _starting_config(
     if ckpt_state and aid.config_key in ckpt_state:
         return aid.config.from_dict(ckpt_state[aid.config_key])
     return init.config if init is not None else fresh
+
+
+def _weighted_names(cfg: TrainConfig) -> list[str]:
+    """``reader_factors`` as the log shows them: ``name`` or ``name×weight``."""
+    weights = cfg.reader_factor_weights or (1.0,) * len(cfg.reader_factors)
+    return [name if w == 1 else f"{name}×{w:g}" for name, w in zip(cfg.reader_factors, weights)]
 
 
 def _label_summary(names: list[str], shown: int = 6) -> str:
