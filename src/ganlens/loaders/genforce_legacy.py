@@ -118,6 +118,21 @@ def _resolution_from_layers(n_layers: int, what: str) -> int:
     return 2**log2r
 
 
+def _progressive_outputs(sd: dict[str, Tensor], cfg, blocks: int, prefix: str) -> dict[str, Tensor]:
+    """genforce's per-resolution ToRGB layers ``{prefix}output{b}``: ours has one, at the final
+    resolution, so that is the last; the lower ones are zeros (the official model only reads
+    them while it fades in a resolution, at lod > 0)."""
+    out = {}
+    for b in range(blocks):
+        if b == blocks - 1:
+            out[f"{prefix}output{b}.weight"] = sd["to_rgb.weight"]
+            out[f"{prefix}output{b}.bias"] = sd["to_rgb.bias"]
+        else:
+            out[f"{prefix}output{b}.weight"] = torch.zeros(cfg.img_channels, cfg.nf(4 * 2**b), 1, 1)
+            out[f"{prefix}output{b}.bias"] = torch.zeros(cfg.img_channels)
+    return out
+
+
 # ====================================================================== StyleGAN v1
 _IDINVERT_RULES = (
     (re.compile(r"mapping\.dense(\d+)\.fc\.weight"), "mapping.dense{}.weight"),
@@ -307,14 +322,7 @@ def to_genforce_stylegan_state(G: StyleGANGenerator) -> dict[str, Tensor]:
         if i >= 2 and i % 2 == 0:
             k = torch.tensor([1.0, 2.0, 1.0])
             out[dst + "blur.kernel"] = ((k[:, None] * k[None, :]) / 16.0).expand(cfg.nf(r), 1, 3, 3).clone()
-    last = cfg.num_ws // 2 - 1
-    for b in range(last + 1):
-        if b == last:
-            out[f"synthesis.output{b}.weight"] = sd["to_rgb.weight"]
-            out[f"synthesis.output{b}.bias"] = sd["to_rgb.bias"]
-        else:
-            out[f"synthesis.output{b}.weight"] = torch.zeros(cfg.img_channels, cfg.nf(4 * 2**b), 1, 1)
-            out[f"synthesis.output{b}.bias"] = torch.zeros(cfg.img_channels)
+    out.update(_progressive_outputs(sd, cfg, cfg.num_ws // 2, "synthesis."))
     return out
 
 
@@ -435,12 +443,5 @@ def to_genforce_pggan_state(G: PGGANGenerator) -> dict[str, Tensor]:
         w = sd[f"convs.{i - 1}.conv.weight"]
         out[f"layer{i}.weight"] = w.transpose(0, 1).contiguous() if cfg.fused_scale and i % 2 == 0 else w
         out[f"layer{i}.bias"] = sd[f"convs.{i - 1}.conv.bias"]
-    last = cfg.num_conv_layers // 2 - 1
-    for b in range(last + 1):
-        if b == last:
-            out[f"output{b}.weight"] = sd["to_rgb.weight"]
-            out[f"output{b}.bias"] = sd["to_rgb.bias"]
-        else:
-            out[f"output{b}.weight"] = torch.zeros(cfg.img_channels, cfg.nf(4 * 2**b), 1, 1)
-            out[f"output{b}.bias"] = torch.zeros(cfg.img_channels)
+    out.update(_progressive_outputs(sd, cfg, cfg.num_conv_layers // 2, ""))
     return out
