@@ -94,12 +94,12 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="82bf9d72c429a795868ab478f850074fb9974a8344895a8337b780c85b3a5f35",
+            sha256="2ea0ed42cade30407d1ba467f0738fce7381b4bec29fd02e454446d7b8f55d03",
             loader="ganlens.generators.native:load_generator",
             description=(
-                "StyleGAN2 trained by us on ToonFaces: the weight average of run 45's re-averaged export and "
-                "runs 47-49 restarted from it (1572.17 kimg on the longest path), z inputs permuted, with "
-                "run 48's D (MODEL_CARD.md)"
+                "StyleGAN2 trained by us on ToonFaces: the weight average of session 48's model and run 55, "
+                "restarted from it for 12.29 kimg with the reader term's smile weighted 8x (1584.46 kimg on "
+                "the longest path), with run 55's D (MODEL_CARD.md)"
             ),
         ),
     }
