@@ -738,8 +738,10 @@ def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_pat
     assert f"attribute reader {tmp_path / 'C'} (weight 1)" in (tmp_path / "r" / "log.txt").read_text()
 
     # same init and draws: G's weights after a step differ with the term's weight
-    def g_after_one_step(weight):
-        trainer = _trainer(toon, tmp_path / f"w{weight}", reader=str(tmp_path / "C"), reader_weight=weight)
+    def g_after_one_step(weight, name="w", **kw):
+        trainer = _trainer(
+            toon, tmp_path / f"{name}{weight}", reader=str(tmp_path / "C"), reader_weight=weight, **kw
+        )
         trainer.train_step()
         return torch.cat([p.detach().flatten() for p in trainer.G.parameters()])
 
@@ -763,26 +765,10 @@ def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_pat
     log = (tmp_path / "fb-log" / "log.txt").read_text()
     assert "(weight 1, factors smile, brow_shape, real readings of the last 3 steps)" in log
     # a weighted factor: the log shows its multiplier, and G's step differs from the unweighted one
-    trainer = _trainer(
-        toon,
-        tmp_path / "fw",
-        reader=str(tmp_path / "C"),
-        reader_weight=1.0,
-        reader_factors=("smile", "brow_shape"),
-        reader_factor_weights=(50.0, 1.0),
-    )
-    trainer.train_step()
-    unweighted = _trainer(
-        toon,
-        tmp_path / "fu",
-        reader=str(tmp_path / "C"),
-        reader_weight=1.0,
-        reader_factors=("smile", "brow_shape"),
-    )
-    unweighted.train_step()
+    chosen = ("smile", "brow_shape")
     assert not torch.equal(
-        torch.cat([p.detach().flatten() for p in trainer.G.parameters()]),
-        torch.cat([p.detach().flatten() for p in unweighted.G.parameters()]),
+        g_after_one_step(1.0, "fu", reader_factors=chosen),
+        g_after_one_step(1.0, "fw", reader_factors=chosen, reader_factor_weights=(50.0, 1.0)),
     )
     _train(
         toon,
@@ -825,26 +811,14 @@ def test_reader_term_reaches_g_and_bad_readers_are_one_line_errors(toon, tmp_pat
         TrainConfig(data="x", out="y", reader_factors=("smile",), **TINY)
     with pytest.raises(GanlensError, match="must be at least 1"):
         TrainConfig(data="x", out="y", reader=str(tmp_path / "C"), reader_weight=1.0, reader_bank=0, **TINY)
-    for weights, error in (((4.0,), "one entry per factor"), ((4.0, 0.0), "must all be > 0")):
+    reader = {"reader": str(tmp_path / "C"), "reader_weight": 1.0}
+    for kw, error in (
+        ({"reader_factors": ("smile", "scale"), "reader_factor_weights": (4.0,)}, "one entry per factor"),
+        ({"reader_factors": ("smile", "scale"), "reader_factor_weights": (4.0, 0.0)}, "must all be > 0"),
+        ({"reader_factors": ("smile", "smile")}, "names a factor twice"),
+    ):
         with pytest.raises(GanlensError, match=error):
-            TrainConfig(
-                data="x",
-                out="y",
-                reader=str(tmp_path / "C"),
-                reader_weight=1.0,
-                reader_factors=("smile", "scale"),
-                reader_factor_weights=weights,
-                **TINY,
-            )
-    with pytest.raises(GanlensError, match="names a factor twice"):
-        TrainConfig(
-            data="x",
-            out="y",
-            reader=str(tmp_path / "C"),
-            reader_weight=1.0,
-            reader_factors=("smile", "smile"),
-            **TINY,
-        )
+            TrainConfig(data="x", out="y", **reader, **kw, **TINY)
 
 
 def test_export_carries_the_reader_and_reader_names_a_model(toon, tmp_path, capsys):
