@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         render_real,
     )
     from ganlens.classifier import load_classifier
+    from ganlens.cli.common import check_at_least
     from ganlens.errors import GanlensError
     from ganlens.training.attributes import reader_term
     from ganlens.training.export import resolve_reader
@@ -81,13 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     t0 = time.perf_counter()
     try:
-        for name, v, low in (
-            ("--dir-n", args.dir_n, 300),
-            ("--batch", args.batch, 8),
-            ("--tv-n", args.tv_n, 500),
-        ):
-            if v < low:
-                raise GanlensError(f"{name} {v} must be at least {low}")
+        check_at_least(("--dir-n", args.dir_n, 300), ("--batch", args.batch, 8), ("--tv-n", args.tv_n, 500))
         if args.steps < 0 or any(s <= 0 for s in args.scales):
             raise GanlensError(f"--steps {args.steps} must be >= 0 and every --scales value above 0")
         G, label = load_g(args.model)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganlens.cli.common import add_command
+from ganlens.cli.common import add_command, check_at_least
 from ganlens.errors import GanlensError
 
 SETS = ("sefa", "ganspace", "random", "supervised")
@@ -77,13 +77,9 @@ def run(args) -> int:
     chosen = parse_sets(args.sets)
     if not chosen and not args.directions:
         raise GanlensError("nothing to analyse: --sets none and no --directions file")
-    for name, v, lo in (
-        ("--num", args.num, 1),
-        ("--samples", args.samples, 1),
-        ("--batch-size", args.batch_size, 1),
-    ):
-        if v < lo:
-            raise GanlensError(f"{name} {v} must be at least {lo}")
+    check_at_least(
+        ("--num", args.num, 1), ("--samples", args.samples, 1), ("--batch-size", args.batch_size, 1)
+    )
     out = prepare_out_dir(args.out, overwrite=args.overwrite)
     G = load_model(args.model)
     check_trunc(G, args.trunc, None)

@@ -22,6 +22,13 @@ def add_command(
     )
 
 
+def check_at_least(*limits: tuple[str, int, int]) -> None:
+    """One-line error for the first ``(option, value, lowest)`` whose value is below its lowest."""
+    for name, value, lowest in limits:
+        if value < lowest:
+            raise GanlensError(f"{name} {value} must be at least {lowest}")
+
+
 def parse_int_list(
     text: str, *, what: str = "value", lo: int | None = None, hi: int | None = None
 ) -> list[int]:

@@ -9,7 +9,7 @@ renders, the same blurred by each σ, 8 samples).
 
 from __future__ import annotations
 
-from ganlens.cli.common import add_command
+from ganlens.cli.common import add_command, check_at_least
 from ganlens.errors import GanlensError
 
 
@@ -91,9 +91,7 @@ def run(args) -> int:
     from ganlens.zoo import load_model, model_id
 
     tv_n = args.n if args.tv_n is None else args.tv_n
-    for name, v, lo in (("--n", args.n, 2), ("--tv-n", tv_n, 2), ("--batch-size", args.batch_size, 1)):
-        if v < lo:
-            raise GanlensError(f"{name} {v} must be at least {lo}")
+    check_at_least(("--n", args.n, 2), ("--tv-n", tv_n, 2), ("--batch-size", args.batch_size, 1))
     out = prepare_out_dir(args.out, overwrite=args.overwrite) if args.out else None
     G = load_model(args.model)
     C = load_classifier(args.classifier)
