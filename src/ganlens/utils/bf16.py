@@ -1,14 +1,17 @@
 """Is bfloat16 autocast worth it on this machine? One short timing per device type.
 
-On a CPU with native bf16 instructions (AVX512-BF16, AMX) autocast runs convolutions about 2.5×
-faster than float32; on one without them PyTorch emulates bf16 and the same convolution can run
-tens of times slower. ``--bf16`` options call :func:`warn_if_bf16_slow`, so that a user finds out in
-the first second, not after an hour of training.
+On a CPU with native bf16 instructions (AVX512-BF16, AMX) autocast often runs convolutions about
+2.5× faster than float32; on one without them PyTorch emulates bf16 and the same convolution can run
+tens of times slower. Listing the instructions is not enough: on session 51's machine (an Intel
+family 6 model 207 under a hypervisor, AVX512-BF16 listed, AMX not) bf16 autocast was 1.5-2× slower
+than float32 in training. ``--bf16`` options call :func:`warn_if_bf16_slow`, so that a user finds
+out in the first second, not after an hour of training.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import time
 import warnings
 
@@ -41,6 +44,21 @@ def bf16_speedup(device_type: str = "cpu", repeats: int = 5) -> float:
     return _time_conv(x, w, False, repeats) / max(_time_conv(x, w, True, repeats), 1e-9)
 
 
+def cpu_bf16_flags(path: str = "/proc/cpuinfo") -> frozenset[str] | None:
+    """The bf16 instruction flags (``avx512_bf16``, ``amx_bf16``) this CPU lists, or None where
+    ``path`` cannot be read (not Linux)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split()) & {"avx512_bf16", "amx_bf16"}
+    except OSError:
+        return None
+    return frozenset()
+
+
 def bf16_slow_message(device: torch.device | str, threshold: float = 0.8) -> str | None:
     """The warning for ``--bf16`` on ``device`` when bf16 autocast is slower than float32 there
     (speed-up below ``threshold``); None when bf16 pays or the device is not a CPU."""
@@ -50,8 +68,14 @@ def bf16_slow_message(device: torch.device | str, threshold: float = 0.8) -> str
         return None
     slower = 1 / speedup
     amount = f"{slower:.0f}x" if slower >= 10 else f"{slower:.1f}x"
-    # emulated bf16 runs tens of times slower; on a busy machine a native one can time ~1.3x slower
-    why = "it has no native bf16 instructions" if speedup < 0.5 else "timed while the machine was busy?"
+    flags = cpu_bf16_flags()
+    if flags is None:  # not Linux: guess from the size of the slow-down (emulation costs 10x or more)
+        why = "it has no native bf16 instructions?" if speedup < 0.5 else "timed while the machine was busy?"
+    elif not flags:
+        why = "it has no native bf16 instructions"
+    else:
+        listed = " and ".join(sorted(f.upper().replace("_", "-") for f in flags))
+        why = f"it lists {listed}, but its bf16 kernels lose to float32 here, or it was busy"
     return f"--bf16: bfloat16 autocast runs {amount} slower than float32 on this CPU ({why}); leave --bf16 out here"
 
 
