@@ -33,7 +33,8 @@
 #   LOWRES_D  resolution of a second, low-resolution D [0: none; 16 in runs 24-25]
 #   MAPPING_LR_SCALE  the mapping network's lr as a multiple of LR [1; 20 in run 25]
 #   DEVICE cpu | cuda [cpu]
-#   BF16  1: bf16 autocast, 0: float32 [1; use 0 on a CPU without AVX512-BF16, where ganlens warns that bf16 is slower]
+#   BF16  1: bf16 autocast, 0: float32 [1; use 0 where ganlens warns that bf16 is slower: CPUs without
+#         AVX512-BF16, and some that list it (session 51's: 1.2 img/s in float32 on one thread)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/toonfaces-stylegan2-64}
