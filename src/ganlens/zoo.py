@@ -94,12 +94,12 @@ _MODELS = MappingProxyType(
             w_dim=256,
             num_ws=10,
             source="shipped",
-            sha256="0f132fc146b3caea29292f7207fb737b9b0d9b909eb304aecd222b59f2bbb34d",
+            sha256="f9cd2ef69f79ed6d7b9561b60361fc3de6df2961dbbf2dba9c02655722fe5678",
             loader="ganlens.generators.native:load_generator",
             description=(
-                "StyleGAN2 trained by us on ToonFaces: the weight average of session 50's model and run 58, "
-                "restarted from it for 4.10 kimg with the reader term's smile weighted 16x and five other "
-                "factors 8x (1588.56 kimg on the longest path), with run 58's D (MODEL_CARD.md)"
+                "StyleGAN2 trained by us on ToonFaces: run 59, restarted from session 51's model for 8.19 kimg "
+                "with the reader term's mouth opening weighted 16x, face width and scale 8x, four other factors 4x, "
+                "exported with a 5-kimg post-hoc EMA (1596.75 kimg on the longest path), with its D (MODEL_CARD.md)"
             ),
         ),
     }
